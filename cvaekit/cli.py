@@ -1,0 +1,114 @@
+"""The `cvaekit` command: thin over the Python API, with errors as one clear paragraph."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import __version__
+from .errors import CvaekitError
+from .registry import KINDS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Text-to-image conditional VAEs from plugins and YAML recipes.")
+out = Console()
+err = Console(stderr=True)
+
+
+def friendly(fn):
+    """Print a CvaekitError as one paragraph and exit 2 (130 for an interrupt), no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CvaekitError as exc:
+            err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(getattr(exc, "exit_code", 2)) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"cvaekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """Train, sample and judge text-to-image CVAEs whose every part is a plugin."""
+
+
+@app.command("run")
+@friendly
+def run_cmd(
+    recipe: Optional[Path] = typer.Argument(None, help="Recipe YAML (optional with --resume)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key: --set train.epochs=5 (value parsed as YAML)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run folder from its last checkpoint."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train (and evaluate at each checkpoint) what a recipe describes."""
+    from .training import train
+
+    path = train(recipe, overrides=set_, resume=resume, progress=not quiet)
+    out.print(f"Run folder: [bold]{path}[/]")
+
+
+@app.command("list-components")
+@friendly
+def list_components(
+    kind: Optional[str] = typer.Option(None, "--kind", help=f"Only this kind: {', '.join(KINDS)}."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Every registered component: kind, name, origin and summary; plugins that failed too."""
+    from .errors import UnknownComponentError, choices_text, did_you_mean
+    from .plugins import get_registry
+
+    if kind is not None and kind not in KINDS:
+        raise UnknownComponentError(f"Unknown kind '{kind}'.{did_you_mean(kind, KINDS)} Valid kinds: {choices_text(KINDS)}.")
+    registry = get_registry()
+    rows = [{"kind": c.kind, "name": c.name, "origin": c.origin, "summary": c.summary}
+            for c in registry.of_kind(kind)]
+    failures = [{"plugin": f.plugin, "origin": f.origin, "error": f.error} for f in registry.failures]
+    if as_json:
+        print(json.dumps({"components": rows, "failed_plugins": failures}, indent=2))
+        return
+    table = Table(title="cvaekit components")
+    for col in ("kind", "name", "origin", "summary"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*(escape(r[k]) for k in ("kind", "name", "origin", "summary")))
+    for f in failures:
+        table.add_row("[red]failed[/]", escape(f["plugin"]), escape(f["origin"]), f"[red]{escape(f['error'])}[/]")
+    out.print(table)
+
+
+@app.command("generate")
+@friendly
+def generate_cmd(
+    run: Path = typer.Argument(..., help="A run folder."),
+    texts: list[str] = typer.Argument(..., help="Words (label runs) or captions (caption runs), one row each."),
+    n: int = typer.Option(8, "-n", help="Images per text."),
+    output: Path = typer.Option(Path("samples.png"), "-o", "--output", help="PNG file to write."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
+    seed: int = typer.Option(0, "--seed", help="Noise seed."),
+) -> None:
+    """Sample images for each text from a trained run, as one labelled grid."""
+    from .generate import generate
+
+    path = generate(run, texts, n=n, out=output, checkpoint=checkpoint, seed=seed)
+    out.print(f"Wrote [bold]{path}[/]")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

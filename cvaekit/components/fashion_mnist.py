@@ -1,0 +1,73 @@
+"""Fashion-MNIST through torchvision, found locally first: recipe root, Debian, download."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from torchvision.datasets import FashionMNIST
+
+from ..cache import cache_dir
+from ..data import DataSource, Split, as_uint8_images
+from ..errors import DataError
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
+FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+# Words people use for each class, beyond the class names themselves.
+ALIASES = {
+    "tshirt": "T-shirt/top", "tee": "T-shirt/top", "tee shirt": "T-shirt/top", "t shirt": "T-shirt/top",
+    "trousers": "Trouser", "pants": "Trouser", "jeans": "Trouser", "slacks": "Trouser",
+    "sweater": "Pullover", "jumper": "Pullover", "sweatshirt": "Pullover", "hoodie": "Pullover",
+    "gown": "Dress", "frock": "Dress",
+    "jacket": "Coat", "overcoat": "Coat", "parka": "Coat",
+    "sandals": "Sandal", "flip flop": "Sandal", "flip flops": "Sandal",
+    "blouse": "Shirt", "button shirt": "Shirt",
+    "sneakers": "Sneaker", "trainer": "Sneaker", "trainers": "Sneaker", "running shoe": "Sneaker",
+    "handbag": "Bag", "purse": "Bag", "tote": "Bag", "backpack": "Bag",
+    "boot": "Ankle boot", "boots": "Ankle boot", "ankle boots": "Ankle boot",
+}
+
+
+def _find_raw(root: str | None) -> Path | None:
+    """The first folder holding the four files (plain or .gz): recipe root, then Debian's."""
+    for folder in ([Path(root)] if root else []) + [DEBIAN_DIR]:
+        for raw in (folder / "FashionMNIST" / "raw", folder / "raw", folder):
+            if all((raw / f).is_file() or (raw / f"{f}.gz").is_file() for f in FILES):
+                return raw
+    return None
+
+
+def _torchvision_root(raw: Path) -> Path:
+    """A root whose FashionMNIST/raw holds the four plain files: `raw`'s own when it is laid
+    out so, else a copy extracted once into the cache."""
+    if raw.name == "raw" and raw.parent.name == "FashionMNIST" and all((raw / f).is_file() for f in FILES):
+        return raw.parent.parent
+    target = cache_dir("data", "fashion-mnist")
+    out = target / "FashionMNIST" / "raw"
+    out.mkdir(parents=True, exist_ok=True)
+    for f in FILES:
+        if not (out / f).is_file():
+            src = raw / f
+            data = src.read_bytes() if src.is_file() else gzip.decompress((raw / f"{f}.gz").read_bytes())
+            tmp = out / f".{f}.tmp"
+            tmp.write_bytes(data)
+            tmp.replace(out / f)
+    return target
+
+
+def fashion_mnist(root: str | None = None, download: bool = True) -> DataSource:
+    """Fashion-MNIST 28x28 grey, 60k train / 10k test, 10 labelled classes."""
+    raw = _find_raw(root)
+    base = _torchvision_root(raw) if raw else Path(root or cache_dir("data"))
+    try:
+        splits = [FashionMNIST(str(base), train=t, download=download) for t in (True, False)]
+    except Exception as exc:  # noqa: BLE001 - any failure here means 'no data'
+        raise DataError(
+            f"Fashion-MNIST was not found (looked in {root or 'no recipe root'}, {DEBIAN_DIR}) and "
+            f"could not be downloaded ({type(exc).__name__}: {exc}). Get it either way: "
+            f"'apt-get install dataset-fashion-mnist' (Debian, offline), or put the four files "
+            f"{', '.join(FILES)} (or .gz) in a folder and set 'data.root' to it.") from None
+    train, test = (Split(as_uint8_images(s.data), s.targets.long()) for s in splits)
+    return DataSource(train, test, classes=list(splits[0].classes), aliases=ALIASES)

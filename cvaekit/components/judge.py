@@ -1,0 +1,103 @@
+"""Conditional accuracy: does a classifier trained on real images see the asked class?
+
+The judge is a small CNN trained once per data set on its real training split and cached,
+so every run and checkpoint is judged by the same classifier."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..cache import cache_dir
+from ..data import Split
+from ..errors import CvaekitError
+from ..evaluation import EvalContext
+
+JUDGE_VERSION = 1
+
+
+class Judge(nn.Module):
+    """Two conv blocks and a small head; works for any image size and channel count."""
+
+    def __init__(self, channels: int, n_classes: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(64 * 16, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _key(split: Split, n_classes: int, epochs: int, seed: int) -> str:
+    digest = hashlib.sha1(split.images.numpy().tobytes())
+    digest.update(split.conditions.numpy().tobytes())
+    digest.update(f"{n_classes}-{epochs}-{seed}-{JUDGE_VERSION}".encode())
+    return digest.hexdigest()[:16]
+
+
+def fit_judge(train: Split, n_classes: int, epochs: int = 2, seed: int = 0,
+              batch_size: int = 128) -> Judge:
+    """Train the judge on real labelled images (seconds to a minute on a CPU)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(seed)
+        judge = Judge(train.images.shape[1], n_classes)
+        opt = torch.optim.Adam(judge.parameters(), lr=1e-3)
+        judge.train()
+        for _ in range(epochs):
+            for idx in torch.randperm(len(train), generator=gen).split(batch_size):
+                images, labels = train.batch(idx)
+                loss = F.cross_entropy(judge(images), labels)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    return judge.eval()
+
+
+def cached_judge(train: Split, n_classes: int, epochs: int = 2, seed: int = 0) -> Judge:
+    """The judge for this training split, trained on first use and loaded after."""
+    path = cache_dir("judges") / f"{_key(train, n_classes, epochs, seed)}.pt"
+    judge = Judge(train.images.shape[1], n_classes)
+    if path.is_file():
+        judge.load_state_dict(torch.load(path, weights_only=True))
+        return judge.eval()
+    judge = fit_judge(train, n_classes, epochs, seed)
+    tmp = path.with_suffix(".tmp")
+    torch.save(judge.state_dict(), tmp)
+    tmp.replace(path)
+    return judge
+
+
+@torch.no_grad()
+def accuracy(judge: Judge, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:
+    correct = sum((judge(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum().item()
+                  for i in range(0, len(images), batch_size))
+    return correct / len(images)
+
+
+class ConditionalAccuracy:
+    """Share of generated samples that a judge trained on real images classifies as asked."""
+
+    def __init__(self, per_class: int = 100, judge_epochs: int = 2):
+        self.per_class = per_class
+        self.judge_epochs = judge_epochs
+
+    def __call__(self, ctx: EvalContext) -> dict[str, float]:
+        classes = ctx.data.classes
+        if not classes or not ctx.data.train.labelled:
+            raise CvaekitError("Metric 'cond_accuracy' needs labelled data (such as fashion_mnist); "
+                               "this data set has captions. Use a caption metric instead.")
+        judge = cached_judge(ctx.data.train, len(classes), self.judge_epochs)
+        labels = torch.arange(len(classes)).repeat_interleave(self.per_class)
+        gen = ctx.generator(1)
+        samples = torch.cat([ctx.model.sample(labels[i:i + ctx.batch_size], generator=gen).cpu()
+                             for i in range(0, len(labels), ctx.batch_size)])
+        real_images, real_labels = ctx.test.batch(torch.arange(len(ctx.test)))
+        return {"cond_accuracy": accuracy(judge, samples, labels),
+                "judge_accuracy": accuracy(judge, real_images, real_labels)}

@@ -1,0 +1,54 @@
+"""One-hot label conditioner: a word such as "sneaker" -> its class -> a one-hot vector."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import DataInfo
+from ..errors import RecipeError, UnknownConditionError, choices_text, did_you_mean
+
+
+def normalize_word(text: str) -> str:
+    """Case, spaces, hyphens and slashes do not matter: 'T-Shirt' == 't shirt' == 'tshirt'."""
+    return re.sub(r"[\s\-_/]+", "", text.strip().lower())
+
+
+class OneHot(nn.Module):
+    """One-hot vector of the class a label or word names (the study's short-text condition)."""
+
+    def __init__(self, *, data: DataInfo, classes: list[str] | None = None):
+        super().__init__()
+        self.classes = list(classes or data.classes or [])
+        if not self.classes:
+            raise RecipeError("Conditioner 'onehot' needs class names: the data set has none, "
+                              "so give them as 'model.conditioner.classes'.")
+        self.dim = len(self.classes)
+        self.words = {normalize_word(c): i for i, c in enumerate(self.classes)}
+        for alias, target in (data.aliases or {}).items():
+            if target in self.classes:
+                self.words.setdefault(normalize_word(alias), self.classes.index(target))
+        for i, c in enumerate(self.classes):  # each part of 'T-shirt/top' names it too
+            for part in re.split(r"/", c):
+                self.words.setdefault(normalize_word(part), i)
+
+    def parse(self, texts: list[str]) -> torch.Tensor:
+        """Words -> label ids; an unknown word is an error that lists the valid ones."""
+        ids = []
+        for text in texts:
+            key = normalize_word(text)
+            if key not in self.words and key.endswith("s"):
+                key = key[:-1] if key[:-1] in self.words else key
+            if key not in self.words:
+                raise UnknownConditionError(
+                    f"'{text}' is not a class this model knows.{did_you_mean(key, self.words)} "
+                    f"Classes: {choices_text(self.classes)}. Other accepted words: "
+                    f"{choices_text(w for w in self.words if w not in map(normalize_word, self.classes))}.")
+            ids.append(self.words[key])
+        return torch.tensor(ids, dtype=torch.long)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(labels.long(), self.dim).float()

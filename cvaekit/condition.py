@@ -1,0 +1,38 @@
+"""What a conditioner's output becomes inside the model: a vector, and tokens for attention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Condition:
+    """The condition of a batch.
+
+    `vector` [B, D] is what concatenation-style parts use; `tokens` [B, T, D] is what
+    attention uses (a vector condition is one token); `mask` [B, T] is True for real tokens."""
+
+    vector: torch.Tensor
+    tokens: torch.Tensor
+    mask: torch.Tensor | None = None
+
+    @property
+    def dim(self) -> int:
+        return self.vector.shape[-1]
+
+    @classmethod
+    def of(cls, out: torch.Tensor | Condition) -> Condition:
+        """A conditioner's output ([B, D], [B, T, D] or a Condition) as a Condition."""
+        if isinstance(out, Condition):
+            return out
+        if out.dim() == 2:
+            return cls(out, out.unsqueeze(1))
+        if out.dim() == 3:
+            return cls(out.mean(dim=1), out)
+        raise ValueError(f"a conditioner must return [B, D] or [B, T, D], got shape {tuple(out.shape)}")
+
+    def index(self, idx: torch.Tensor) -> Condition:
+        return Condition(self.vector[idx], self.tokens[idx],
+                         None if self.mask is None else self.mask[idx])

@@ -1,0 +1,119 @@
+"""The data contract: what a dataset component returns, and how batches are drawn.
+
+Images live in one uint8 tensor [N, C, H, W] (in memory or memory-mapped) and batches
+are taken by indexing it, so there is no per-item Python work in the training loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+RawConditions = Any  # label ids (LongTensor [B]) or captions (list[str]), as the data gives them
+
+
+@dataclass
+class Split:
+    """One split: uint8 images [N, C, H, W] and, per image, a label id or its captions.
+
+    `conditions` is a LongTensor of label ids [N], or a list holding each image's
+    captions (a list of strings). `caption` says which caption a batch uses."""
+
+    images: torch.Tensor
+    conditions: torch.Tensor | list[list[str]]
+    caption: Literal["random", "first"] = "random"
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
+        images, conds = self.batch(torch.tensor([i]), caption="first")
+        return images[0], conds[0]
+
+    @property
+    def labelled(self) -> bool:
+        return isinstance(self.conditions, torch.Tensor)
+
+    def batch(self, index: torch.Tensor, generator: torch.Generator | None = None,
+              caption: str | None = None) -> tuple[torch.Tensor, RawConditions]:
+        """Float images in [0, 1] and the raw conditions of the samples at `index`."""
+        images = self.images[index].float().div_(255)
+        if self.labelled:
+            return images, self.conditions[index]
+        pick = caption or self.caption
+        texts = []
+        for i in index.tolist():
+            caps = self.conditions[i]
+            j = torch.randint(len(caps), (1,), generator=generator).item() if pick == "random" else 0
+            texts.append(caps[j])
+        return images, texts
+
+    def head(self, n: int | None) -> Split:
+        """The first `n` samples (all when n is None)."""
+        if n is None or n >= len(self):
+            return self
+        return Split(self.images[:n], self.conditions[:n], self.caption)
+
+    def texts(self) -> list[str]:
+        """Every caption of this split (empty for labelled data)."""
+        return [] if self.labelled else [c for caps in self.conditions for c in caps]
+
+
+@dataclass
+class DataSource:
+    """What a dataset component returns: a train and a test split, plus what the
+    conditioner needs to know about the conditions (label names and their aliases)."""
+
+    train: Split
+    test: Split
+    classes: list[str] | None = None
+    aliases: dict[str, str] = field(default_factory=dict)  # extra word -> class name
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.images.shape[1:])
+
+    def info(self) -> DataInfo:
+        return DataInfo(self.image_shape, self.classes, dict(self.aliases), self.train.texts())
+
+    def default_prompts(self, n: int = 8) -> list[str]:
+        """Texts for sample grids: every class, or the first captions of the test split."""
+        if self.classes is not None:
+            return list(self.classes)
+        return [caps[0] for caps in self.test.conditions[:n]]
+
+    def describe(self, raw: RawConditions) -> list[str]:
+        """Raw conditions as text (class names or the captions themselves)."""
+        if isinstance(raw, torch.Tensor):
+            return [self.classes[i] if self.classes else str(i) for i in raw.tolist()]
+        return list(raw)
+
+
+@dataclass
+class DataInfo:
+    """What a conditioner is built from. Saved in every checkpoint (less `texts`), so a
+    trained run can be loaded without its data set: a conditioner that derives state from
+    `texts` (a vocabulary, say) must keep it in its state_dict."""
+
+    image_shape: tuple[int, int, int]
+    classes: list[str] | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
+    texts: Sequence[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image_shape": list(self.image_shape), "classes": self.classes,
+                "aliases": self.aliases}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataInfo:
+        return cls(tuple(d["image_shape"]), d.get("classes"), d.get("aliases") or {}, None)
+
+
+def as_uint8_images(x: torch.Tensor) -> torch.Tensor:
+    """[N, H, W] or [N, C, H, W] uint8 -> [N, C, H, W] uint8, contiguous."""
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    return x.contiguous()

@@ -1,0 +1,132 @@
+"""Model assembly: a CVAE from the parts a recipe names, all built through the registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .condition import Condition
+from .data import DataInfo, RawConditions
+from .errors import RecipeError
+from .recipe import InjectionSpec, ModelConfig
+from .registry import Registry
+
+
+class InjectionStack(nn.ModuleList):
+    """The injections placed at one stage, applied in recipe order: (h, cond) -> h'."""
+
+    def __init__(self, modules, out_channels: int):
+        super().__init__(modules)
+        self.out_channels = out_channels
+
+    def forward(self, h: torch.Tensor, cond: Condition) -> torch.Tensor:
+        for inj in self:
+            h = inj(h, cond)
+        return h
+
+
+@dataclass
+class InjectionPlan:
+    """The injections a recipe places in one network. The network calls `at(stage, channels)`
+    at each point where it accepts one (0 = its input) and uses the returned stack."""
+
+    specs: list[InjectionSpec]
+    cond_dim: int
+    registry: Registry
+    net: str = "encoder"
+    offered: list[int] = field(default_factory=list)
+
+    def at(self, stage: int, channels: int) -> InjectionStack:
+        self.offered.append(stage)
+        modules = []
+        for spec in (s for s in self.specs if s.at == stage):
+            inj = self.registry.build("injection", spec.name, spec.params,
+                                      cond_dim=self.cond_dim, channels=channels)
+            channels = inj.out_channels
+            modules.append(inj)
+        return InjectionStack(modules, channels)
+
+    def check_placed(self, network: str) -> None:
+        """Every injection must land on a stage the network offered."""
+        for spec in self.specs:
+            if spec.at not in self.offered:
+                where = (f"stages {sorted(set(self.offered))}" if self.offered
+                         else "no injections")
+                raise RecipeError(
+                    f"Injection '{spec.name}' is placed at stage {spec.at} of the {self.net}, "
+                    f"but {self.net} '{network}' takes {where}.")
+
+
+class CVAE(nn.Module):
+    """q(z | x, c) by the encoder, p(x | z, c) by the decoder, c by the conditioner."""
+
+    def __init__(self, conditioner: nn.Module, encoder: nn.Module, decoder: nn.Module,
+                 latent_dim: int, data_info: DataInfo):
+        super().__init__()
+        self.conditioner = conditioner
+        self.encoder = encoder
+        self.decoder = decoder
+        self.latent_dim = latent_dim
+        self.data_info = data_info
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def condition(self, raw: RawConditions) -> Condition:
+        if isinstance(raw, torch.Tensor):
+            raw = raw.to(self.device)
+        cond = Condition.of(self.conditioner(raw))
+        return Condition(cond.vector.to(self.device), cond.tokens.to(self.device),
+                         None if cond.mask is None else cond.mask.to(self.device))
+
+    def forward(self, x: torch.Tensor, raw: RawConditions):
+        """Reconstruction logits, mu and logvar for images `x` under conditions `raw`."""
+        cond = self.condition(raw)
+        mu, logvar = self.encoder(x, cond)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.decoder(z, cond), mu, logvar
+
+    def loss(self, x: torch.Tensor, raw: RawConditions, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
+        """Negative ELBO terms in nats per image (see `elbo`)."""
+        return elbo(*self(x, raw), x, kl_weight)
+
+    @torch.no_grad()
+    def sample(self, raw: RawConditions, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One image in [0, 1] per condition, from z ~ N(0, I)."""
+        cond = self.condition(raw)
+        z = torch.randn(cond.vector.shape[0], self.latent_dim, generator=generator).to(self.device)
+        return torch.sigmoid(self.decoder(z, cond))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, raw: RawConditions) -> torch.Tensor:
+        """Images decoded from the posterior mean."""
+        cond = self.condition(raw)
+        mu, _ = self.encoder(x.to(self.device), cond)
+        return torch.sigmoid(self.decoder(mu, cond))
+
+
+def elbo(logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, x: torch.Tensor,
+         kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """BCE summed over pixels plus KL to N(0, I), averaged over the batch (nats per image)."""
+    recon = F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / x.shape[0]
+    kl = -0.5 * torch.sum(1 + logvar.float() - mu.float().pow(2) - logvar.float().exp()) / x.shape[0]
+    return {"loss": recon + kl_weight * kl, "recon": recon, "kl": kl}
+
+
+def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry) -> CVAE:
+    """The CVAE a recipe's `model` section describes."""
+    conditioner = registry.build("conditioner", config.conditioner.name,
+                                 config.conditioner.params, data=data_info)
+    cond_dim = conditioner.dim
+    nets = {}
+    for net in ("encoder", "decoder"):
+        spec = getattr(config, net)
+        plan = InjectionPlan([s for s in config.injections if s.net == net], cond_dim, registry, net)
+        nets[net] = registry.build(net, spec.name, spec.params, image_shape=tuple(data_info.image_shape),
+                                   cond_dim=cond_dim, latent_dim=config.latent_dim, injections=plan)
+        plan.check_placed(spec.name)
+    return CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info)

@@ -1,0 +1,137 @@
+"""The registry: every component, by kind and name, with the package it came from.
+
+A component is a factory (a class or function) plus where it came from and a one-line
+summary. The engine builds parts only through `Registry.build`, so a third-party part is
+a peer of the built-in ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import DuplicateComponentError, UnknownComponentError, choices_text, did_you_mean
+
+KINDS = ("conditioner", "injection", "encoder", "decoder", "dataset", "metric")
+
+
+@dataclass(frozen=True)
+class Component:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    origin: str
+    summary: str
+
+    def params(self) -> dict[str, inspect.Parameter]:
+        """Recipe-settable parameters: keyword parameters of the factory that are not
+        supplied by the engine (those are keyword-only and listed in `ENGINE_ARGS`)."""
+        sig = inspect.signature(self.factory)
+        return {
+            n: p
+            for n, p in sig.parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and n not in ENGINE_ARGS.get(self.kind, ())
+        }
+
+
+# Arguments the engine passes to each kind's factory, by keyword. Everything else in a
+# factory's signature is a recipe parameter.
+ENGINE_ARGS: dict[str, tuple[str, ...]] = {
+    "conditioner": ("data",),
+    "injection": ("cond_dim", "channels"),
+    "encoder": ("image_shape", "cond_dim", "latent_dim", "injections"),
+    "decoder": ("image_shape", "cond_dim", "latent_dim", "injections"),
+    "dataset": (),
+    "metric": (),
+}
+
+
+@dataclass
+class PluginFailure:
+    """A plugin that could not be imported or could not register."""
+
+    plugin: str
+    origin: str
+    error: str
+
+
+@dataclass
+class Registry:
+    components: dict[tuple[str, str], Component] = field(default_factory=dict)
+    failures: list[PluginFailure] = field(default_factory=list)
+
+    def add(self, kind: str, name: str, factory: Callable[..., Any], *, summary: str = "",
+            origin: str = "runtime") -> Component:
+        """Register one component. Raises if the kind is unknown or the name is taken."""
+        check_kind(kind, name)
+        if not callable(factory):
+            raise TypeError(f"factory for {kind} '{name}' must be callable, got {factory!r}")
+        self.check_free(kind, name, origin)
+        summary = summary or _first_line(factory.__doc__)
+        comp = Component(kind, name, factory, origin, summary)
+        self.components[(kind, name)] = comp
+        return comp
+
+    def check_free(self, kind: str, name: str, origin: str) -> None:
+        if (kind, name) in self.components:
+            first = self.components[(kind, name)]
+            raise DuplicateComponentError(
+                f"Two plugins register the {kind} '{name}': one from {first.origin} and "
+                f"one from {origin}. Uninstall one of them or rename its component.")
+
+    def get(self, kind: str, name: str) -> Component:
+        try:
+            return self.components[(kind, name)]
+        except KeyError:
+            names = self.names(kind)
+            raise UnknownComponentError(
+                f"Unknown {kind} '{name}'.{did_you_mean(name, names)} "
+                f"Valid {kind} names: {choices_text(names)}.") from None
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(n for k, n in self.components if k == kind)
+
+    def of_kind(self, kind: str | None = None) -> list[Component]:
+        comps = [c for c in self.components.values() if kind in (None, c.kind)]
+        return sorted(comps, key=lambda c: (KINDS.index(c.kind), c.name))
+
+    def build(self, kind: str, name: str, params: dict[str, Any] | None = None,
+              **engine_args: Any) -> Any:
+        """Build the named component from recipe `params` and the engine's arguments."""
+        comp = self.get(kind, name)
+        return comp.factory(**engine_args, **(params or {}))
+
+
+def check_kind(kind: str, name: str) -> None:
+    if kind not in KINDS:
+        raise UnknownComponentError(
+            f"Unknown component kind '{kind}' for '{name}'.{did_you_mean(kind, KINDS)} "
+            f"Valid kinds: {choices_text(KINDS)}.")
+
+
+def _first_line(doc: str | None) -> str:
+    return inspect.cleandoc(doc).splitlines()[0] if doc and doc.strip() else ""
+
+
+class Registrar:
+    """What a plugin's hook receives: `add` with the plugin's origin filled in.
+
+    Additions are staged and only committed when the whole plugin registered cleanly,
+    so a plugin that fails half-way leaves nothing behind."""
+
+    def __init__(self, registry: Registry, origin: str):
+        self._registry = registry
+        self.origin = origin
+        self.staged: list[tuple[str, str, Callable[..., Any], str]] = []
+
+    def add(self, kind: str, name: str, factory: Callable[..., Any], *, summary: str = "") -> None:
+        check_kind(kind, name)
+        self.staged.append((kind, name, factory, summary))
+
+    def commit(self) -> None:
+        for kind, name, _, _ in self.staged:
+            self._registry.check_free(kind, name, self.origin)
+        for kind, name, factory, summary in self.staged:
+            self._registry.add(kind, name, factory, summary=summary, origin=self.origin)

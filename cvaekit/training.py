@@ -1,0 +1,260 @@
+"""Training a recipe: the loop, checkpoints at the recipe's pace, evaluation and figures.
+
+Runs on CPU or CUDA; under `torchrun` each process trains on its share of every epoch
+(DistributedDataParallel) and process 0 writes the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import DataSource
+from .errors import CvaekitError, RecipeError
+from .evaluation import EvalContext, run_metrics
+from .figures import labelled_grid, loss_curve, reconstruction_grid
+from .model import CVAE, build_model, elbo
+from .plugins import get_registry
+from .recipe import Recipe, dump_recipe, load_recipe
+from .registry import Registry
+from .runs import RunDir
+
+console = Console(stderr=True)
+
+
+class TrainingInterrupted(CvaekitError):
+    """Ctrl-C during training: what is saved stays saved, and the run can be resumed."""
+
+    exit_code = 130
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RecipeError(f"'train.device' is '{name}' but this machine has no CUDA device. Use 'auto' or 'cpu'.")
+    return device
+
+
+class Distributed:
+    """This process's place under torchrun (rank 0 of 1 without it)."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = device
+        if self.world > 1 and not dist.is_initialized():
+            if device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def share(self, value):
+        """Process 0's `value`, on every process."""
+        if self.world == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def wrap(self, model: CVAE) -> torch.nn.Module:
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+    def shard(self, order: torch.Tensor) -> torch.Tensor:
+        """This process's equal share of an epoch's order."""
+        per = len(order) // self.world
+        return order[self.rank * per:(self.rank + 1) * per] if self.world > 1 else order
+
+
+def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resume: str | os.PathLike | None = None,
+          registry: Registry | None = None, progress: bool = True) -> Path:
+    """Train what `recipe` describes (a Recipe, or a YAML path) and return its run folder.
+
+    With `resume`, continue that run from its last checkpoint; the recipe defaults to the
+    run's own, and its model and data must match it."""
+    registry = registry or get_registry()
+    run = RunDir.open(resume) if resume is not None else None
+    if not isinstance(recipe, Recipe):
+        source = recipe if recipe is not None else (run.recipe_file if run else None)
+        if source is None:
+            raise RecipeError("Give a recipe file, or --resume RUN to continue a run.")
+        recipe = load_recipe(source, overrides, registry)
+    if run is not None:
+        _check_resumable(recipe, run, registry)
+
+    device = resolve_device(recipe.train.device)
+    ddp = Distributed(device)
+    torch.manual_seed(recipe.seed)
+    data = registry.build("dataset", recipe.data.name, recipe.data.params)
+    model = build_model(recipe.model, data.info(), registry).to(ddp.device)
+    metrics = [registry.build("metric", m.name, m.params) for m in recipe.eval.metrics]
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.train.lr, weight_decay=recipe.train.weight_decay)
+    order_gen = torch.Generator().manual_seed(recipe.seed)
+    epoch = step = 0
+    if run is not None:
+        state = load_checkpoint(run.last)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        order_gen.set_state(state["rng"]["order"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if torch.cuda.is_available() and state["rng"].get("cuda"):
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        epoch, step = state["epoch"], state["step"]
+    if ddp.main:
+        if run is None:
+            run = RunDir.create(recipe)
+        else:
+            run.truncate_records(epoch)
+            dump_recipe(recipe, run.recipe_file)  # the resumed run may train for more epochs
+    run = RunDir(Path(ddp.share(str(run.path))))
+
+    loop = _Loop(recipe, run, model, ddp.wrap(model), optimizer, data, metrics, order_gen, ddp, progress)
+    try:
+        loop.fit(epoch, step)
+    except KeyboardInterrupt:
+        done = max((e for e, _ in run.checkpoints()), default=None)
+        raise TrainingInterrupted(
+            f"Interrupted. Everything saved stays in '{run.path}' (last complete epoch: "
+            f"{loop.last_saved or 'none'}; kept checkpoints up to epoch {done or 'none'}). "
+            f"Continue with: cvaekit run --resume {run.path}") from None
+    finally:
+        if ddp.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    return run.path
+
+
+def _check_resumable(recipe: Recipe, run: RunDir, registry: Registry) -> None:
+    if not run.last.is_file():
+        raise CvaekitError(f"Run '{run.path}' has no checkpoint to resume from (checkpoints/last.pt).")
+    saved = load_recipe(run.recipe_file, registry=registry).to_dict()
+    new = recipe.to_dict()
+    differ = [k for k in ("model", "data", "seed") if saved[k] != new[k]]
+    if differ:
+        raise RecipeError(f"Cannot resume '{run.path}' with this recipe: its {', '.join(differ)} "
+                          f"differ from the run's. Resume without a recipe to use the run's own.")
+
+
+class _Loop:
+    def __init__(self, recipe, run, model, net, optimizer, data: DataSource, metrics, order_gen, ddp, progress):
+        self.recipe, self.run, self.model, self.net = recipe, run, model, net
+        self.optimizer, self.data, self.metrics = optimizer, data, metrics
+        self.order_gen, self.ddp, self.progress = order_gen, ddp, progress and ddp.main
+        self.train_split = data.train.head(recipe.train.limit)
+        self.test_split = data.test.head(recipe.eval.limit)
+        self.last_saved = None
+        device = ddp.device
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                         if recipe.train.amp and device.type == "cuda" else nullcontext())
+
+    def fit(self, epoch: int, step: int) -> None:
+        cfg = self.recipe.train
+        columns = [TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
+                   TaskProgressColumn(), TextColumn("loss {task.fields[loss]:.2f}"),
+                   TextColumn("{task.fields[ips]:,.0f} img/s"), TimeRemainingColumn()]
+        with Progress(*columns, console=console, disable=not self.progress) as bar:
+            task = bar.add_task("train", total=len(self.train_split), epoch=epoch, epochs=cfg.epochs, loss=0.0, ips=0.0)
+            while epoch < cfg.epochs:
+                epoch += 1
+                bar.reset(task, total=len(self.train_split), epoch=epoch, epochs=cfg.epochs, loss=0.0, ips=0.0)
+                record, step = self._epoch(epoch, step, bar, task)
+                if self.ddp.main:
+                    self._save_last(epoch, step)
+                    self.run.log(record)
+                    if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+                        self._checkpoint(epoch, step)
+                self.ddp.barrier()
+
+    def _epoch(self, epoch: int, step: int, bar: Progress, task) -> tuple[dict, int]:
+        cfg = self.recipe.train
+        self.net.train()
+        order = self.ddp.shard(torch.randperm(len(self.train_split), generator=self.order_gen))
+        totals = torch.zeros(3)
+        seen, start = 0, time.perf_counter()
+        for idx in order.split(cfg.batch_size):
+            images, raw = self.train_split.batch(idx, generator=self.order_gen)
+            images = images.to(self.ddp.device, non_blocking=True)
+            with self.autocast:
+                terms = elbo(*self.net(images, raw), images, cfg.kl_weight)
+            self.optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            step += 1
+            n = images.shape[0]
+            totals += torch.stack([terms[k].detach().float().cpu() for k in ("loss", "recon", "kl")]) * n
+            seen += n
+            if self.progress:
+                bar.update(task, advance=n * self.ddp.world, loss=totals[0].item() / seen,
+                           ips=seen * self.ddp.world / (time.perf_counter() - start))
+        if not torch.isfinite(totals).all():
+            raise CvaekitError(f"The loss became {totals[0].item()} in epoch {epoch}: training diverged. "
+                               f"Lower 'train.lr' or set 'train.grad_clip'.")
+        seconds = time.perf_counter() - start
+        loss, recon, kl = (totals / max(seen, 1)).tolist()
+        return {"kind": "train", "epoch": epoch, "step": step, "loss": loss, "recon": recon, "kl": kl,
+                "images_per_s": seen * self.ddp.world / seconds, "seconds": seconds}, step
+
+    def _save_last(self, epoch: int, step: int) -> None:
+        rng = {"torch": torch.get_rng_state(), "order": self.order_gen.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        save_checkpoint({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                         "epoch": epoch, "step": step, "rng": rng,
+                         "data_info": self.model.data_info.to_dict(),
+                         "recipe": self.recipe.to_dict()}, self.run.last)
+        self.last_saved = epoch
+
+    def _checkpoint(self, epoch: int, step: int) -> None:
+        """Keep this epoch's checkpoint, measure it, and draw its figures."""
+        target = self.run.checkpoint(epoch)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(self.run.last.read_bytes())
+        tmp.replace(target)
+        ctx = EvalContext(self.model, self.data, self.test_split, seed=self.recipe.seed)
+        results = run_metrics(self.metrics, ctx)
+        self.run.log({"kind": "eval", "epoch": epoch, "step": step,
+                      "checkpoint": str(target.relative_to(self.run.path)), **results})
+        draw_figures(self.model, self.data, self.recipe, self.run, epoch)
+        loss_curve(self.run.records(), self.run.loss_curve)
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in results.items())
+        if self.ddp.main and self.progress:
+            console.print(f"[bold]epoch {epoch}[/] checkpoint saved  {shown}")
+
+
+def draw_figures(model: CVAE, data: DataSource, recipe: Recipe, run: RunDir, epoch: int) -> None:
+    """The sample grid (fixed prompts and noise, so checkpoints compare) and reconstructions."""
+    from .generate import sample_rows
+
+    prompts = recipe.eval.conditions or data.default_prompts()
+    rows = sample_rows(model, prompts, recipe.eval.samples_per_condition, seed=recipe.seed)
+    labelled_grid(rows, prompts, run.samples(epoch), title=f"{recipe.name}, epoch {epoch}")
+    n = min(8, len(data.test))
+    real, raw = data.test.batch(torch.arange(n), caption="first")
+    was_training = model.training
+    model.eval()
+    recon = model.reconstruct(real, raw).cpu()
+    model.train(was_training)
+    reconstruction_grid(real, recon, run.reconstructions(epoch), title=f"epoch {epoch}")
