@@ -46,3 +46,12 @@ def fashion_recipe(tmp_path, **train) -> dict:
 @pytest.fixture
 def tiny_fashion(tmp_path):
     return fashion_recipe(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_path(tmp_path_factory):
+    """A tiny, seeded CLIP (model, tokenizer, image processor) saved in a temp folder,
+    loadable by path like `openai/clip-vit-base-patch32` but with no download."""
+    from tiny_clip import build_tiny_clip
+
+    return str(build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"), seed=0))
