@@ -10,6 +10,7 @@ from torchvision.datasets import FashionMNIST
 from ..cache import cache_dir
 from ..data import DataSource, Split, as_uint8_images
 from ..errors import DataError
+from ..recipe import ExistingPath
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -57,8 +58,11 @@ def _torchvision_root(raw: Path) -> Path:
     return target
 
 
-def fashion_mnist(root: str | None = None, download: bool = True) -> DataSource:
-    """Fashion-MNIST 28x28 grey, 60k train / 10k test, 10 labelled classes."""
+def fashion_mnist(root: ExistingPath | None = None, download: bool = True) -> DataSource:
+    """Fashion-MNIST 28x28 grey, 60k train / 10k test, 10 labelled classes.
+
+    `root` is a folder with the four files (plain or .gz); without it, Debian's package
+    `dataset-fashion-mnist`, then a torchvision download into the cache, are tried."""
     raw = _find_raw(root)
     base = _torchvision_root(raw) if raw else Path(root or cache_dir("data"))
     try:

@@ -1,0 +1,147 @@
+import json
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from cvaekit.checkpoint import load_checkpoint
+from cvaekit.cli import app
+from cvaekit.errors import UnknownConditionError
+from cvaekit.generate import generate
+from cvaekit.runs import RunDir, load_run
+from cvaekit.training import TrainingInterrupted, _Loop, train
+
+runner = CliRunner()
+
+
+def losses(run):
+    return [r["loss"] for r in RunDir(run).records() if r["kind"] == "train"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One short real run shared by the generate tests."""
+    from conftest import fashion_recipe
+
+    tmp = tmp_path_factory.mktemp("trained")
+    return train(fashion_recipe(tmp), progress=False)
+
+
+def test_short_run_learns_and_writes_its_files(tmp_path, tiny_fashion):
+    tiny_fashion["train"]["epochs"] = 3
+    tiny_fashion["eval"]["metrics"] = ["nelbo", {"name": "cond_accuracy", "per_class": 10, "judge_epochs": 1}]
+    run = train(tiny_fashion, progress=False)
+    assert run.parent == tmp_path / "runs" and run.name.startswith("tiny_fashion-")
+    trace = losses(run)
+    assert len(trace) == 3 and trace[-1] < trace[0] - 10
+    for f in ["recipe.yaml", "metrics.jsonl", "loss_curve.png", "checkpoints/last.pt",
+              "checkpoints/epoch-0001.pt", "checkpoints/epoch-0003.pt",
+              "samples/epoch-0003.png", "reconstructions/epoch-0003.png"]:
+        assert (run / f).is_file(), f
+    evals = [r for r in RunDir(run).records() if r["kind"] == "eval"]
+    assert [r["epoch"] for r in evals] == [1, 2, 3]
+    assert 0 <= evals[-1]["cond_accuracy"] <= 1 and evals[-1]["judge_accuracy"] > 0.5
+    assert 150 < evals[-1]["nelbo"] < 600
+    width, height = Image.open(run / "samples/epoch-0003.png").size
+    assert height > width / 2  # ten labelled rows of four samples
+    state = load_checkpoint(run / "checkpoints/last.pt")  # loads with weights_only=True
+    assert state["epoch"] == 3 and set(state["rng"]) >= {"torch", "order"}
+
+
+def test_checkpoints_every_n_epochs_and_the_last(tmp_path, tiny_fashion):
+    tiny_fashion["train"].update(epochs=3, checkpoint_every=2)
+    run = train(tiny_fashion, progress=False)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0002.pt", "epoch-0003.pt", "last.pt"]
+
+
+def test_same_seed_same_losses(tiny_fashion):
+    a, b = (train(tiny_fashion, progress=False) for _ in range(2))
+    assert a != b
+    assert losses(a) == losses(b)
+    tiny_fashion["seed"] = 1
+    assert losses(train(tiny_fashion, progress=False)) != losses(a)
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_fashion, monkeypatch):
+    tiny_fashion["train"]["epochs"] = 3
+    straight = train(tiny_fashion, progress=False)
+
+    original = _Loop._epoch
+
+    def stop_in_epoch_3(self, epoch, *args):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return original(self, epoch, *args)
+
+    monkeypatch.setattr(_Loop, "_epoch", stop_in_epoch_3)
+    with pytest.raises(TrainingInterrupted, match="cvaekit run --resume") as info:
+        train(tiny_fashion, progress=False)
+    interrupted = next(p for p in (tmp_path / "runs").iterdir() if p != straight)
+    assert str(interrupted) in str(info.value)
+    assert load_checkpoint(interrupted / "checkpoints/last.pt")["epoch"] == 2
+    monkeypatch.setattr(_Loop, "_epoch", original)
+
+    resumed = train(None, resume=interrupted, progress=False)
+    assert resumed == interrupted
+    assert losses(resumed) == losses(straight)
+    a = load_checkpoint(straight / "checkpoints/last.pt")["model"]
+    b = load_checkpoint(resumed / "checkpoints/last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_can_extend_training_and_rejects_a_different_model(tmp_path, tiny_fashion):
+    run = train(tiny_fashion, progress=False)
+    train(None, resume=run, overrides=["train.epochs=3"], progress=False)
+    assert [r["epoch"] for r in RunDir(run).records() if r["kind"] == "train"] == [1, 2, 3]
+    result = runner.invoke(app, ["run", "--resume", str(run), "--set", "model.latent_dim=4"])
+    assert result.exit_code == 2 and "model differ" in result.output
+
+
+def test_cli_run_with_overrides(tmp_path, tiny_fashion):
+    import yaml
+
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(tiny_fashion))
+    result = runner.invoke(app, ["run", str(path), "-q", "--set", "train.epochs=1", "--set", "model.latent_dim=5"])
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "runs").iterdir())
+    saved = yaml.safe_load((run / "recipe.yaml").read_text())
+    assert saved["train"]["epochs"] == 1 and saved["model"]["latent_dim"] == 5
+    assert load_run(run).model.latent_dim == 5
+
+
+def test_generate_accepts_class_names_and_common_variants(trained_run, tmp_path):
+    out = generate(trained_run, ["sneaker", "BAG", "T-shirt", "tshirt", "top", "pants",
+                                 "trousers", "ankle boot", "boot", "Sneakers"], n=3, out=tmp_path / "g.png")
+    assert out.is_file()
+    raw = load_run(trained_run).model.conditioner.parse(["T-shirt", "tshirt", "top", "pants", "boot"])
+    assert raw.tolist() == [0, 0, 0, 1, 9]
+
+
+def test_generate_cli_writes_a_labelled_grid(trained_run, tmp_path):
+    out = tmp_path / "out.png"
+    result = runner.invoke(app, ["generate", str(trained_run), "sneaker", "bag", "T-shirt", "-n", "8", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    w, h = Image.open(out).size
+    assert w > h  # three rows of eight
+
+
+def test_word_outside_the_label_set_is_an_error_listing_the_valid_words(trained_run, tmp_path):
+    out = tmp_path / "hat.png"
+    result = runner.invoke(app, ["generate", str(trained_run), "sneaker", "hat", "-o", str(out)])
+    assert result.exit_code == 2
+    assert "'hat' is not a class" in result.output and "'Sneaker'" in result.output and "'Bag'" in result.output
+    assert not out.exists()
+    with pytest.raises(UnknownConditionError, match="Did you mean 'sneaker'"):
+        load_run(trained_run).model.conditioner.parse(["sneeker"])
+
+
+def test_generate_from_a_missing_checkpoint_names_the_kept_ones(trained_run):
+    result = runner.invoke(app, ["generate", str(trained_run), "bag", "--checkpoint", "7"])
+    assert result.exit_code == 2 and "Kept epochs: 1, 2" in result.output
+
+
+def test_generate_rejects_a_folder_that_is_not_a_run(tmp_path):
+    result = runner.invoke(app, ["generate", str(tmp_path), "bag"])
+    assert result.exit_code == 2 and "not a cvaekit run folder" in result.output
