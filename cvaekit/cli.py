@@ -110,5 +110,17 @@ def generate_cmd(
     out.print(f"Wrote [bold]{path}[/]")
 
 
+@app.command("describe")
+@friendly
+def describe_cmd(
+    kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}."),
+    name: str = typer.Argument(..., help="The component's registered name (see list-components)."),
+) -> None:
+    """A component's parameters (types, defaults), origin, and a recipe snippet that uses it."""
+    from .describe import describe_component, render_component
+
+    print(render_component(describe_component(kind, name)))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
