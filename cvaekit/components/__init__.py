@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..hookspecs import hookimpl
 from .clip_score import CLIPScoreMetric
 from .clip_text import clip_text
+from .coco import coco_captions
 from .fashion_mnist import fashion_mnist
 from .fid import FID
 from .judge import ConditionalAccuracy
@@ -23,6 +24,7 @@ def cvaekit_register(registry):
     registry.add("encoder", "mlp", MLPEncoder)
     registry.add("decoder", "mlp", MLPDecoder)
     registry.add("dataset", "fashion_mnist", fashion_mnist)
+    registry.add("dataset", "coco_captions", coco_captions)
     registry.add("metric", "nelbo", NegativeELBO)
     registry.add("metric", "cond_accuracy", ConditionalAccuracy)
     registry.add("metric", "recon", Reconstruction)
