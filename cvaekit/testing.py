@@ -385,8 +385,12 @@ def _check_network(kind, name, params, image_shape, cond_dim, latent_dim, batch,
             torch.manual_seed(seed)
             net = c.registry.build(kind, c.name, c.params, image_shape=image_shape, cond_dim=cond_dim,
                                    latent_dim=latent_dim, injections=probe_plan).eval()
-        with c.point("injections"):
-            probed = run(net)
+        try:
+            probed = _run(c, "injections", run, net)
+        except ContractError as exc:
+            c.fail("injections", f"with an injection at stage {stage} that adds 2 channels, forward "
+                   f"{exc.detail}; a network must build the layer after each stage for the returned "
+                   f"stack's out_channels")
         for t, ref in zip(_tensors(probed), _tensors(out)):
             if t.shape != ref.shape:
                 c.fail("injections", f"with an injection at stage {stage} the output shape changed "
