@@ -215,6 +215,7 @@ KEY_HELP = {
     "TrainConfig.lr": "Adam learning rate.",
     "TrainConfig.weight_decay": "Adam weight decay.",
     "TrainConfig.kl_weight": "Weight of the KL term (1 = the ELBO; other values give a beta-VAE).",
+    "TrainConfig.grad_clip": "Clip the gradient norm to this value before each step (null: no clipping).",
     "EvalConfig.metrics": "Metric components run at each kept checkpoint.",
     "EvalConfig.samples_per_condition": "Images per text in each checkpoint's sample grid.",
     "LogConfig.tensorboard": "Also write TensorBoard event files into the run folder.",

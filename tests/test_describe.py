@@ -1,0 +1,123 @@
+"""`cvaekit describe KIND NAME`: parameters with types and defaults, origin, and a recipe
+snippet that validates where it is placed; clear errors for unknown kinds and names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from cvaekit import hookimpl
+from cvaekit.cli import app
+from cvaekit.describe import REQUIRED, describe_component, recipe_sections
+from cvaekit.plugins import load_registry, register_plugin
+from cvaekit.recipe import load_recipe
+from cvaekit.registry import KINDS
+
+runner = CliRunner()
+
+
+class Scaled(torch.nn.Module):
+    """Label ids as a scaled one-hot vector.
+
+    scale: what the one-hot entry is multiplied by.
+    `labels` (list): class names to use instead of the data set's.
+    """
+
+    def __init__(self, *, data, scale: float = 2.0, labels: list[str] | None = None, mode: str = "max"):
+        super().__init__()
+        self.dim = len(labels or data.classes)
+
+
+class RuntimePlugin:
+    @hookimpl
+    def cvaekit_register(self, registry):
+        registry.add("conditioner", "scaled", Scaled)
+
+
+def test_cli_prints_params_types_defaults_help_origin_and_snippet():
+    register_plugin(RuntimePlugin(), name="describe_test")
+    result = runner.invoke(app, ["describe", "conditioner", "scaled"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "conditioner 'scaled'  (from runtime:describe_test)" in out
+    assert "scale   number                  default 2.0" in out
+    assert "what the one-hot entry is multiplied by." in out
+    assert "labels  list of string or null  default null" in out
+    assert "class names to use instead of the data set's." in out
+    assert "Given by the engine (not recipe keys): data." in out
+    snippet = yaml.safe_load(out.split("Recipe snippet:\n", 1)[1])
+    assert snippet == {"model": {"conditioner": {"name": "scaled", "scale": 2.0, "labels": None, "mode": "max"}}}
+
+
+def test_builtin_origin_is_the_cvaekit_distribution():
+    info = describe_component("encoder", "mlp", load_registry())
+    assert info.origin.startswith("cvaekit ")
+    assert [(p.name, p.type, p.default) for p in info.params] == [("hidden", "int", 400)]
+    assert info.engine_args == ["image_shape", "cond_dim", "latent_dim", "injections"]
+
+
+def test_required_parameter_is_marked():
+    def needs_root(root: str, n: int = 3):
+        """A data set that needs a folder."""
+
+    registry = load_registry()
+    registry.add("dataset", "needs_root", needs_root)
+    info = describe_component("dataset", "needs_root", registry)
+    assert info.params[0].default is REQUIRED
+    assert yaml.safe_load(info.snippet) == {"data": {"name": "needs_root", "root": "<string>", "n": 3}}
+
+
+def _base() -> dict:
+    return {"name": "snippet", "data": {"name": "fashion_mnist"},
+            "model": {"conditioner": "onehot", "encoder": "mlp", "decoder": "mlp"}}
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+@pytest.mark.parametrize("kind,name", [(c.kind, c.name) for c in load_registry().of_kind()])
+def test_every_components_snippet_is_a_valid_recipe_part(kind, name, tmp_path):
+    registry = load_registry()
+    info = describe_component(kind, name, registry)
+    snippet = yaml.safe_load(info.snippet)
+    top = {"dataset": "data", "metric": "eval"}.get(kind, "model")
+    assert list(snippet) == [top]
+    if any(p.default is REQUIRED for p in info.params):
+        return  # placeholders such as '<string>' are for a person to fill in
+    recipe = load_recipe(_merge(_base(), snippet), registry=registry)
+    placed = {"dataset": lambda: recipe.data, "conditioner": lambda: recipe.model.conditioner,
+              "encoder": lambda: recipe.model.encoder, "decoder": lambda: recipe.model.decoder,
+              "injection": lambda: recipe.model.injections[0], "metric": lambda: recipe.eval.metrics[0]}[kind]()
+    assert placed.name == name
+
+
+def test_unknown_kind_lists_the_kinds():
+    result = runner.invoke(app, ["describe", "conditoner", "onehot"])
+    assert result.exit_code == 2
+    assert "Unknown kind 'conditoner'. Did you mean 'conditioner'?" in result.output
+    assert all(f"'{k}'" in result.output for k in KINDS)
+
+
+def test_unknown_name_lists_the_valid_names():
+    result = runner.invoke(app, ["describe", "encoder", "mpl"])
+    assert result.exit_code == 2
+    assert "Unknown encoder 'mpl'. Did you mean 'mlp'?" in result.output
+    assert "Valid encoder names:" in result.output and "'mlp'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_recipe_reference_covers_every_key_with_help():
+    sections = {path: rows for path, _, rows in recipe_sections()}
+    assert {"(top level)", "model", "model.injections[]", "train", "eval", "log"} <= set(sections)
+    assert [r["key"] for r in sections["model.injections[]"]] == ["at", "net"]
+    undocumented = [f"{path}.{r['key']}" for path, rows in sections.items() for r in rows if not r["help"]]
+    assert not undocumented, (f"recipe keys without help: {undocumented}; add a '# comment' beside the "
+                              f"field in cvaekit/recipe.py or an entry in cvaekit.describe.KEY_HELP")
