@@ -122,5 +122,25 @@ def describe_cmd(
     print(render_component(describe_component(kind, name)))
 
 
+@app.command("evaluate")
+@friendly
+def evaluate_cmd(
+    run: Path = typer.Argument(..., help="A run folder."),
+    checkpoints: str = typer.Option("all", "--checkpoints", help="'all' kept checkpoints, 'last', or epochs: 10,20."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric names (default: the recipe's eval.metrics)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Judge on the first N test images (default: the recipe's eval.limit)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, ..."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Also draw samples and reconstructions by checkpoint."),
+) -> None:
+    """Metrics at every checkpoint of a run, as a table (also evaluation.csv/.json in the run)."""
+    from .evaluate import evaluate, metrics_table
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    result = evaluate(run, checkpoints, names, device=device, limit=limit, figures=figures)
+    out.print(metrics_table(result.rows, ["epoch"], result.columns, f"{result.run.name}: metrics by checkpoint"))
+    for path in result.files:
+        out.print(f"Wrote [bold]{escape(str(path))}[/]")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
