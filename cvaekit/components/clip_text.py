@@ -23,7 +23,7 @@ DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 
 
 def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or os.sep in name.replace("/", "")
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def resolve_pretrained(name: str, what: str, loader):
