@@ -1,0 +1,127 @@
+"""`cvaekit sweep`: one run per point of a grid of recipe settings, then one table of the
+metrics by setting (the study's Table 4) and one figure of samples for the same prompts,
+side by side across settings (its Figure 4).
+
+    runs/<name>-sweep-<timestamp>/
+        <name>-<setting>-<timestamp>/   each point's own run folder
+        sweep.csv, sweep.json           one row per setting: its values, the run, then the
+                                        metrics of its last checkpoint and its last train loss
+        samples_by_setting.png          rows = settings, columns = prompts
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from .comparison import comparison_grid
+from .errors import RecipeError
+from .evaluate import write_table
+from .recipe import load_recipe
+from .registry import Registry
+from .runs import RunDir, load_run
+
+
+@dataclass
+class Sweep:
+    """What `sweep` trained and wrote."""
+
+    folder: Path
+    keys: list[str]  # the grid's keys, then "run" and "epoch" (of its last checkpoint)
+    columns: list[str]  # metric names
+    rows: list[dict[str, Any]]
+    files: list[Path] = field(default_factory=list)
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """['model.latent_dim=128,256'] (or '=[128, 256]') -> {'model.latent_dim': [128, 256]};
+    each value is parsed as YAML, like a --set value."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip() or not raw.strip():
+            raise RecipeError(f"Grid '{item}' must look like key.path=value1,value2 "
+                              f"(e.g. model.latent_dim=128,256,512).")
+        raw = raw.strip()
+        values = yaml.safe_load(raw) if raw.startswith("[") else [yaml.safe_load(v) for v in raw.split(",")]
+        if not isinstance(values, list) or not values:
+            raise RecipeError(f"Grid '{item}' names no values.")
+        if key.strip() in grid:
+            raise RecipeError(f"Grid key '{key.strip()}' is given twice; list all its values once.")
+        grid[key.strip()] = values
+    if not grid:
+        raise RecipeError("A sweep needs at least one --grid key=value1,value2.")
+    return grid
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, in the order given."""
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+def _label(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
+
+
+def _slug(point: dict[str, Any]) -> str:
+    text = "-".join(f"{k.split('.')[-1]}{v}" for k, v in point.items())
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", text)[:80]
+
+
+def _last(records: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [r for r in records if r.get("kind") == kind]
+    return found[-1] if found else {}
+
+
+def sweep(recipe: str | os.PathLike | dict[str, Any], grid: list[str], overrides: list[str] = (),
+          registry: Registry | None = None, progress: bool = True) -> Sweep:
+    """Train one run per grid point (the recipe with `overrides`, then the point's values),
+    each into the sweep folder, then write the table and the samples figure."""
+    from .generate import sample_rows
+    from .plugins import get_registry
+    from .training import train
+
+    registry = registry or get_registry()
+    points = grid_points(parse_grid(list(grid)))
+    base = load_recipe(recipe, list(overrides), registry)
+    for point in points:  # every point's recipe is valid before the first one trains
+        load_recipe(recipe, [*overrides, *(f"{k}={json.dumps(v)}" for k, v in point.items())], registry)
+    folder = Path(base.runs_dir) / f"{base.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = folder.with_name(f"{base.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+    folder.mkdir(parents=True)
+
+    data = registry.build("dataset", base.data.name, base.data.params)
+    prompts = list(base.eval.conditions or data.default_prompts())
+    rows, figure_rows = [], []
+    for point in points:
+        sets = [f"{k}={json.dumps(v)}" for k, v in point.items()]
+        where = [f"runs_dir={json.dumps(str(folder))}", f"name={json.dumps(f'{base.name}-{_slug(point)}')}"]
+        run_path = train(recipe, overrides=[*overrides, *sets, *where], registry=registry, progress=progress)
+        records = RunDir(run_path).records()
+        evaluated = {k: v for k, v in _last(records, "eval").items()
+                     if k not in ("kind", "epoch", "step", "checkpoint")}
+        trained = _last(records, "train")
+        rows.append({**point, "run": run_path.name, "epoch": trained.get("epoch"),
+                     **evaluated, "train_loss": trained.get("loss")})
+        model = load_run(run_path, registry=registry).model
+        figure_rows.append((_label(point), *sample_rows(model, prompts, 1, seed=base.seed)))
+
+    keys = [*points[0], "run", "epoch"]
+    columns = list(dict.fromkeys(k for r in rows for k in r if k not in keys))
+    files = write_table(rows, keys, columns, folder / "sweep",
+                        extra={"recipe": base.name, "grid": parse_grid(list(grid)), "overrides": list(overrides)})
+    files.append(comparison_grid([(label, torch.cat(images)) for label, *images in figure_rows], prompts,
+                                 folder / "samples_by_setting.png", title=f"{base.name}: samples by setting"))
+    return Sweep(folder, keys, columns, rows, files)
