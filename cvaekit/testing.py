@@ -14,6 +14,7 @@ the point, so a failing test says what to fix.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import zlib
@@ -56,6 +57,17 @@ def devices() -> list[str]:
 
 
 # ---------------------------------------------------------------------------- the checker
+
+def _keeps_rng(check: Callable[..., Any]) -> Callable[..., Any]:
+    """A check seeds torch as it builds; the caller's random state is left as it was."""
+
+    @functools.wraps(check)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with torch.random.fork_rng(devices=[]):
+            return check(*args, **kwargs)
+
+    return wrapper
+
 
 class _Checker:
     """One component under check: builds it, and turns any failure into a ContractError."""
@@ -208,6 +220,7 @@ def probe_data_info(image_shape: tuple[int, int, int] = (3, 32, 32)) -> DataInfo
                     PROBE_CAPTIONS + PROBE_CLASSES)
 
 
+@_keeps_rng
 def check_conditioner(name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,
                       data: DataInfo | None = None, texts: list[str] | None = None,
                       unknown: str = "zqxj-not-a-word", registry: Registry | None = None,
@@ -272,6 +285,7 @@ def check_conditioner(name: str | Callable[..., Any], params: dict[str, Any] | N
 
 # ---------------------------------------------------------------------------- injection
 
+@_keeps_rng
 def check_injection(name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,
                     cond_dim: int = 8, channels: int = 16, spatial: tuple[int, ...] | None = (8, 8),
                     tokens: int = 3, batch: int = 2, registry: Registry | None = None,
@@ -319,6 +333,7 @@ class _WidenProbe(nn.Module):
 
 # ---------------------------------------------------------------------------- networks
 
+@_keeps_rng
 def check_encoder(name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,
                   image_shape: tuple[int, int, int] = (3, 32, 32), cond_dim: int = 8,
                   latent_dim: int = 4, batch: int = 2, registry: Registry | None = None,
@@ -328,6 +343,7 @@ def check_encoder(name: str | Callable[..., Any], params: dict[str, Any] | None 
     return _check_network("encoder", name, params, image_shape, cond_dim, latent_dim, batch, registry, seed)
 
 
+@_keeps_rng
 def check_decoder(name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,
                   image_shape: tuple[int, int, int] = (3, 32, 32), cond_dim: int = 8,
                   latent_dim: int = 4, batch: int = 2, registry: Registry | None = None,
@@ -405,6 +421,7 @@ def _check_network(kind, name, params, image_shape, cond_dim, latent_dim, batch,
 
 # ---------------------------------------------------------------------------- dataset
 
+@_keeps_rng
 def check_dataset(name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,
                   bad_params: dict[str, Any] | None = None, registry: Registry | None = None,
                   inspect_items: int = 2000) -> DataSource:
@@ -549,6 +566,7 @@ def _probe_model(data: DataSource, latent_dim: int = 4) -> CVAE:
                 _ProbeDecoder(info.image_shape, cond.dim, latent_dim), latent_dim, info).eval()
 
 
+@_keeps_rng
 def check_metric(name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,
                  data: DataSource | Literal["labels", "captions"] = "labels", model: CVAE | None = None,
                  registry: Registry | None = None, seed: int = 0) -> dict[str, float]:

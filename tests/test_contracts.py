@@ -87,8 +87,10 @@ class GoodLabels(nn.Module):
         return self.embed(labels.to(self.embed.weight.device))
 
 
-def test_a_good_component_passes():
+def test_a_good_component_passes_and_the_callers_rng_is_untouched():
+    state = torch.get_rng_state()
     check_component("conditioner", GoodLabels, registry=Registry())
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_missing_dim_is_an_interface_failure():
