@@ -7,13 +7,17 @@ from ..hookspecs import hookimpl
 from .clip_score import CLIPScoreMetric
 from .clip_text import clip_text
 from .coco import coco_captions
+from .conv import ConvEncoder, DeconvDecoder
 from .fashion_mnist import fashion_mnist
 from .fid import FID
+from .injections import CrossAttention, EarlyConcat, FiLM, MidConcat
 from .judge import ConditionalAccuracy
+from .learned_text import LearnedText
 from .likelihood import NegativeELBO, Reconstruction
 from .mlp import MLPDecoder, MLPEncoder
 from .onehot import OneHot
 from .sentence_transformer import sentence_transformer
+from .shapes import ShapesFidelity, shapes_captions
 
 
 @hookimpl
@@ -30,3 +34,12 @@ def cvaekit_register(registry):
     registry.add("metric", "recon", Reconstruction)
     registry.add("metric", "fid", FID)
     registry.add("metric", "clip_score", CLIPScoreMetric)
+    registry.add("conditioner", "learned_text", LearnedText)
+    registry.add("encoder", "conv", ConvEncoder)
+    registry.add("decoder", "deconv", DeconvDecoder)
+    registry.add("injection", "early_concat", EarlyConcat)
+    registry.add("injection", "mid", MidConcat)
+    registry.add("injection", "cross_attention", CrossAttention)
+    registry.add("injection", "film", FiLM)
+    registry.add("dataset", "shapes_captions", shapes_captions)
+    registry.add("metric", "shapes_fidelity", ShapesFidelity)

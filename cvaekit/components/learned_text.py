@@ -1,0 +1,102 @@
+"""A small text encoder trained with the CVAE: no download, vocabulary from the training captions.
+
+The vocabulary is part of the module's state_dict (a byte buffer), so a trained run loads
+and generates without its data set. Words it never saw map to <unk>.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..condition import Condition
+from ..data import DataInfo
+from ..errors import RecipeError
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words and numbers; punctuation and spacing do not matter."""
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def build_vocabulary(texts: Iterable[str], min_count: int = 1, max_words: int | None = None) -> list[str]:
+    """<pad>, <unk>, then the words seen at least `min_count` times, most frequent first."""
+    counts = Counter(w for t in texts for w in words(t))
+    ranked = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    return [PAD, UNK] + ranked[:max_words]
+
+
+class LearnedText(nn.Module):
+    """Word embeddings trained with the CVAE, pooled by a bidirectional GRU (word order
+    matters: "a circle above a square" is not "a square above a circle") or by a mean (a bag
+    of words). With `tokens: true` it also returns per-word features for attention."""
+
+    def __init__(self, *, data: DataInfo, dim: int = 64, pool: Literal["gru", "mean"] = "gru",
+                 tokens: bool = False, min_count: int = 1, max_vocab: int | None = None,
+                 max_len: int = 48):
+        super().__init__()
+        if dim < 2 or (pool == "gru" and dim % 2):
+            raise RecipeError(f"'dim' of learned_text must be an even number of at least 2, got {dim}.")
+        if max_len < 1:
+            raise RecipeError(f"'max_len' of learned_text must be positive, got {max_len}.")
+        self.dim, self.pool, self.tokens, self.max_len = dim, pool, tokens, max_len
+        self._set_vocabulary(build_vocabulary(data.texts or [], min_count, max_vocab))
+        if pool == "gru":
+            self.rnn = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(dim, dim)
+
+    def _set_vocabulary(self, vocab: list[str]) -> None:
+        self.vocab = list(vocab)
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+        old = getattr(self, "embed", None)
+        device = old.weight.device if old is not None else None
+        # The vocabulary as UTF-8 bytes: a plain tensor in the state_dict, loadable with weights_only.
+        self.register_buffer("vocab_bytes", torch.tensor(list("\n".join(self.vocab).encode()),
+                                                         dtype=torch.uint8, device=device))
+        if old is None or old.num_embeddings != len(self.vocab):
+            self.embed = nn.Embedding(len(self.vocab), self.dim, padding_idx=0, device=device)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Take the saved vocabulary first, so the embedding has its size when it is loaded."""
+        saved = state_dict.get(prefix + "vocab_bytes")
+        if saved is not None:
+            self._set_vocabulary(bytes(saved.cpu().tolist()).decode().split("\n"))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def parse(self, texts: list[str]) -> list[str]:
+        """Captions are their own raw condition; unknown words become <unk> in `forward`."""
+        return list(texts)
+
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Word ids [B, T] (0-padded) and lengths [B]; an empty text is one <unk>."""
+        unk = self.index[UNK]
+        ids = [[self.index.get(w, unk) for w in words(t)][:self.max_len] or [unk] for t in texts]
+        lengths = torch.tensor([len(i) for i in ids])
+        padded = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
+        for row, i in enumerate(ids):
+            padded[row, :len(i)] = torch.tensor(i)
+        return padded, lengths
+
+    def forward(self, texts: list[str]) -> torch.Tensor | Condition:
+        ids, lengths = self.encode(list(texts))
+        device = self.embed.weight.device
+        mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).to(device)
+        x = self.embed(ids.to(device))
+        if self.pool == "gru":
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, last = self.rnn(packed)
+            x, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])
+            pooled = torch.cat([last[0], last[1]], dim=1)  # final forward and backward states
+        else:
+            pooled = (x * mask[..., None]).sum(1) / lengths.to(device)[:, None]
+        vector = self.out(pooled)
+        if not self.tokens:
+            return vector
+        return Condition(vector, self.out(x), mask)
