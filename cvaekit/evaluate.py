@@ -11,6 +11,7 @@ Writes into the run folder:
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -110,7 +111,7 @@ def write_progress_figures(model: CVAE, data: DataSource, recipe: Recipe, run: R
     checkpoints = run.checkpoints()
     if not checkpoints:
         return []
-    own = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    own = copy.deepcopy(model.state_dict())  # tensors, and any extra state (a vocabulary)
     figures = ProgressFigures(data, recipe)
     try:
         for epoch, path in checkpoints:

@@ -164,6 +164,11 @@ class _Loop:
         self.train_split = data.train.head(recipe.train.limit)
         self.test_split = data.test.head(recipe.eval.limit)
         self.last_saved = None
+        self.board = None
+        if recipe.log.tensorboard and ddp.main:
+            from .tensorboard import TensorBoardLog
+
+            self.board = TensorBoardLog(run.path / "tensorboard")
         device = ddp.device
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                          if recipe.train.amp and device.type == "cuda" else nullcontext())
@@ -182,9 +187,21 @@ class _Loop:
                 if self.ddp.main:
                     self._save_last(epoch, step)
                     self.run.log(record)
+                    if self.board:
+                        self.board.epoch(record)
                     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                         self._checkpoint(epoch, step)
                 self.ddp.barrier()
+        if self.ddp.main:
+            self._finish()
+
+    def _finish(self) -> None:
+        """Samples and reconstructions at every kept checkpoint, each in one figure."""
+        from .evaluate import write_progress_figures
+
+        write_progress_figures(self.model, self.data, self.recipe, self.run)
+        if self.board:
+            self.board.close()
 
     def _epoch(self, epoch: int, step: int, bar: Progress, task) -> tuple[dict, int]:
         cfg = self.recipe.train
@@ -238,6 +255,8 @@ class _Loop:
         self.run.log({"kind": "eval", "epoch": epoch, "step": step,
                       "checkpoint": str(target.relative_to(self.run.path)), **results})
         draw_figures(self.model, self.data, self.recipe, self.run, epoch)
+        if self.board:
+            self.board.checkpoint(epoch, results, [self.run.samples(epoch), self.run.reconstructions(epoch)])
         loss_curve(self.run.records(), self.run.loss_curve)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in results.items())
         if self.ddp.main and self.progress:

@@ -1,0 +1,113 @@
+"""`cvaekit evaluate` on runs with several checkpoints; progress figures and TensorBoard."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cvaekit.cli import app
+from cvaekit.errors import CvaekitError
+from cvaekit.evaluate import evaluate
+from cvaekit.runs import RunDir
+from cvaekit.training import train
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def run3(tmp_path_factory, cache_root):
+    """A Fashion-MNIST run with checkpoints at epochs 1, 2 and 3, logging to TensorBoard."""
+    from conftest import fashion_recipe
+
+    recipe = fashion_recipe(tmp_path_factory.mktemp("evaluated"), epochs=3, limit=1000)
+    recipe["eval"].update(metrics=["nelbo", "recon", {"name": "fid", "features": "random", "n": 200}], limit=200)
+    recipe["log"] = {"tensorboard": True}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CVAEKIT_CACHE", str(cache_root))
+        return train(recipe, progress=False)
+
+
+def test_evaluate_cli_prints_and_writes_the_table_by_checkpoint(run3):
+    result = runner.invoke(app, ["evaluate", str(run3), "--no-figures"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for column in ("epoch", "nelbo", "recon_bce", "recon_mse", "fid_random"):
+        assert column in result.output
+    with (run3 / "evaluation.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    table = json.loads((run3 / "evaluation.json").read_text())
+    assert table["metrics"] == ["nelbo", "recon_bce", "recon_mse", "fid_random"]
+    # the same numbers the training loop logged at each checkpoint (same seed, same test images)
+    logged = {r["epoch"]: r for r in RunDir(run3).records() if r["kind"] == "eval"}
+    for row in table["rows"]:
+        for key in table["metrics"]:
+            assert row[key] == pytest.approx(logged[row["epoch"]][key], rel=1e-4)
+    assert table["rows"][-1]["nelbo"] < table["rows"][0]["nelbo"]
+
+
+def test_evaluate_chooses_checkpoints_and_metrics(run3):
+    last = evaluate(run3, "last", ["recon"], figures=False)
+    assert [r["epoch"] for r in last.rows] == [3] and last.columns == ["recon_bce", "recon_mse"]
+    some = evaluate(run3, "1,3", ["nelbo"], figures=False)
+    assert [r["epoch"] for r in some.rows] == [1, 3]
+    with pytest.raises(CvaekitError, match="Kept epochs: 1, 2, 3"):
+        evaluate(run3, "7", figures=False)
+
+
+def test_evaluate_unknown_metric_is_a_clear_error(run3):
+    result = runner.invoke(app, ["evaluate", str(run3), "--metrics", "nelbo,fdi", "--no-figures"])
+    assert result.exit_code == 2
+    assert "Unknown metric 'fdi'" in result.output and "Did you mean 'fid'" in result.output
+
+
+def test_progress_figures_have_a_row_per_checkpoint(run3):
+    one = evaluate(run3, "3", ["nelbo"]).files
+    figure = run3 / "samples_by_epoch.png"
+    assert figure in one
+    height_one = Image.open(figure).size[1]
+    evaluate(run3, "all", ["nelbo"])
+    assert Image.open(figure).size[1] > 2 * height_one * 0.8
+    assert Image.open(run3 / "reconstructions_by_epoch.png").size[1] > height_one
+
+
+def test_training_writes_progress_figures_and_tensorboard_events(run3):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = list((run3 / "tensorboard").glob("events.out.tfevents.*"))
+    assert events
+    acc = EventAccumulator(str(run3 / "tensorboard"))
+    acc.Reload()
+    tags = acc.Tags()
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3]
+    assert [e.step for e in acc.Scalars("eval/nelbo")] == [1, 2, 3]
+    assert {"samples", "reconstructions"} <= set(tags["images"])
+    assert (run3 / "samples_by_epoch.png").is_file() and (run3 / "reconstructions_by_epoch.png").is_file()
+
+
+@pytest.mark.slow
+def test_evaluate_a_caption_run_with_clip_score_and_fid(tmp_path, tiny_clip_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    recipe = {
+        "name": "tiny_shapes", "runs_dir": str(tmp_path / "runs"),
+        "data": {"name": "shapes_captions", "image_size": 32, "n_train": 128, "n_test": 32},
+        "model": {"latent_dim": 8, "conditioner": {"name": "learned_text", "dim": 16},
+                  "encoder": {"name": "conv", "channels": [8, 16, 16]},
+                  "decoder": {"name": "deconv", "channels": [8, 16, 16], "hidden": 64}},
+        "train": {"epochs": 2, "batch_size": 64, "checkpoint_every": 1},
+        "eval": {"samples_per_condition": 2,
+                 "metrics": [{"name": "clip_score", "model": tiny_clip_path, "n": 16},
+                             {"name": "fid", "features": "random"}]},
+    }
+    run = train(recipe, progress=False)
+    result = runner.invoke(app, ["evaluate", str(run)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    table = json.loads((run / "evaluation.json").read_text())
+    assert [r["epoch"] for r in table["rows"]] == [1, 2]
+    assert table["metrics"] == ["clip_cosine", "clip_score", "fid_random"]
+    for row in table["rows"]:
+        assert -1 <= row["clip_cosine"] <= 1 and row["clip_score"] == pytest.approx(max(100 * row["clip_cosine"], 0))
+    assert (run / "samples_by_epoch.png").is_file()
