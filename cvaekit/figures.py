@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +25,10 @@ def labelled_grid(rows: list[torch.Tensor], labels: list[str], path: str | os.Pa
     n = max(r.shape[0] for r in rows)
     size = min(max(rows[0].shape[-1] / 40, 0.6), 1.6)  # inches per image
     below = any(len(label) > SHORT_LABEL for label in labels)
-    row_h = size + (0.35 if below else 0.05)
+    if below:  # long captions wrap to their row's width instead of running off the figure
+        labels = [textwrap.fill(label, max(20, int(n * size * 13))) for label in labels]
+    lines = max(label.count("\n") + 1 for label in labels)
+    row_h = size + (0.2 + 0.15 * lines if below else 0.05)
     left = 0.1 if below else 1.4
     fig, axes = plt.subplots(len(rows), 1, squeeze=False,
                              figsize=(left + n * size + 0.2, row_h * len(rows) + (0.5 if title else 0.1)))
