@@ -16,7 +16,7 @@ from ..data import Split
 from ..errors import CvaekitError
 from ..evaluation import EvalContext
 
-JUDGE_VERSION = 1
+JUDGE_VERSION = 2
 
 
 class Judge(nn.Module):
@@ -24,14 +24,15 @@ class Judge(nn.Module):
 
     def __init__(self, channels: int, n_classes: int):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(64 * 16, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, n_classes))
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(7), nn.Flatten(),
+            nn.Linear(64 * 49, 128), nn.ReLU())
+        self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(128, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.head(self.features(x))
 
 
 def _key(split: Split, n_classes: int, epochs: int, seed: int) -> str:
