@@ -60,26 +60,34 @@ class FeatureNet(nn.Module):
         return self.net(images.float()).flatten(1)
 
 
+class _Centre(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 - 1
+
+
 def random_features(channels: int, seed: int = 0) -> FeatureNet:
-    """Three strided conv blocks with seeded random weights, average-pooled to 128-d."""
+    """Three strided conv blocks with seeded random (He-normal) weights, average-pooled to
+    128-d. He init keeps activations near unit scale, so FIDs read like small integers."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1))
+        convs = [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)
+                 for c_in, c_out in ((channels, 32), (32, 64), (64, 128))]
+        for conv in convs:
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        net = nn.Sequential(_Centre(), *(m for conv in convs for m in (conv, nn.ReLU())),
+                            nn.AdaptiveAvgPool2d(1))
     return FeatureNet(net, 128)
 
 
 def judge_features(ctx: EvalContext, judge_epochs: int) -> FeatureNet:
-    """The judge classifier up to its last hidden layer (after the ReLU, before dropout)."""
+    """The judge classifier up to its last hidden layer (128-d, before the dropout and head)."""
     if not ctx.data.classes or not ctx.data.train.labelled:
         raise CvaekitError("FID with 'features: judge' needs labelled data (such as fashion_mnist): "
                            "the judge is a classifier of the data set's classes, and this data set "
                            "has captions. Use 'features: random' (offline) or 'inception'.")
     judge = cached_judge(ctx.data.train, len(ctx.data.classes), judge_epochs)
-    return FeatureNet(judge.net[:-2], judge.net[-1].in_features)
+    return FeatureNet(judge.features, judge.head[-1].in_features)
 
 
 def torchscript_features(path: str, channels: int) -> FeatureNet:
