@@ -58,13 +58,18 @@ def _torchvision_root(raw: Path) -> Path:
     return target
 
 
+def torchvision_root(root: str | None = None) -> Path:
+    """The folder to give torchvision's FashionMNIST (its data found or extracted first)."""
+    raw = _find_raw(root)
+    return _torchvision_root(raw) if raw else Path(root or cache_dir("data"))
+
+
 def fashion_mnist(root: ExistingPath | None = None, download: bool = True) -> DataSource:
     """Fashion-MNIST 28x28 grey, 60k train / 10k test, 10 labelled classes.
 
     `root` is a folder with the four files (plain or .gz); without it, Debian's package
     `dataset-fashion-mnist`, then a torchvision download into the cache, are tried."""
-    raw = _find_raw(root)
-    base = _torchvision_root(raw) if raw else Path(root or cache_dir("data"))
+    base = torchvision_root(root)
     try:
         splits = [FashionMNIST(str(base), train=t, download=download) for t in (True, False)]
     except Exception as exc:  # noqa: BLE001 - any failure here means 'no data'
