@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 from .cache import cache_dir
+from .checkpoint import save_checkpoint
 from .condition import Condition
 from .errors import UnknownConditionError
 
@@ -130,9 +131,7 @@ def _write_shard(folder: Path, entries: dict[str, torch.Tensor]) -> Path:
     state = {"keys": keys, "lengths": torch.tensor([r.shape[0] for r in rows]),
              "data": torch.cat(rows) if rows else torch.empty(0)}
     name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.pt"
-    tmp = folder / f".{name}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, folder / name)
+    save_checkpoint(state, folder / name)
     return folder / name
 
 

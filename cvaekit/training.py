@@ -128,7 +128,7 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
         else:
             run.truncate_records(epoch)
             dump_recipe(recipe, run.recipe_file)  # the resumed run may train for more epochs
-    run = RunDir(Path(ddp.share(str(run.path))))
+    run = RunDir(Path(ddp.share(str(run.path) if ddp.main else None)))
 
     loop = _Loop(recipe, run, model, ddp.wrap(model), optimizer, data, metrics, order_gen, ddp, progress)
     try:

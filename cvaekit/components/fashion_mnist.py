@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 from torchvision.datasets import FashionMNIST
@@ -52,7 +53,7 @@ def _torchvision_root(raw: Path) -> Path:
         if not (out / f).is_file():
             src = raw / f
             data = src.read_bytes() if src.is_file() else gzip.decompress((raw / f"{f}.gz").read_bytes())
-            tmp = out / f".{f}.tmp"
+            tmp = out / f".{f}.{os.getpid()}.tmp"  # two processes may extract at once
             tmp.write_bytes(data)
             tmp.replace(out / f)
     return target

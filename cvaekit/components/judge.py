@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cache import cache_dir
+from ..checkpoint import save_checkpoint
 from ..data import Split
 from ..errors import CvaekitError
 from ..evaluation import EvalContext
@@ -69,9 +70,7 @@ def cached_judge(train: Split, n_classes: int, epochs: int = 2, seed: int = 0) -
         judge.load_state_dict(torch.load(path, weights_only=True))
         return judge.eval()
     judge = fit_judge(train, n_classes, epochs, seed)
-    tmp = path.with_suffix(".tmp")
-    torch.save(judge.state_dict(), tmp)
-    tmp.replace(path)
+    save_checkpoint(judge.state_dict(), path)
     return judge
 
 
