@@ -44,6 +44,16 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def placements(injections: list[dict]) -> str:
+    """'film e1,2 d0': each injection's name, then its encoder (e) and decoder (d) stages."""
+    by_name: dict[str, dict[str, list[str]]] = {}
+    for inj in injections:
+        net = inj.get("net", "encoder")[0]
+        by_name.setdefault(inj["name"], {}).setdefault(net, []).append(str(inj.get("at", 0)))
+    return "; ".join(f"{n} " + " ".join(f"{net}{','.join(at)}" for net, at in nets.items())
+                     for n, nets in by_name.items()) or "-"
+
+
 def bench_one(path: Path, args: argparse.Namespace, runs_dir: Path) -> dict:
     from cvaekit.recipe import read_yaml
     from cvaekit.runs import RunDir
@@ -53,8 +63,7 @@ def bench_one(path: Path, args: argparse.Namespace, runs_dir: Path) -> dict:
     model = raw["model"]
     name = lambda c: c if isinstance(c, str) else c["name"]  # noqa: E731
     row = {"recipe": path.stem, "conditioner": name(model["conditioner"]),
-           "injections": ", ".join(f"{i['name']}@{i.get('net', 'encoder')[:3]}{i.get('at', 0)}"
-                                   for i in model.get("injections", [])) or "-"}
+           "injections": placements(model.get("injections", []))}
     metrics = yaml.safe_dump([{"name": "nelbo"}, {"name": "shapes_fidelity", "n_captions": args.captions}],
                              default_flow_style=True).strip()
     overrides = [f"train.epochs={args.epochs}", f"train.checkpoint_every={args.epochs}",
@@ -99,7 +108,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    console = Console()
+    console = Console(width=max(Console().width, 150))
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = args.runs_dir or Path(tmp)
         rows = []
