@@ -25,14 +25,13 @@ from rich.table import Table
 from .checkpoint import load_checkpoint
 from .comparison import comparison_grid
 from .data import DataSource
-from .errors import CvaekitError
+from .errors import CvaekitError, choices_text
 from .evaluation import EvalContext, run_metrics
 from .model import CVAE
 from .recipe import Recipe
 from .registry import Registry
 from .runs import RunDir, load_run, resolve_checkpoint
 
-DEFAULT_METRICS = ("nelbo", "recon")  # when neither the recipe nor the user names any
 RECONSTRUCTED = 8  # test images in the reconstructions figure
 
 
@@ -58,13 +57,15 @@ def checkpoint_paths(run: RunDir, which: str = "all") -> list[Path]:
     return [resolve_checkpoint(run, item.strip()) for item in which.split(",") if item.strip()]
 
 
-def metric_specs(recipe: Recipe, names: list[str] | None) -> list[tuple[str, dict[str, Any]]]:
+def metric_specs(recipe: Recipe, names: list[str] | None, registry: Registry) -> list[tuple[str, dict[str, Any]]]:
     """(name, params) of the metrics to run: the recipe's own (with their parameters), or
     the named ones (taking the recipe's parameters for those it also names)."""
     own = {m.name: m.params for m in recipe.eval.metrics}
-    if not names:
-        return list(own.items()) or [(n, {}) for n in DEFAULT_METRICS]
-    return [(n, own.get(n, {})) for n in names]
+    if not names and not own:
+        valid = registry.names("metric")
+        raise CvaekitError(f"This run's recipe names no metrics (eval.metrics), so say which: "
+                           f"--metrics {','.join(valid[:2])}. Valid metrics: {choices_text(valid)}.")
+    return list(own.items()) if not names else [(n, own.get(n, {})) for n in names]
 
 
 # ---------------------------------------------------------------------------- figures
@@ -170,7 +171,7 @@ def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str
     paths = checkpoint_paths(run_dir, checkpoints)
     trained = load_run(run_dir.path, str(paths[0]), registry, resolve_device(device))
     recipe, model = trained.recipe, trained.model
-    built = [registry.build("metric", name, params) for name, params in metric_specs(recipe, metrics)]
+    built = [registry.build("metric", name, params) for name, params in metric_specs(recipe, metrics, registry)]
     data = registry.build("dataset", recipe.data.name, recipe.data.params)
     test = data.test.head(limit or recipe.eval.limit)
     if len(test) == 0:

@@ -110,3 +110,12 @@ def test_evaluate_a_caption_run_with_clip_score_and_fid(tmp_path, tiny_clip_path
     for row in table["rows"]:
         assert -1 <= row["clip_cosine"] <= 1 and row["clip_score"] == pytest.approx(max(100 * row["clip_cosine"], 0))
     assert (run / "samples_by_epoch.png").is_file()
+
+
+def test_evaluate_a_run_whose_recipe_names_no_metrics_asks_which(tmp_path, tiny_fashion):
+    tiny_fashion["train"]["epochs"] = 1
+    tiny_fashion["eval"]["metrics"] = []
+    run = train(tiny_fashion, progress=False)
+    with pytest.raises(CvaekitError, match=r"names no metrics.*--metrics.*Valid metrics: .*'nelbo'"):
+        evaluate(run, figures=False)
+    assert [r["epoch"] for r in evaluate(run, metrics=["nelbo"], figures=False).rows] == [1]
