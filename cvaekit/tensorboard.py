@@ -14,18 +14,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .optional import require
+
 TRAIN_SCALARS = ("loss", "recon", "kl", "images_per_s")
 
 
 class TensorBoardLog:
     def __init__(self, folder: str | os.PathLike):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:  # the optional extra is not installed
-            from .errors import RecipeError
-
-            raise RecipeError(f"'log.tensorboard: true' needs the tensorboard package ({exc}). "
-                              f"Install it with: pip install 'cvaekit[tensorboard]'.") from None
+        SummaryWriter = require("torch.utils.tensorboard", "tensorboard",
+                                "'log.tensorboard: true'").SummaryWriter
         self.folder = Path(folder)
         self.writer = SummaryWriter(str(self.folder))
 

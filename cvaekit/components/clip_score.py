@@ -23,6 +23,7 @@ import torch
 
 from ..errors import CvaekitError
 from ..evaluation import EvalContext
+from ..optional import require
 
 _LOADED: dict[tuple[str, str], tuple] = {}  # (model, device) -> (CLIPModel, CLIPProcessor)
 
@@ -33,7 +34,8 @@ def load_clip(name: str, device: torch.device | str = "cpu"):
     Kept out of any nn.Module tree: a metric's CLIP never lands in a checkpoint."""
     key = (name, str(device))
     if key not in _LOADED:
-        from transformers import CLIPModel, CLIPProcessor
+        transformers = require("transformers", "text", "Metric 'clip_score'")
+        CLIPModel, CLIPProcessor = transformers.CLIPModel, transformers.CLIPProcessor
 
         try:
             model = CLIPModel.from_pretrained(name).eval().requires_grad_(False).to(device)

@@ -17,6 +17,7 @@ import torch
 
 from ..data import DataInfo
 from ..errors import CvaekitError
+from ..optional import require
 from ..text_cache import FrozenTextConditioner, model_key, shared_cache
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
@@ -61,7 +62,8 @@ def resolve_pretrained(name: str, what: str, loader):
 @functools.lru_cache(maxsize=4)
 def load_clip(name: str = DEFAULT_MODEL):
     """(CLIPModel, tokenizer), frozen and in eval mode; loaded once per process."""
-    from transformers import AutoTokenizer, CLIPModel
+    transformers = require("transformers", "text", "Conditioner 'clip_text'")
+    AutoTokenizer, CLIPModel = transformers.AutoTokenizer, transformers.CLIPModel
 
     def loader(path: str, local_only: bool):
         model = CLIPModel.from_pretrained(path, local_files_only=local_only)

@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..cache import cache_dir
 from ..data import DataSource, Split
 from ..errors import DataError, RecipeError
+from ..optional import require
 from ..recipe import ExistingPath
 
 CACHE_VERSION = 1
@@ -102,7 +103,7 @@ def _cache_key(images_dir: Path, captions_file: Path, subset: float, seed: int, 
 def select_images(captions_file: Path, subset: float, seed: int) -> tuple[list[str], list[list[str]]]:
     """File names and captions of the images kept: a `subset` fraction, drawn with `seed`,
     of those with at least one caption, in id order."""
-    from pycocotools.coco import COCO
+    COCO = require("pycocotools.coco", "coco", "Dataset 'coco_captions'").COCO
 
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress

@@ -31,6 +31,7 @@ from torch import nn
 
 from ..errors import CvaekitError, RecipeError, choices_text
 from ..evaluation import EvalContext
+from ..optional import require
 from ..recipe import ExistingPath
 from .judge import cached_judge
 
@@ -129,7 +130,8 @@ class FID:
         return "judge" if ctx.data.classes and ctx.data.train.labelled else "random"
 
     def _new_metric(self, ctx: EvalContext, name: str):
-        from torchmetrics.image.fid import FrechetInceptionDistance
+        FrechetInceptionDistance = require(
+            "torchmetrics.image.fid", "metrics", "Metric 'fid'").FrechetInceptionDistance
 
         channels = ctx.test.images.shape[1]
         if name == "inception":

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..data import DataInfo
+from ..optional import require
 from ..text_cache import FrozenTextConditioner, model_key, shared_cache
 from .clip_text import resolve_pretrained
 
@@ -34,7 +35,8 @@ def model_location(name: str) -> str:
 @functools.lru_cache(maxsize=4)
 def load_sentence_transformer(name: str = DEFAULT_MODEL):
     """A frozen SentenceTransformer, loaded once per process."""
-    from sentence_transformers import SentenceTransformer
+    SentenceTransformer = require("sentence_transformers", "text",
+                                  "Conditioner 'sentence_transformer'").SentenceTransformer
 
     location = model_location(name)
     if location == name and "/" not in name and not Path(name).exists():
