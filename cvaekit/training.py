@@ -208,8 +208,9 @@ class _Loop:
         cfg = self.recipe.train
         self.net.train()
         order = self.ddp.shard(torch.randperm(len(self.train_split), generator=self.order_gen))
-        totals = torch.zeros(3)
+        totals = torch.zeros(3, device=self.ddp.device)  # summed on the device: no sync per batch
         seen, start = 0, time.perf_counter()
+        shown = start
         for idx in order.split(cfg.batch_size):
             images, raw = self.train_split.batch(idx, generator=self.order_gen)
             images = images.to(self.ddp.device, non_blocking=True)
@@ -222,11 +223,14 @@ class _Loop:
             self.optimizer.step()
             step += 1
             n = images.shape[0]
-            totals += torch.stack([terms[k].detach().float().cpu() for k in ("loss", "recon", "kl")]) * n
+            totals += torch.stack([terms["loss"], terms["recon"], terms["kl"]]).detach() * n
             seen += n
-            if self.progress:
-                bar.update(task, advance=n * self.ddp.world, loss=totals[0].item() / seen,
-                           ips=seen * self.ddp.world / (time.perf_counter() - start))
+            now = time.perf_counter()
+            if self.progress and (now - shown > 0.25 or seen == len(order)):  # a few updates a second
+                shown = now
+                bar.update(task, completed=seen * self.ddp.world, loss=totals[0].item() / seen,
+                           ips=seen * self.ddp.world / (now - start))
+        totals = totals.cpu()
         if not torch.isfinite(totals).all():
             raise CvaekitError(f"The loss became {totals[0].item()} in epoch {epoch}: training diverged. "
                                f"Lower 'train.lr' or set 'train.grad_clip'.")
