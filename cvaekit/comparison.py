@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .figures import plt
+from .figures import bare, plt, save
 
 
 def comparison_grid(rows: list[tuple[str, torch.Tensor]], columns: list[str] | None,
@@ -31,10 +31,7 @@ def comparison_grid(rows: list[tuple[str, torch.Tensor]], columns: list[str] | N
     for r, (label, images) in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
+            bare(ax)
             if c < images.shape[0]:
                 image = images[c].detach().float().cpu().clamp(0, 1)
                 grey = image.shape[0] == 1
@@ -44,9 +41,4 @@ def comparison_grid(rows: list[tuple[str, torch.Tensor]], columns: list[str] | N
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
             if r == 0 and wrapped and c < len(wrapped):
                 ax.set_title(wrapped[c], fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path, title)

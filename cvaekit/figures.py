@@ -16,6 +16,24 @@ from torchvision.utils import make_grid  # noqa: E402
 SHORT_LABEL = 18  # labels up to this long go left of their row, longer ones under it
 
 
+def bare(ax) -> None:
+    """An axes that shows only its image: no ticks, no frame."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def save(fig, path: Path, title: str | None) -> Path:
+    """Title, tight layout, PNG at 100 dpi, and the figure closed."""
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def labelled_grid(rows: list[torch.Tensor], labels: list[str], path: str | os.PathLike,
                   title: str | None = None) -> Path:
     """One row of images ([n, C, H, W] in [0, 1]) per label; short labels at the left of
@@ -36,20 +54,12 @@ def labelled_grid(rows: list[torch.Tensor], labels: list[str], path: str | os.Pa
         grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=n, padding=2, pad_value=1.0)
         ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray" if images.shape[1] == 1 else None,
                   vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_visible(False)
+        bare(ax)
         if below:
             ax.set_xlabel(label, fontsize=9)
         else:
             ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path, title)
 
 
 def reconstruction_grid(real: torch.Tensor, recon: torch.Tensor, path: str | os.PathLike,
@@ -72,7 +82,4 @@ def loss_curve(records: list[dict], path: str | os.PathLike) -> Path:
     ax.set_ylabel("nats per image")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path, None)

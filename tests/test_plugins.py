@@ -75,7 +75,8 @@ def test_list_components_table_json_and_kind_filter(tmp_path, monkeypatch):
     write_plugin(tmp_path, "broken-import", "0.1", "broken_import", BROKEN_IMPORT)
     write_plugin(tmp_path, "fake-plugin", "1.2.3", "fake_plugin", GOOD)
     monkeypatch.syspath_prepend(str(tmp_path))
-    result = runner.invoke(app, ["list-components"], terminal_width=200)
+    with pytest.warns(PluginWarning, match="broken-import 0.1"):
+        result = runner.invoke(app, ["list-components"], terminal_width=200)
     assert result.exit_code == 0
     assert "doubler" in result.output and "fake-plugin 1.2.3" in result.output
     assert "failed" in result.output and "broken-import" in result.output
