@@ -106,16 +106,18 @@ class ProgressFigures:
                                 title=f"{name}: reconstructions by checkpoint")]
 
 
-def write_progress_figures(model: CVAE, data: DataSource, recipe: Recipe, run: RunDir) -> list[Path]:
-    """Both figures over every kept checkpoint, loading each into `model` in turn and
-    putting its own weights back after (the end of training calls this)."""
-    checkpoints = run.checkpoints()
-    if not checkpoints:
-        return []
+def write_progress_figures(model: CVAE, data: DataSource, recipe: Recipe, run: RunDir,
+                           figures: ProgressFigures | None = None) -> list[Path]:
+    """Both figures over every kept checkpoint. Checkpoints `figures` already holds (the
+    training loop adds each as it saves it) are not read again; any other is loaded into
+    `model` in turn, and the model's own weights are put back after."""
+    figures = figures or ProgressFigures(data, recipe)
+    missing = [(e, p) for e, p in run.checkpoints() if e not in figures.samples]
+    if not missing:
+        return figures.write(run)
     own = copy.deepcopy(model.state_dict())  # tensors, and any extra state (a vocabulary)
-    figures = ProgressFigures(data, recipe)
     try:
-        for epoch, path in checkpoints:
+        for epoch, path in missing:
             model.load_state_dict(load_checkpoint(path)["model"])
             figures.add(epoch, model)
     finally:

@@ -165,7 +165,12 @@ class _Loop:
         self.train_split = data.train.head(recipe.train.limit)
         self.test_split = data.test.head(recipe.eval.limit)
         self.last_saved = None
+        self.figures = None
         self.board = None
+        if ddp.main:
+            from .evaluate import ProgressFigures
+
+            self.figures = ProgressFigures(data, recipe)  # filled at each checkpoint, drawn at the end
         if recipe.log.tensorboard and ddp.main:
             from .tensorboard import TensorBoardLog
 
@@ -200,7 +205,7 @@ class _Loop:
         """Samples and reconstructions at every kept checkpoint, each in one figure."""
         from .evaluate import write_progress_figures
 
-        write_progress_figures(self.model, self.data, self.recipe, self.run)
+        write_progress_figures(self.model, self.data, self.recipe, self.run, self.figures)
         if self.board:
             self.board.close()
 
@@ -260,6 +265,7 @@ class _Loop:
         self.run.log({"kind": "eval", "epoch": epoch, "step": step,
                       "checkpoint": str(target.relative_to(self.run.path)), **results})
         draw_figures(self.model, self.data, self.recipe, self.run, epoch)
+        self.figures.add(epoch, self.model)
         if self.board:
             self.board.checkpoint(epoch, results, [self.run.samples(epoch), self.run.reconstructions(epoch)])
         loss_curve(self.run.records(), self.run.loss_curve)

@@ -145,3 +145,16 @@ def test_generate_from_a_missing_checkpoint_names_the_kept_ones(trained_run):
 def test_generate_rejects_a_folder_that_is_not_a_run(tmp_path):
     result = runner.invoke(app, ["generate", str(tmp_path), "bag"])
     assert result.exit_code == 2 and "not a cvaekit run folder" in result.output
+
+
+def test_progress_figures_reuse_the_models_seen_in_training(tmp_path, tiny_fashion, monkeypatch):
+    import cvaekit.evaluate as evaluate_module
+
+    reads = []
+    original = evaluate_module.load_checkpoint
+    monkeypatch.setattr(evaluate_module, "load_checkpoint", lambda p: reads.append(p) or original(p))
+    run = train(tiny_fashion, progress=False)
+    assert reads == []  # every checkpoint was drawn while it was in memory
+    assert (run / "samples_by_epoch.png").is_file() and (run / "reconstructions_by_epoch.png").is_file()
+    train(None, resume=run, overrides=["train.epochs=3"], progress=False)
+    assert sorted(p.name for p in reads) == ["epoch-0001.pt", "epoch-0002.pt"]  # from before the resume
