@@ -7,6 +7,7 @@ Runs on CPU or CUDA; under `torchrun` each process trains on its share of every 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -258,7 +259,11 @@ class _Loop:
         """Keep this epoch's checkpoint, measure it, and draw its figures."""
         target = self.run.checkpoint(epoch)
         tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(self.run.last.read_bytes())
+        tmp.unlink(missing_ok=True)
+        try:  # last.pt is only ever replaced by a rename, so a hard link keeps this copy intact
+            os.link(self.run.last, tmp)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(self.run.last, tmp)
         tmp.replace(target)
         ctx = EvalContext(self.model, self.data, self.test_split, seed=self.recipe.seed)
         results = run_metrics(self.metrics, ctx)
