@@ -59,7 +59,7 @@ class TrainConfig:
     checkpoint_every: int = 10  # epochs between kept checkpoints; the last is always kept
     limit: int | None = None  # train on the first N images only (quick runs, tests)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
-    amp: bool = False  # bfloat16 autocast on CUDA
+    amp: bool = False  # bfloat16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX)
     grad_clip: float | None = None
 
 

@@ -10,7 +10,7 @@ from cvaekit.cli import app
 from cvaekit.errors import UnknownConditionError
 from cvaekit.generate import generate
 from cvaekit.runs import RunDir, load_run
-from cvaekit.training import TrainingInterrupted, _Loop, train
+from cvaekit.training import TrainingInterrupted, _Loop, native_bf16, train
 
 runner = CliRunner()
 
@@ -158,3 +158,36 @@ def test_progress_figures_reuse_the_models_seen_in_training(tmp_path, tiny_fashi
     assert (run / "samples_by_epoch.png").is_file() and (run / "reconstructions_by_epoch.png").is_file()
     train(None, resume=run, overrides=["train.epochs=3"], progress=False)
     assert sorted(p.name for p in reads) == ["epoch-0001.pt", "epoch-0002.pt"]  # from before the resume
+
+
+def test_training_on_cpu_flushes_subnormals_and_restores_the_default(tiny_fashion, monkeypatch):
+    subnormal = torch.tensor([1e-40])
+    seen = []
+    original = _Loop.fit
+    monkeypatch.setattr(_Loop, "fit", lambda self, *a: seen.append((subnormal * 1.0).item()) or original(self, *a))
+    assert (subnormal * 1.0).item() != 0.0
+    train(tiny_fashion, progress=False)
+    assert seen == [0.0]  # inside the loop: a dead unit's Adam state costs nothing
+    assert (subnormal * 1.0).item() != 0.0  # the process gets its default back
+
+
+@pytest.mark.skipif(not native_bf16(torch.device("cpu")), reason="this CPU has no native bfloat16")
+def test_amp_on_a_bf16_cpu_trains_in_bfloat16_and_learns(tiny_fashion, monkeypatch):
+    from cvaekit.components.mlp import MLPDecoder
+
+    dtypes = set()
+    original = MLPDecoder.forward
+    monkeypatch.setattr(MLPDecoder, "forward", lambda self, z, c: (out := original(self, z, c), dtypes.add(out.dtype))[0])
+    run = train(tiny_fashion, overrides=["train.amp=true", "train.epochs=3"], progress=False)
+    assert torch.bfloat16 in dtypes
+    loss = losses(run)
+    assert loss[-1] < loss[0]
+
+
+def test_amp_on_a_cpu_without_bf16_stays_in_float32(monkeypatch):
+    import cvaekit.training as training
+
+    monkeypatch.setattr(training, "native_bf16", lambda device: False)
+    with training.mixed_precision(torch.device("cpu")):
+        assert not torch.is_autocast_enabled("cpu")
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
