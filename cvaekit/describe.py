@@ -208,6 +208,7 @@ KEY_HELP = {
     "ModelConfig.decoder": "p(x | z, c): latent and condition to image logits.",
     "ModelConfig.latent_dim": "Size of the latent z.",
     "ModelConfig.injections": "Where and how the condition enters the networks, in order.",
+    "ModelConfig.prior": "p(z | c) to sample from: `standard` is N(0, I) (the study's); `conditional` learns a Gaussian per condition (Sohn et al., 2015).",
     "InjectionSpec.at": "Stage of the network (0 = its input); each network says which stages it offers.",
     "InjectionSpec.net": "The network the injection is placed in.",
     "TrainConfig.epochs": "Passes over the (possibly limited) training split.",

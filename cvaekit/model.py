@@ -11,6 +11,7 @@ from torch import nn
 from .condition import Condition
 from .data import DataInfo, RawConditions
 from .errors import RecipeError
+from .prior import PRIORS, Gaussian, kl_divergence
 from .recipe import InjectionSpec, ModelConfig
 from .registry import Registry
 
@@ -61,14 +62,16 @@ class InjectionPlan:
 
 
 class CVAE(nn.Module):
-    """q(z | x, c) by the encoder, p(x | z, c) by the decoder, c by the conditioner."""
+    """q(z | x, c) by the encoder, p(x | z, c) by the decoder, p(z | c) by the prior, c by the
+    conditioner."""
 
     def __init__(self, conditioner: nn.Module, encoder: nn.Module, decoder: nn.Module,
-                 latent_dim: int, data_info: DataInfo):
+                 latent_dim: int, data_info: DataInfo, prior: nn.Module | None = None):
         super().__init__()
         self.conditioner = conditioner
         self.encoder = encoder
         self.decoder = decoder
+        self.prior = prior if prior is not None else PRIORS["standard"](0, latent_dim)
         self.latent_dim = latent_dim
         self.data_info = data_info
 
@@ -84,11 +87,12 @@ class CVAE(nn.Module):
                          None if cond.mask is None else cond.mask.to(self.device))
 
     def forward(self, x: torch.Tensor, raw: RawConditions):
-        """Reconstruction logits, mu and logvar for images `x` under conditions `raw`."""
+        """Reconstruction logits, the posterior (mu, logvar) and the prior (mu, logvar, or None
+        for N(0, I)) for images `x` under conditions `raw`: the arguments of `elbo`."""
         cond = self.condition(raw)
         mu, logvar = self.encoder(x, cond)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return self.decoder(z, cond), mu, logvar
+        return self.decoder(z, cond), (mu, logvar), self.prior(cond)
 
     def loss(self, x: torch.Tensor, raw: RawConditions, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
         """Negative ELBO terms in nats per image (see `elbo`)."""
@@ -96,10 +100,9 @@ class CVAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, raw: RawConditions, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One image in [0, 1] per condition, from z ~ N(0, I)."""
+        """One image in [0, 1] per condition, from z drawn from the prior."""
         cond = self.condition(raw)
-        z = torch.randn(cond.vector.shape[0], self.latent_dim, generator=generator).to(self.device)
-        return torch.sigmoid(self.decoder(z, cond))
+        return torch.sigmoid(self.decoder(self.prior.sample(cond, generator), cond))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, raw: RawConditions) -> torch.Tensor:
@@ -109,11 +112,11 @@ class CVAE(nn.Module):
         return torch.sigmoid(self.decoder(mu, cond))
 
 
-def elbo(logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, x: torch.Tensor,
+def elbo(logits: torch.Tensor, posterior: Gaussian, prior: Gaussian | None, x: torch.Tensor,
          kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
-    """BCE summed over pixels plus KL to N(0, I), averaged over the batch (nats per image)."""
+    """BCE summed over pixels plus KL to the prior, averaged over the batch (nats per image)."""
     recon = F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / x.shape[0]
-    kl = -0.5 * torch.sum(1 + logvar.float() - mu.float().pow(2) - logvar.float().exp()) / x.shape[0]
+    kl = kl_divergence(posterior, prior) / x.shape[0]
     return {"loss": recon + kl_weight * kl, "recon": recon, "kl": kl}
 
 
@@ -129,4 +132,5 @@ def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry) ->
         nets[net] = registry.build(net, spec.name, spec.params, image_shape=tuple(data_info.image_shape),
                                    cond_dim=cond_dim, latent_dim=config.latent_dim, injections=plan)
         plan.check_placed(spec.name)
-    return CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info)
+    prior = PRIORS[config.prior](cond_dim, config.latent_dim)
+    return CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info, prior)

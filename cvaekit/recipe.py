@@ -47,6 +47,7 @@ class ModelConfig:
     decoder: ComponentSpec
     latent_dim: int = 20
     injections: list[InjectionSpec] = field(default_factory=list)
+    prior: Literal["standard", "conditional"] = "standard"
 
 
 @dataclass

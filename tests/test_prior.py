@@ -1,0 +1,54 @@
+"""The prior p(z | c): N(0, I) as in the study, or a learned Gaussian per condition."""
+
+import typing
+
+import pytest
+import torch
+
+from cvaekit.condition import Condition
+from cvaekit.errors import RecipeError
+from cvaekit.prior import PRIORS, ConditionalPrior, kl_divergence
+from cvaekit.recipe import ModelConfig, load_recipe
+from cvaekit.runs import RunDir, load_run
+from cvaekit.training import train
+
+
+def normal_kl(mu, logvar, prior_mu, prior_logvar):
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(prior_mu, torch.exp(0.5 * prior_logvar))
+    return torch.distributions.kl_divergence(q, p).sum()
+
+
+def test_kl_matches_torch_distributions_for_both_priors():
+    torch.manual_seed(0)
+    mu, logvar, pmu, plogvar = torch.randn(4, 3, 5).unbind(0)
+    zeros = torch.zeros_like(mu)
+    assert torch.allclose(kl_divergence((mu, logvar), None), normal_kl(mu, logvar, zeros, zeros), rtol=1e-5)
+    assert torch.allclose(kl_divergence((mu, logvar), (pmu, plogvar)), normal_kl(mu, logvar, pmu, plogvar), rtol=1e-5)
+
+
+def test_conditional_prior_starts_as_the_standard_normal_and_samples_per_condition():
+    prior = ConditionalPrior(cond_dim=10, latent_dim=4)
+    cond = Condition.of(torch.eye(10)[[1, 7]])
+    mu, logvar = prior(cond)
+    assert mu.shape == logvar.shape == (2, 4) and not mu.any() and not logvar.any()
+    with torch.no_grad():
+        prior.net.bias[:4] = 100.0  # move every mean far away: the samples follow
+    assert prior.sample(cond, torch.Generator().manual_seed(0)).min() > 90
+
+
+def test_recipe_names_the_valid_priors(tiny_fashion):
+    assert set(typing.get_args(typing.get_type_hints(ModelConfig)["prior"])) == set(PRIORS)
+    with pytest.raises(RecipeError, match="'model.prior' must be one of .*'conditional'.*got 'conditonal'"):
+        load_recipe(tiny_fashion, ["model.prior=conditonal"])
+
+
+def test_a_conditional_prior_learns_a_gaussian_per_class_and_samples_from_it(tiny_fashion):
+    run = train(tiny_fashion, overrides=["model.prior=conditional", "train.epochs=3"], progress=False)
+    losses = [r["loss"] for r in RunDir(run).records() if r["kind"] == "train"]
+    assert losses[-1] < losses[0]
+    model = load_run(run).model
+    mu, logvar = model.prior(model.condition(torch.arange(10)))
+    assert (mu[1:] - mu[0]).abs().amax(dim=1).min() > 1e-3  # every class has its own mean
+    images = model.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(0))
+    assert images.shape == (2, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
