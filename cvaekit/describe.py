@@ -144,6 +144,7 @@ def snippet(kind: str, name: str, params: list[ParamInfo]) -> str:
               "conditioner": lambda e: {"model": {"conditioner": e}},
               "encoder": lambda e: {"model": {"encoder": e}},
               "decoder": lambda e: {"model": {"decoder": e}},
+              "prior": lambda e: {"model": {"prior": e}},
               "injection": lambda e: {"model": {"injections": [e]}},
               "metric": lambda e: {"eval": {"metrics": [e]}}}[kind](entry)
     text = yaml.dump(placed, Dumper=_SnippetDumper, sort_keys=False, default_flow_style=False)
@@ -208,7 +209,7 @@ KEY_HELP = {
     "ModelConfig.decoder": "p(x | z, c): latent and condition to image logits.",
     "ModelConfig.latent_dim": "Size of the latent z.",
     "ModelConfig.injections": "Where and how the condition enters the networks, in order.",
-    "ModelConfig.prior": "p(z | c) to sample from: `standard` is N(0, I) (the study's); `conditional` learns a Gaussian per condition (Sohn et al., 2015).",
+    "ModelConfig.prior": "p(z | c), a `prior` component; null is N(0, I), the study's. `conditional` learns a Gaussian per condition.",
     "InjectionSpec.at": "Stage of the network (0 = its input); each network says which stages it offers.",
     "InjectionSpec.net": "The network the injection is placed in.",
     "TrainConfig.epochs": "Passes over the (possibly limited) training split.",

@@ -11,7 +11,7 @@ from torch import nn
 from .condition import Condition
 from .data import DataInfo, RawConditions
 from .errors import RecipeError
-from .prior import PRIORS, Gaussian, kl_divergence
+from .prior import Gaussian, kl_divergence, prior_of, sample_latent
 from .recipe import InjectionSpec, ModelConfig
 from .registry import Registry
 
@@ -71,7 +71,7 @@ class CVAE(nn.Module):
         self.conditioner = conditioner
         self.encoder = encoder
         self.decoder = decoder
-        self.prior = prior if prior is not None else PRIORS["standard"](0, latent_dim)
+        self.prior = prior  # None: N(0, I)
         self.latent_dim = latent_dim
         self.data_info = data_info
 
@@ -92,7 +92,7 @@ class CVAE(nn.Module):
         cond = self.condition(raw)
         mu, logvar = self.encoder(x, cond)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return self.decoder(z, cond), (mu, logvar), self.prior(cond)
+        return self.decoder(z, cond), (mu, logvar), prior_of(self.prior, cond)
 
     def loss(self, x: torch.Tensor, raw: RawConditions, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
         """Negative ELBO terms in nats per image (see `elbo`)."""
@@ -102,7 +102,7 @@ class CVAE(nn.Module):
     def sample(self, raw: RawConditions, generator: torch.Generator | None = None) -> torch.Tensor:
         """One image in [0, 1] per condition, from z drawn from the prior."""
         cond = self.condition(raw)
-        return torch.sigmoid(self.decoder(self.prior.sample(cond, generator), cond))
+        return torch.sigmoid(self.decoder(sample_latent(self.prior, cond, self.latent_dim, generator), cond))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, raw: RawConditions) -> torch.Tensor:
@@ -132,5 +132,7 @@ def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry) ->
         nets[net] = registry.build(net, spec.name, spec.params, image_shape=tuple(data_info.image_shape),
                                    cond_dim=cond_dim, latent_dim=config.latent_dim, injections=plan)
         plan.check_placed(spec.name)
-    prior = PRIORS[config.prior](cond_dim, config.latent_dim)
+    prior = (None if config.prior is None else
+             registry.build("prior", config.prior.name, config.prior.params,
+                            cond_dim=cond_dim, latent_dim=config.latent_dim))
     return CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info, prior)

@@ -1,9 +1,8 @@
 """The prior p(z | c) a CVAE samples from, and the KL term it puts in the loss.
 
-`standard` is the study's N(0, I) for every condition. `conditional` is the prior network
-of the original CVAE (Sohn et al., 2015): a Gaussian whose mean and log-variance are a linear
-map of the condition vector. Samples for a condition then come from where that condition's
-training images were encoded, instead of from a region the decoder may never have seen.
+With no `model.prior` the prior is the study's N(0, I) for every condition. A `prior`
+component instead maps the condition to a Gaussian: forward(cond) -> (mu, logvar), each
+[B, latent_dim]. The engine draws z from it and puts KL(q || p) in the loss.
 """
 
 from __future__ import annotations
@@ -16,40 +15,20 @@ from .condition import Condition
 Gaussian = tuple[torch.Tensor, torch.Tensor]  # (mu, logvar), each [B, latent_dim]
 
 
-class StandardPrior(nn.Module):
-    """N(0, I), whatever the condition. Has no parameters; `forward` returns None."""
-
-    def __init__(self, cond_dim: int, latent_dim: int):
-        super().__init__()
-        self.latent_dim = latent_dim
-
-    def forward(self, cond: Condition) -> Gaussian | None:
-        return None
-
-    def sample(self, cond: Condition, generator: torch.Generator | None = None) -> torch.Tensor:
-        eps = torch.randn(cond.vector.shape[0], self.latent_dim, generator=generator)
-        return eps.to(cond.vector.device)
+def prior_of(prior: nn.Module | None, cond: Condition) -> Gaussian | None:
+    """The prior's (mu, logvar) for `cond`; None stands for N(0, I)."""
+    return None if prior is None else prior(cond)
 
 
-class ConditionalPrior(StandardPrior):
-    """N(mu(c), diag exp(logvar(c))), linear in the condition vector; starts as N(0, I)."""
-
-    def __init__(self, cond_dim: int, latent_dim: int):
-        super().__init__(cond_dim, latent_dim)
-        self.net = nn.Linear(cond_dim, 2 * latent_dim)
-        nn.init.zeros_(self.net.weight)
-        nn.init.zeros_(self.net.bias)
-
-    def forward(self, cond: Condition) -> Gaussian:
-        mu, logvar = self.net(cond.vector.float()).chunk(2, dim=1)
-        return mu, logvar
-
-    def sample(self, cond: Condition, generator: torch.Generator | None = None) -> torch.Tensor:
-        mu, logvar = self(cond)
-        return mu + super().sample(cond, generator) * torch.exp(0.5 * logvar)
-
-
-PRIORS = {"standard": StandardPrior, "conditional": ConditionalPrior}
+def sample_latent(prior: nn.Module | None, cond: Condition, latent_dim: int,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """One z per condition from the prior (drawn on the CPU when `generator` is given)."""
+    eps = torch.randn(cond.vector.shape[0], latent_dim, generator=generator).to(cond.vector.device)
+    gaussian = prior_of(prior, cond)
+    if gaussian is None:
+        return eps
+    mu, logvar = gaussian
+    return mu + eps.to(mu.dtype) * torch.exp(0.5 * logvar)
 
 
 def kl_divergence(posterior: Gaussian, prior: Gaussian | None) -> torch.Tensor:

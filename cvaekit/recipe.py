@@ -47,7 +47,7 @@ class ModelConfig:
     decoder: ComponentSpec
     latent_dim: int = 20
     injections: list[InjectionSpec] = field(default_factory=list)
-    prior: Literal["standard", "conditional"] = "standard"
+    prior: ComponentSpec | None = None
 
 
 @dataclass
@@ -94,7 +94,7 @@ class Recipe:
 
 # Which registry kind each component-valued key is looked up in.
 _KIND_OF = {"data": "dataset", "conditioner": "conditioner", "encoder": "encoder",
-            "decoder": "decoder", "injections": "injection", "metrics": "metric"}
+            "decoder": "decoder", "prior": "prior", "injections": "injection", "metrics": "metric"}
 
 
 # ---------------------------------------------------------------------------- loading
@@ -184,6 +184,10 @@ def _build(cls: type, data: Any, path: str, registry: Registry) -> Any:
 
 
 def _component_value(hint: Any, value: Any, key: str, kind: str, registry: Registry) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # optional: null means none
+        if value is None:
+            return None
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if typing.get_origin(hint) is list:
         if not isinstance(value, list):
             raise RecipeError(f"'{key}' must be a list of {kind} entries, got {value!r}.")

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from .errors import DuplicateComponentError, UnknownComponentError, choices_text, did_you_mean
 
-KINDS = ("conditioner", "injection", "encoder", "decoder", "dataset", "metric")
+KINDS = ("conditioner", "injection", "encoder", "decoder", "prior", "dataset", "metric")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ ENGINE_ARGS: dict[str, tuple[str, ...]] = {
     "injection": ("cond_dim", "channels"),
     "encoder": ("image_shape", "cond_dim", "latent_dim", "injections"),
     "decoder": ("image_shape", "cond_dim", "latent_dim", "injections"),
+    "prior": ("cond_dim", "latent_dim"),
     "dataset": (),
     "metric": (),
 }

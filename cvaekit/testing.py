@@ -34,7 +34,7 @@ from .recipe import InjectionSpec, _check, _resolve_annotation
 from .registry import KINDS, Registry
 
 __all__ = ["ContractError", "check_component", "check_conditioner", "check_injection",
-           "check_encoder", "check_decoder", "check_dataset", "check_metric",
+           "check_encoder", "check_decoder", "check_prior", "check_dataset", "check_metric",
            "probe_data_info", "probe_data_source", "devices"]
 
 PROBE_CLASSES = ["circle", "square", "triangle"]
@@ -314,6 +314,35 @@ def check_injection(name: str | Callable[..., Any], params: dict[str, Any] | Non
     c.round_trip(m, c.module(seed + 1, cond_dim=cond_dim, channels=channels), run)
     c.same("determinism", "two instances built under the same seed give different outputs",
            out, _run(c, "determinism", run, c.module(seed, cond_dim=cond_dim, channels=channels)))
+    c.moves(m, run, out)
+    return m
+
+
+# ---------------------------------------------------------------------------- prior
+
+@_keeps_rng
+def check_prior(name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,
+                cond_dim: int = 8, latent_dim: int = 4, tokens: int = 3, batch: int = 2,
+                registry: Registry | None = None, seed: int = 0) -> nn.Module:
+    """A prior: forward(cond) -> (mu, logvar), each [B, latent_dim] and finite, so the engine
+    can sample z and take the KL; state_dict round trip, determinism, device move."""
+    c = _Checker("prior", name, params, registry)
+    c.check_params()
+    m = c.module(seed, cond_dim=cond_dim, latent_dim=latent_dim)
+    cond = _probe_condition(batch, cond_dim, tokens, seed + 3)
+
+    def run(mod: nn.Module, device: str = "cpu"):
+        return mod(_cond_to(cond, device))
+
+    out = _run(c, "output shape", run, m)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        c.fail("output shape", f"forward(cond) must return (mu, logvar), got {type(out).__name__}")
+    for what, t in zip(("mu", "logvar"), out):
+        c.shape(what, t, (batch, latent_dim))
+        c.floating(what, t)
+    c.round_trip(m, c.module(seed + 1, cond_dim=cond_dim, latent_dim=latent_dim), run)
+    c.same("determinism", "two instances built under the same seed give different outputs",
+           out, _run(c, "determinism", run, c.module(seed, cond_dim=cond_dim, latent_dim=latent_dim)))
     c.moves(m, run, out)
     return m
 
@@ -629,7 +658,7 @@ def check_metric(name: str | Callable[..., Any], params: dict[str, Any] | None =
 # ---------------------------------------------------------------------------- one entry
 
 _CHECKS = {"conditioner": check_conditioner, "injection": check_injection, "encoder": check_encoder,
-           "decoder": check_decoder, "dataset": check_dataset, "metric": check_metric}
+           "decoder": check_decoder, "prior": check_prior, "dataset": check_dataset, "metric": check_metric}
 
 
 def check_component(kind: str, name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,

@@ -1,15 +1,17 @@
-"""The prior p(z | c): N(0, I) as in the study, or a learned Gaussian per condition."""
-
-import typing
+"""The prior p(z | c): N(0, I) as in the study, or a `prior` component such as `conditional`."""
 
 import pytest
 import torch
+from torch import nn
 
+from cvaekit.components.priors import ConditionalPrior
 from cvaekit.condition import Condition
 from cvaekit.errors import RecipeError
-from cvaekit.prior import PRIORS, ConditionalPrior, kl_divergence
-from cvaekit.recipe import ModelConfig, load_recipe
+from cvaekit.prior import kl_divergence, sample_latent
+from cvaekit.recipe import load_recipe
+from cvaekit.registry import Registry
 from cvaekit.runs import RunDir, load_run
+from cvaekit.testing import ContractError, check_component
 from cvaekit.training import train
 
 
@@ -27,19 +29,22 @@ def test_kl_matches_torch_distributions_for_both_priors():
     assert torch.allclose(kl_divergence((mu, logvar), (pmu, plogvar)), normal_kl(mu, logvar, pmu, plogvar), rtol=1e-5)
 
 
-def test_conditional_prior_starts_as_the_standard_normal_and_samples_per_condition():
+def test_conditional_prior_starts_as_the_standard_normal_and_samples_follow_it():
     prior = ConditionalPrior(cond_dim=10, latent_dim=4)
     cond = Condition.of(torch.eye(10)[[1, 7]])
     mu, logvar = prior(cond)
     assert mu.shape == logvar.shape == (2, 4) and not mu.any() and not logvar.any()
+    no_prior = sample_latent(None, cond, 4, torch.Generator().manual_seed(0))
+    assert torch.equal(sample_latent(prior, cond, 4, torch.Generator().manual_seed(0)), no_prior)
     with torch.no_grad():
         prior.net.bias[:4] = 100.0  # move every mean far away: the samples follow
-    assert prior.sample(cond, torch.Generator().manual_seed(0)).min() > 90
+    assert sample_latent(prior, cond, 4, torch.Generator().manual_seed(0)).min() > 90
 
 
-def test_recipe_names_the_valid_priors(tiny_fashion):
-    assert set(typing.get_args(typing.get_type_hints(ModelConfig)["prior"])) == set(PRIORS)
-    with pytest.raises(RecipeError, match="'model.prior' must be one of .*'conditional'.*got 'conditonal'"):
+def test_recipe_prior_is_a_component_or_null(tiny_fashion):
+    assert load_recipe(tiny_fashion).model.prior is None
+    assert load_recipe(tiny_fashion, ["model.prior=conditional"]).model.prior.name == "conditional"
+    with pytest.raises(RecipeError, match=r"'model.prior.name': .*'conditonal'.*conditional"):
         load_recipe(tiny_fashion, ["model.prior=conditonal"])
 
 
@@ -52,3 +57,19 @@ def test_a_conditional_prior_learns_a_gaussian_per_class_and_samples_from_it(tin
     assert (mu[1:] - mu[0]).abs().amax(dim=1).min() > 1e-3  # every class has its own mean
     images = model.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(0))
     assert images.shape == (2, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+
+
+class OneTensorPrior(nn.Module):
+    """Broken on purpose: returns mu only."""
+
+    def __init__(self, *, cond_dim: int, latent_dim: int):
+        super().__init__()
+        self.net = nn.Linear(cond_dim, latent_dim)
+
+    def forward(self, cond):
+        return self.net(cond.vector)
+
+
+def test_a_prior_that_returns_one_tensor_breaks_the_contract():
+    with pytest.raises(ContractError, match="prior 'OneTensorPrior' breaks the contract point 'output shape'"):
+        check_component("prior", OneTensorPrior, registry=Registry())

@@ -16,6 +16,7 @@ from .learned_text import LearnedText
 from .likelihood import NegativeELBO, Reconstruction
 from .mlp import MLPDecoder, MLPEncoder
 from .onehot import OneHot
+from .priors import ConditionalPrior
 from .sentence_transformer import sentence_transformer
 from .shapes import ShapesFidelity, shapes_captions
 
@@ -43,3 +44,4 @@ def cvaekit_register(registry):
     registry.add("injection", "film", FiLM)
     registry.add("dataset", "shapes_captions", shapes_captions)
     registry.add("metric", "shapes_fidelity", ShapesFidelity)
+    registry.add("prior", "conditional", ConditionalPrior)
