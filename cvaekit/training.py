@@ -56,8 +56,8 @@ def native_bf16(device: torch.device) -> bool:
     """Whether `device` multiplies bfloat16 in hardware (CUDA; AVX512-BF16 or AMX CPUs)."""
     if device.type == "cuda":
         return True
-    cpu = getattr(torch, "cpu", None)
-    return any(getattr(cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, so looked up softly
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
 def mixed_precision(device: torch.device):
