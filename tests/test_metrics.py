@@ -237,3 +237,19 @@ def test_recon_is_lower_after_some_training(registry, tiny_fashion):
     assert set(after) == {"recon_bce", "recon_mse"}
     assert after["recon_bce"] < before["recon_bce"] and after["recon_mse"] < before["recon_mse"]
     assert 0 < after["recon_mse"] < 0.25
+
+
+def test_cond_accuracy_judges_the_samples_it_draws_per_class():
+    from cvaekit.components.judge import ConditionalAccuracy, accuracy
+
+    data = labelled_data()
+    metric = ConditionalAccuracy(per_class=5, judge_epochs=30)
+    ctx = EvalContext(Painter(), data, data.test, batch_size=4)
+    samples, labels = metric.samples(ctx)
+    assert samples.shape == (10, 3, 28, 28) and labels.tolist() == [0] * 5 + [1] * 5
+    assert torch.equal(samples[0], squares("red", 1)[0]) and torch.equal(samples[-1], squares("blue", 1)[0])
+    judge = metric.judge(ctx)
+    assert metric(ctx)["cond_accuracy"] == accuracy(judge, samples, labels) == 1.0
+    assert metric(EvalContext(Painter(swap=True), data, data.test))["cond_accuracy"] == 0.0
+    with pytest.raises(CvaekitError, match="needs labelled data"):
+        metric.judge(EvalContext(Painter(), caption_data(), caption_data().test))

@@ -88,16 +88,25 @@ class ConditionalAccuracy:
         self.per_class = per_class
         self.judge_epochs = judge_epochs
 
-    def __call__(self, ctx: EvalContext) -> dict[str, float]:
+    def judge(self, ctx: EvalContext) -> Judge:
+        """The cached judge for the run's data set."""
         classes = ctx.data.classes
         if not classes or not ctx.data.train.labelled:
             raise CvaekitError("Metric 'cond_accuracy' needs labelled data (such as fashion_mnist); "
                                "this data set has captions. Use a caption metric instead.")
-        judge = cached_judge(ctx.data.train, len(classes), self.judge_epochs)
-        labels = torch.arange(len(classes)).repeat_interleave(self.per_class)
+        return cached_judge(ctx.data.train, len(classes), self.judge_epochs)
+
+    def samples(self, ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """`per_class` samples of every class, drawn with the run's seed, and their labels."""
+        labels = torch.arange(len(ctx.data.classes)).repeat_interleave(self.per_class)
         gen = ctx.generator(1)
         samples = torch.cat([ctx.model.sample(labels[i:i + ctx.batch_size], generator=gen).cpu()
                              for i in range(0, len(labels), ctx.batch_size)])
+        return samples, labels
+
+    def __call__(self, ctx: EvalContext) -> dict[str, float]:
+        judge = self.judge(ctx)
+        samples, labels = self.samples(ctx)
         real_images, real_labels = ctx.test.batch(torch.arange(len(ctx.test)))
         return {"cond_accuracy": accuracy(judge, samples, labels),
                 "judge_accuracy": accuracy(judge, real_images, real_labels)}
