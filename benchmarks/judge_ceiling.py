@@ -19,7 +19,7 @@ import torchvision.transforms.functional as TF
 from rich.console import Console
 from rich.table import Table
 
-from cvaekit.components.judge import ConditionalAccuracy
+from cvaekit.components.judge import ConditionalAccuracy, predictions
 from cvaekit.evaluation import EvalContext
 from cvaekit.plugins import get_registry
 from cvaekit.runs import load_run
@@ -34,11 +34,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--per-class", type=int, default=500, help="Samples per class (the metric's per_class).")
     p.add_argument("--judge-epochs", type=int, default=2, help="The metric's judge_epochs.")
     return p.parse_args()
-
-
-@torch.no_grad()
-def predictions(judge: torch.nn.Module, images: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    return torch.cat([judge(images[i:i + batch]).argmax(1) for i in range(0, len(images), batch)])
 
 
 @torch.no_grad()

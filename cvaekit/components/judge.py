@@ -75,10 +75,13 @@ def cached_judge(train: Split, n_classes: int, epochs: int = 2, seed: int = 0) -
 
 
 @torch.no_grad()
+def predictions(judge: Judge, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """The judge's class for each image."""
+    return torch.cat([judge(images[i:i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
+
+
 def accuracy(judge: Judge, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:
-    correct = sum((judge(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum().item()
-                  for i in range(0, len(images), batch_size))
-    return correct / len(images)
+    return (predictions(judge, images, batch_size) == labels).sum().item() / len(images)
 
 
 class ConditionalAccuracy:
