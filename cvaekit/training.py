@@ -60,11 +60,13 @@ def native_bf16(device: torch.device) -> bool:
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
-def mixed_precision(device: torch.device):
+def mixed_precision(device: torch.device, say: bool = True):
     """bfloat16 autocast for `train.amp`; on a CPU without native bf16 it would be slower
-    than float32, so training stays in float32 there and says so."""
+    than float32, so training stays in float32 there and says so (when `say`: once per run,
+    not once per DDP process)."""
     if not native_bf16(device):
-        console.print(f"[yellow]train.amp: this {device.type} has no native bfloat16; training in float32.[/]")
+        if say:
+            console.print(f"[yellow]train.amp: this {device.type} has no native bfloat16; training in float32.[/]")
         return nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
@@ -209,7 +211,7 @@ class _Loop:
             from .tensorboard import TensorBoardLog
 
             self.board = TensorBoardLog(run.path / "tensorboard")
-        self.autocast = mixed_precision(ddp.device) if recipe.train.amp else nullcontext()
+        self.autocast = mixed_precision(ddp.device, say=ddp.main) if recipe.train.amp else nullcontext()
 
     def fit(self, epoch: int, step: int) -> None:
         cfg = self.recipe.train

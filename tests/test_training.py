@@ -191,3 +191,16 @@ def test_amp_on_a_cpu_without_bf16_stays_in_float32(monkeypatch):
     with training.mixed_precision(torch.device("cpu")):
         assert not torch.is_autocast_enabled("cpu")
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_the_float32_message_is_said_only_where_asked(monkeypatch):
+    """Under DDP only process 0 says it, not every process."""
+    import cvaekit.training as training
+
+    monkeypatch.setattr(training, "native_bf16", lambda device: False)
+    with training.console.capture() as said:
+        training.mixed_precision(torch.device("cpu"))
+    assert "no native bfloat16; training in float32" in said.get()
+    with training.console.capture() as quiet:
+        training.mixed_precision(torch.device("cpu"), say=False)
+    assert quiet.get() == ""
