@@ -33,6 +33,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--checkpoint", default=None, help="Checkpoint file in the run (default: the last).")
     p.add_argument("--per-class", type=int, default=500, help="Samples per class (the metric's per_class).")
     p.add_argument("--judge-epochs", type=int, default=2, help="The metric's judge_epochs.")
+    p.add_argument("--judge-seed", type=int, default=0, help="The metric's judge_seed.")
     return p.parse_args()
 
 
@@ -46,7 +47,8 @@ def main() -> None:
     trained = load_run(args.run, args.checkpoint)
     data = get_registry().build("dataset", trained.recipe.data.name, trained.recipe.data.params)
     ctx = EvalContext(trained.model, data, data.test, seed=trained.recipe.seed)
-    metric = ConditionalAccuracy(per_class=args.per_class, judge_epochs=args.judge_epochs)
+    metric = ConditionalAccuracy(per_class=args.per_class, judge_epochs=args.judge_epochs,
+                                judge_seed=args.judge_seed)
     judge = metric.judge(ctx)
     real, labels = data.test.batch(torch.arange(len(data.test)))
     columns = {"real": (real, labels)}

@@ -253,3 +253,15 @@ def test_cond_accuracy_judges_the_samples_it_draws_per_class():
     assert metric(EvalContext(Painter(swap=True), data, data.test))["cond_accuracy"] == 0.0
     with pytest.raises(CvaekitError, match="needs labelled data"):
         metric.judge(EvalContext(Painter(), caption_data(), caption_data().test))
+
+
+def test_cond_accuracy_judge_seed_picks_another_judge_and_each_is_cached():
+    from cvaekit.components.judge import ConditionalAccuracy
+
+    data = labelled_data()
+    ctx = EvalContext(Painter(), data, data.test, batch_size=4)
+    first, again, other = (ConditionalAccuracy(per_class=2, judge_epochs=1, judge_seed=s).judge(ctx)
+                           for s in (0, 0, 1))
+    weight = lambda judge: judge.head[-1].weight
+    assert torch.equal(weight(first), weight(again))
+    assert not torch.equal(weight(first), weight(other))

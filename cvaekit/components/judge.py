@@ -85,11 +85,17 @@ def accuracy(judge: Judge, images: torch.Tensor, labels: torch.Tensor, batch_siz
 
 
 class ConditionalAccuracy:
-    """Share of generated samples that a judge trained on real images classifies as asked."""
+    """Share of generated samples that a judge trained on real images classifies as asked.
 
-    def __init__(self, per_class: int = 100, judge_epochs: int = 2):
+    per_class: samples drawn for each class (5,000 in all for 500 and 10 classes: about +/-0.005).
+    judge_epochs: epochs the judge trains on the real training split.
+    judge_seed: the judge's seed; other seeds give other judges, to see how much a figure rests on one.
+    """
+
+    def __init__(self, per_class: int = 100, judge_epochs: int = 2, judge_seed: int = 0):
         self.per_class = per_class
         self.judge_epochs = judge_epochs
+        self.judge_seed = judge_seed
 
     def judge(self, ctx: EvalContext) -> Judge:
         """The cached judge for the run's data set."""
@@ -97,7 +103,7 @@ class ConditionalAccuracy:
         if not classes or not ctx.data.train.labelled:
             raise CvaekitError("Metric 'cond_accuracy' needs labelled data (such as fashion_mnist); "
                                "this data set has captions. Use a caption metric instead.")
-        return cached_judge(ctx.data.train, len(classes), self.judge_epochs)
+        return cached_judge(ctx.data.train, len(classes), self.judge_epochs, self.judge_seed)
 
     def samples(self, ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
         """`per_class` samples of every class, drawn with the run's seed, and their labels."""
