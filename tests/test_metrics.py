@@ -256,7 +256,8 @@ def test_cond_accuracy_judges_the_samples_it_draws_per_class():
 
 
 def test_cond_accuracy_judge_seed_picks_another_judge_and_each_is_cached():
-    from cvaekit.components.judge import ConditionalAccuracy
+    from cvaekit.cache import cache_dir
+    from cvaekit.components.judge import ConditionalAccuracy, _key
 
     data = labelled_data()
     ctx = EvalContext(Painter(), data, data.test, batch_size=4)
@@ -265,3 +266,5 @@ def test_cond_accuracy_judge_seed_picks_another_judge_and_each_is_cached():
     weight = lambda judge: judge.head[-1].weight
     assert torch.equal(weight(first), weight(again))
     assert not torch.equal(weight(first), weight(other))
+    for seed in (0, 1):
+        assert (cache_dir("judges") / f"{_key(data.train, 2, 1, seed)}.pt").is_file()
