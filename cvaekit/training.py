@@ -11,6 +11,7 @@ import shutil
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -27,6 +28,9 @@ from .plugins import get_registry
 from .recipe import Recipe, dump_recipe, load_recipe
 from .registry import Registry
 from .runs import RunDir
+
+if TYPE_CHECKING:
+    from .evaluate import ProgressFigures
 
 console = Console(stderr=True)
 
@@ -302,8 +306,8 @@ class _Loop:
         results = run_metrics(self.metrics, ctx)
         self.run.log({"kind": "eval", "epoch": epoch, "step": step,
                       "checkpoint": str(target.relative_to(self.run.path)), **results})
-        draw_figures(self.model, self.data, self.recipe, self.run, epoch)
         self.figures.add(epoch, self.model)
+        draw_figures(self.model, self.recipe, self.run, epoch, self.figures)
         if self.board:
             self.board.checkpoint(epoch, results, [self.run.samples(epoch), self.run.reconstructions(epoch)])
         loss_curve(self.run.records(), self.run.loss_curve)
@@ -312,17 +316,11 @@ class _Loop:
             console.print(f"[bold]epoch {epoch}[/] checkpoint saved  {shown}")
 
 
-def draw_figures(model: CVAE, data: DataSource, recipe: Recipe, run: RunDir, epoch: int) -> None:
-    """The sample grid (fixed prompts and noise, so checkpoints compare) and reconstructions."""
+def draw_figures(model: CVAE, recipe: Recipe, run: RunDir, epoch: int, figures: ProgressFigures) -> None:
+    """The sample grid (fixed prompts and noise, so checkpoints compare) and reconstructions.
+    `figures` has just added this epoch: its reconstructions are drawn, not computed again."""
     from .generate import sample_rows
 
-    prompts = recipe.eval.conditions or data.default_prompts()
-    rows = sample_rows(model, prompts, recipe.eval.samples_per_condition, seed=recipe.seed)
-    labelled_grid(rows, prompts, run.samples(epoch), title=f"{recipe.name}, epoch {epoch}")
-    n = min(8, len(data.test))
-    real, raw = data.test.batch(torch.arange(n), caption="first")
-    was_training = model.training
-    model.eval()
-    recon = model.reconstruct(real, raw).cpu()
-    model.train(was_training)
-    reconstruction_grid(real, recon, run.reconstructions(epoch), title=f"epoch {epoch}")
+    rows = sample_rows(model, figures.prompts, recipe.eval.samples_per_condition, seed=recipe.seed)
+    labelled_grid(rows, figures.prompts, run.samples(epoch), title=f"{recipe.name}, epoch {epoch}")
+    reconstruction_grid(figures.real, figures.recons[epoch], run.reconstructions(epoch), title=f"epoch {epoch}")
