@@ -102,11 +102,13 @@ def generate_cmd(
     output: Path = typer.Option(Path("samples.png"), "-o", "--output", help="PNG file to write."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t",
+                                      help="Spread of z: 1 samples the prior; below 1, more typical and less varied images; 0, the prior's mean."),
 ) -> None:
     """Sample images for each text from a trained run, as one labelled grid."""
     from .generate import generate
 
-    path = generate(run, texts, n=n, out=output, checkpoint=checkpoint, seed=seed)
+    path = generate(run, texts, n=n, out=output, checkpoint=checkpoint, seed=seed, temperature=temperature)
     out.print(f"Wrote [bold]{path}[/]")
 
 

@@ -99,10 +99,13 @@ class CVAE(nn.Module):
         return elbo(*self(x, raw), x, kl_weight)
 
     @torch.no_grad()
-    def sample(self, raw: RawConditions, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One image in [0, 1] per condition, from z drawn from the prior."""
+    def sample(self, raw: RawConditions, generator: torch.Generator | None = None,
+               temperature: float = 1.0) -> torch.Tensor:
+        """One image in [0, 1] per condition, from z drawn from the prior (see `sample_latent`
+        for `temperature`)."""
         cond = self.condition(raw)
-        return torch.sigmoid(self.decoder(sample_latent(self.prior, cond, self.latent_dim, generator), cond))
+        z = sample_latent(self.prior, cond, self.latent_dim, generator, temperature)
+        return torch.sigmoid(self.decoder(z, cond))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, raw: RawConditions) -> torch.Tensor:

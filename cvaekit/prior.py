@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .condition import Condition
+from .errors import CvaekitError
 
 Gaussian = tuple[torch.Tensor, torch.Tensor]  # (mu, logvar), each [B, latent_dim]
 
@@ -21,9 +22,14 @@ def prior_of(prior: nn.Module | None, cond: Condition) -> Gaussian | None:
 
 
 def sample_latent(prior: nn.Module | None, cond: Condition, latent_dim: int,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """One z per condition from the prior (drawn on the CPU when `generator` is given)."""
-    eps = torch.randn(cond.vector.shape[0], latent_dim, generator=generator).to(cond.vector.device)
+                  generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+    """One z per condition from the prior (drawn on the CPU when `generator` is given).
+
+    `temperature` scales the prior's spread: 1 samples the prior itself, below 1 draws z
+    nearer the prior's mean (more typical, less varied images), 0 gives the mean."""
+    if not temperature >= 0:
+        raise CvaekitError(f"The sampling temperature must be 0 or more (1 samples the prior itself); got {temperature}.")
+    eps = temperature * torch.randn(cond.vector.shape[0], latent_dim, generator=generator).to(cond.vector.device)
     gaussian = prior_of(prior, cond)
     if gaussian is None:
         return eps

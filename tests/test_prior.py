@@ -6,7 +6,7 @@ from torch import nn
 
 from cvaekit.components.priors import ConditionalPrior
 from cvaekit.condition import Condition
-from cvaekit.errors import RecipeError
+from cvaekit.errors import CvaekitError, RecipeError
 from cvaekit.prior import kl_divergence, sample_latent
 from cvaekit.recipe import load_recipe
 from cvaekit.registry import Registry
@@ -39,6 +39,20 @@ def test_conditional_prior_starts_as_the_standard_normal_and_samples_follow_it()
     with torch.no_grad():
         prior.net.bias[:4] = 100.0  # move every mean far away: the samples follow
     assert sample_latent(prior, cond, 4, torch.Generator().manual_seed(0)).min() > 90
+
+
+def test_temperature_scales_the_spread_about_the_prior_mean_and_must_not_be_negative():
+    prior = ConditionalPrior(cond_dim=10, latent_dim=4)
+    with torch.no_grad():
+        prior.net.bias[:4] = 3.0  # every mean at 3, unit spread
+    cond = Condition.of(torch.eye(10)[[1, 7]])
+    full = sample_latent(prior, cond, 4, torch.Generator().manual_seed(0))
+    half = sample_latent(prior, cond, 4, torch.Generator().manual_seed(0), temperature=0.5)
+    assert torch.allclose(half - 3.0, 0.5 * (full - 3.0))
+    assert torch.equal(sample_latent(prior, cond, 4, temperature=0.0), torch.full((2, 4), 3.0))
+    assert not sample_latent(None, cond, 4, temperature=0.0).any()  # N(0, I): the mean is 0
+    with pytest.raises(CvaekitError, match=r"temperature must be 0 or more.*-0.5"):
+        sample_latent(prior, cond, 4, temperature=-0.5)
 
 
 def test_recipe_prior_is_a_component_or_null(tiny_fashion):

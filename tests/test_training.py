@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from cvaekit.checkpoint import load_checkpoint
 from cvaekit.cli import app
 from cvaekit.errors import UnknownConditionError
-from cvaekit.generate import generate
+from cvaekit.generate import generate, sample_rows
 from cvaekit.runs import RunDir, load_run
 from cvaekit.training import TrainingInterrupted, _Loop, native_bf16, train
 
@@ -125,6 +125,22 @@ def test_generate_cli_writes_a_labelled_grid(trained_run, tmp_path):
     assert result.exit_code == 0, result.output
     w, h = Image.open(out).size
     assert w > h  # three rows of eight
+
+
+def test_generate_at_temperature_zero_draws_each_class_mean_and_rejects_a_negative_one(trained_run, tmp_path):
+    model = load_run(trained_run).model
+    cold = sample_rows(model, ["sneaker", "bag"], n=3, temperature=0.0)
+    warm = sample_rows(model, ["sneaker", "bag"], n=3)
+    assert all(torch.allclose(row[0], row[i], atol=1e-6) for row in cold for i in (1, 2))
+    assert not torch.equal(warm[0][0], warm[0][1])
+    assert not torch.equal(cold[0][0], cold[1][0])
+    out = tmp_path / "cold.png"
+    result = runner.invoke(app, ["generate", str(trained_run), "sneaker", "-n", "4", "-t", "0.5", "-o", str(out)])
+    assert result.exit_code == 0 and out.is_file(), result.output
+    bad = tmp_path / "bad.png"
+    result = runner.invoke(app, ["generate", str(trained_run), "sneaker", "--temperature", "-1", "-o", str(bad)])
+    assert result.exit_code == 2 and "temperature must be 0 or more" in result.output
+    assert not bad.exists()
 
 
 def test_word_outside_the_label_set_is_an_error_listing_the_valid_words(trained_run, tmp_path):
