@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import os
 import time
 import uuid
 import weakref

@@ -69,7 +69,7 @@ def test_frozen_and_not_in_the_checkpoint(tiny_clip_path, registry):
     model = build_model(config, INFO, registry)
     assert not any(k.startswith("conditioner") for k in model.state_dict())
     assert list(model.conditioner.parameters()) == []
-    from cvaekit.components.clip_text import load_clip
+    from cvaekit.pretrained import load_clip
 
     clip, _ = load_clip(tiny_clip_path)
     assert not any(p.requires_grad for p in clip.parameters())

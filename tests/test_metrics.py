@@ -208,10 +208,26 @@ def test_clip_score_matches_torchmetrics_clipscore(colour_clip):
     assert ours["clip_score"] == pytest.approx(reference.compute().item(), abs=1e-3)
 
 
+def test_clip_score_uses_the_clip_that_the_clip_text_conditioner_loaded(colour_clip, registry, monkeypatch):
+    import transformers
+
+    from cvaekit.data import DataInfo
+
+    cond = registry.build("conditioner", "clip_text", {"model": colour_clip}, data=DataInfo((3, 28, 28)))
+    cond(["a red square"])
+    monkeypatch.setattr(transformers.CLIPModel, "from_pretrained",
+                        classmethod(lambda *a, **k: pytest.fail("CLIP loaded a second time")))
+    data = caption_data()
+    assert CLIPScoreMetric(model=colour_clip)(EvalContext(Painter(), data, data.test))["clip_cosine"] > 0
+
+
 def test_clip_score_with_an_unloadable_model_is_a_clear_error(tmp_path):
     data = caption_data()
-    with pytest.raises(CvaekitError, match="could not be loaded"):
+    with pytest.raises(CvaekitError, match="CLIP model folder '.*no-clip' does not exist"):
         CLIPScoreMetric(model=str(tmp_path / "no-clip"))(EvalContext(Painter(), data, data.test))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CvaekitError, match="'.*empty' cannot be loaded.*save_pretrained"):
+        CLIPScoreMetric(model=str(tmp_path / "empty"))(EvalContext(Painter(), data, data.test))
 
 
 # ---------------------------------------------------------------------------- recon

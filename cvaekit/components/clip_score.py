@@ -10,7 +10,8 @@ text features of the caption. Two numbers come back:
 Labelled data has no captions; its class names are put in a template ("a photo of a
 {}" by default), so a Fashion-MNIST run is scored on "a photo of a Sneaker" and so on.
 
-Generated images go through the model's own CLIP image processor (resize to its
+The CLIP is the one `clip_text` loads (cvaekit.pretrained), so a caption run keeps one
+copy in memory. Generated images go through the model's own CLIP image processor (resize to its
 shortest edge, centre crop, CLIP mean and std), as uint8 RGB so the processor's 1/255
 rescale is right. torchmetrics' `CLIPScore` is not called at run time: with transformers
 5 its feature extraction fails (`get_image_features` returns a ModelOutput; torchmetrics
@@ -23,30 +24,7 @@ import torch
 
 from ..errors import CvaekitError
 from ..evaluation import EvalContext
-from ..optional import require
-
-_LOADED: dict[tuple[str, str], tuple] = {}  # (model, device) -> (CLIPModel, CLIPProcessor)
-
-
-def load_clip(name: str, device: torch.device | str = "cpu"):
-    """A CLIP model and its processor by hub id or local folder, loaded once per process.
-
-    Kept out of any nn.Module tree: a metric's CLIP never lands in a checkpoint."""
-    key = (name, str(device))
-    if key not in _LOADED:
-        transformers = require("transformers", "text", "Metric 'clip_score'")
-        CLIPModel, CLIPProcessor = transformers.CLIPModel, transformers.CLIPProcessor
-
-        try:
-            model = CLIPModel.from_pretrained(name).eval().requires_grad_(False).to(device)
-            processor = CLIPProcessor.from_pretrained(name)
-        except Exception as exc:  # noqa: BLE001 - offline, wrong id, or not a CLIP folder
-            raise CvaekitError(
-                f"CLIP model '{name}' for clip_score could not be loaded ({type(exc).__name__}: {exc}). "
-                f"Give 'model' as a hub id that is cached or reachable (e.g. openai/clip-vit-base-patch32) "
-                f"or a local folder saved with save_pretrained (model, tokenizer and image processor).") from None
-        _LOADED[key] = (model, processor)
-    return _LOADED[key]
+from ..pretrained import DEFAULT_CLIP, load_clip, load_clip_processor
 
 
 def _features(out) -> torch.Tensor:
@@ -95,7 +73,7 @@ class CLIPScoreMetric:
 
     Higher is better. `model` is a hub id or a local folder with a saved CLIP."""
 
-    def __init__(self, model: str = "openai/clip-vit-base-patch32", n: int = 500,
+    def __init__(self, model: str = DEFAULT_CLIP, n: int = 500,
                  template: str = "a photo of a {}"):
         if "{}" not in template:
             raise CvaekitError(f"clip_score 'template' must contain '{{}}' where the class name goes, got '{template}'.")
@@ -108,7 +86,9 @@ class CLIPScoreMetric:
         return [self.template.format(t) for t in texts] if isinstance(raw, torch.Tensor) else texts
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
-        clip, processor = load_clip(self.model, ctx.device)
+        clip, _ = load_clip(self.model, "Metric 'clip_score'")  # the same copy clip_text uses
+        processor = load_clip_processor(self.model, "Metric 'clip_score'")
+        clip.to(ctx.device)
         gen = ctx.generator(3)
         cosines = []
         for _, raw in ctx.batches(ctx.test.head(self.n)):

@@ -14,8 +14,8 @@ import torch
 
 from ..data import DataInfo
 from ..optional import require
+from ..pretrained import resolve_pretrained
 from ..text_cache import FrozenTextConditioner, model_key, shared_cache
-from .clip_text import resolve_pretrained
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
