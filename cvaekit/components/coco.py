@@ -28,27 +28,30 @@ from ..cache import cache_dir
 from ..data import DataSource, Split
 from ..errors import DataError, RecipeError
 from ..optional import require
-from ..recipe import ExistingPath
 
 CACHE_VERSION = 1
 LAYOUT = ("train2017", "annotations/captions_train2017.json",
           "val2017", "annotations/captions_val2017.json")
+
+HOW_TO_GET = ("Get MS-COCO 2017 from https://cocodataset.org (train2017.zip, val2017.zip, "
+              "annotations_trainval2017.zip), unpack them into one folder and give it as 'data.root' "
+              f"(it must hold {', '.join(LAYOUT)}): --set data.root=/data/coco.")
 
 
 class SkippedImagesWarning(UserWarning):
     """Some COCO images could not be read and were left out."""
 
 
-def coco_captions(root: ExistingPath | None = None,
-                  train_images: ExistingPath | None = None, train_captions: ExistingPath | None = None,
-                  test_images: ExistingPath | None = None, test_captions: ExistingPath | None = None,
+def coco_captions(root: str | None = None,
+                  train_images: str | None = None, train_captions: str | None = None,
+                  test_images: str | None = None, test_captions: str | None = None,
                   subset: float = 1.0, test_subset: float = 1.0,
                   caption: Literal["random", "first"] = "random",
                   image_size: int = 224, seed: int = 0, progress: bool = True) -> DataSource:
     """MS-COCO images with their captions (5 per image), centre-cropped to `image_size`.
 
     Give `root` (holding train2017/, val2017/ and annotations/captions_*2017.json) or the
-    four paths. `subset` keeps that fraction of the training images, chosen with `seed`
+    four paths (each given path wins over `root`). `subset` keeps that fraction of the training images, chosen with `seed`
     (the study used 0.1); `caption` picks each image's caption per batch: a random one, or
     always the first."""
     for name, value in (("subset", subset), ("test_subset", test_subset)):
@@ -56,6 +59,8 @@ def coco_captions(root: ExistingPath | None = None,
             raise RecipeError(f"'data.{name}' must be a fraction in (0, 1], got {value}.")
     if image_size < 8:
         raise RecipeError(f"'data.image_size' must be at least 8 pixels, got {image_size}.")
+    if root and not Path(root).is_dir():
+        raise DataError(f"The COCO folder '{root}' (data.root) does not exist. {HOW_TO_GET}")
     given = (train_images, train_captions, test_images, test_captions)
     paths = [Path(p) if p else (Path(root) / default if root else None) for p, default in zip(given, LAYOUT)]
     keys = ("train_images", "train_captions", "test_images", "test_captions")
@@ -64,10 +69,8 @@ def coco_captions(root: ExistingPath | None = None,
             raise RecipeError(f"Data set 'coco_captions' needs 'data.root' (a folder with {', '.join(LAYOUT)}) "
                               f"or 'data.{key}'.")
         if not path.exists():
-            raise DataError(
-                f"COCO {key.replace('_', ' ')} '{path}' does not exist. Get MS-COCO 2017 from "
-                f"https://cocodataset.org (train2017.zip, val2017.zip, annotations_trainval2017.zip) and "
-                f"give 'data.root' (holding {', '.join(LAYOUT)}) or 'data.{key}'.")
+            raise DataError(f"COCO {key.replace('_', ' ')} '{path}' does not exist. {HOW_TO_GET} "
+                            f"Or give 'data.{key}'.")
     train = load_split(paths[0], paths[1], subset, seed, image_size, progress)
     test = load_split(paths[2], paths[3], test_subset, seed, image_size, progress)
     return DataSource(Split(train.images, train.conditions, caption),
