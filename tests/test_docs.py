@@ -1,5 +1,6 @@
 """The docs stay true: their Python snippets run (in order, one namespace per page, in a
-temp folder holding a copy of recipes/), their YAML parses, and the recipe reference in
+temp folder holding a copy of recipes/; a block that defines `test_*` functions is a test
+file, so they are called as pytest would), their YAML parses, and the recipe reference in
 docs/recipes.md is what the code generates."""
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ def test_python_snippets_run(page, tmp_path):
     namespace = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
     for i, (lang, code) in enumerate(blocks(page)):
         if lang == "python":
+            before = set(namespace)
             exec(compile(code, f"{page.name} (python block {i + 1})", "exec"), namespace)  # noqa: S102
+            for name in sorted(set(namespace) - before):
+                if name.startswith("test_") and callable(namespace[name]):
+                    namespace[name]()
 
 
 @pytest.mark.parametrize("page", DOCS, ids=lambda p: p.name)
