@@ -23,7 +23,7 @@ import yaml
 
 from . import recipe as recipe_mod
 from .errors import UnknownComponentError, choices_text, did_you_mean
-from .recipe import ComponentSpec, InjectionSpec, Recipe, _resolve_annotation
+from .recipe import AtLeast, ComponentSpec, InjectionSpec, Recipe, _resolve_annotation
 from .registry import ENGINE_ARGS, KINDS, Component, Registry
 
 REQUIRED = "(required)"
@@ -57,7 +57,10 @@ def type_text(hint: Any) -> str:
         return "any"
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Annotated:
-        return "path (must exist)" if "existing path" in args[1:] else type_text(args[0])
+        if "existing path" in args[1:]:
+            return "path (must exist)"
+        bounds = [str(a) for a in args[1:] if isinstance(a, AtLeast)]
+        return type_text(args[0]) + "".join(f" ({b})" for b in bounds)
     if origin in (typing.Union, types.UnionType):
         parts = [type_text(a) for a in args if a is not type(None)]
         return " or ".join(parts + (["null"] if type(None) in args else []))

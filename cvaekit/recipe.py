@@ -24,6 +24,36 @@ from .registry import Registry
 ExistingPath = Annotated[str, "existing path"]
 
 
+@dataclass(frozen=True)
+class AtLeast:
+    """A bound on a number key, checked with the recipe: `Annotated[int, AtLeast(1)]`."""
+
+    bound: float
+
+    def allows(self, value: float) -> bool:
+        return value >= self.bound
+
+    def __str__(self) -> str:
+        return f"at least {self.bound:g}"
+
+
+@dataclass(frozen=True)
+class Above(AtLeast):
+    """A strict lower bound: `Annotated[float, Above(0)]`."""
+
+    def allows(self, value: float) -> bool:
+        return value > self.bound
+
+    def __str__(self) -> str:
+        return f"above {self.bound:g}"
+
+
+# The usual ranges, for the engine's keys and for components' parameters alike.
+PositiveInt = Annotated[int, AtLeast(1)]
+PositiveFloat = Annotated[float, Above(0)]
+NonNegativeFloat = Annotated[float, AtLeast(0)]
+
+
 @dataclass
 class ComponentSpec:
     """A component by name plus its parameters (everything but `name` in the YAML mapping)."""
@@ -45,30 +75,30 @@ class ModelConfig:
     conditioner: ComponentSpec
     encoder: ComponentSpec
     decoder: ComponentSpec
-    latent_dim: int = 20
+    latent_dim: PositiveInt = 20
     injections: list[InjectionSpec] = field(default_factory=list)
     prior: ComponentSpec | None = None
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    kl_weight: float = 1.0
-    checkpoint_every: int = 10  # epochs between kept checkpoints; the last is always kept
-    limit: int | None = None  # train on the first N images only (quick runs, tests)
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 128
+    lr: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 0.0
+    kl_weight: NonNegativeFloat = 1.0
+    checkpoint_every: PositiveInt = 10  # epochs between kept checkpoints; the last is always kept
+    limit: PositiveInt | None = None  # train on the first N images only (quick runs, tests)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     amp: bool = False  # bfloat16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX)
-    grad_clip: float | None = None
+    grad_clip: PositiveFloat | None = None
 
 
 @dataclass
 class EvalConfig:
     metrics: list[ComponentSpec] = field(default_factory=list)
-    limit: int | None = None  # evaluate on the first N test images only
-    samples_per_condition: int = 8
+    limit: PositiveInt | None = None  # evaluate on the first N test images only
+    samples_per_condition: PositiveInt = 8
     conditions: list[str] | None = None  # texts for sample grids; default: the data's own
 
 
@@ -253,6 +283,9 @@ def _check(value: Any, hint: Any, key: str, registry: Registry) -> Any:
         value = _check(value, args[0], key, registry)
         if "existing path" in args[1:] and value is not None and not Path(value).exists():
             raise RecipeError(f"'{key}': the path '{value}' does not exist.")
+        for bound in (a for a in args[1:] if isinstance(a, AtLeast)):
+            if not bound.allows(value):
+                raise RecipeError(f"'{key}' must be {bound}, got {value!r}.")
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:

@@ -54,7 +54,7 @@ def test_cli_prints_params_types_defaults_help_origin_and_snippet():
 def test_builtin_origin_is_the_cvaekit_distribution():
     info = describe_component("encoder", "mlp", load_registry())
     assert info.origin.startswith("cvaekit ")
-    assert [(p.name, p.type, p.default) for p in info.params] == [("hidden", "int", 400)]
+    assert [(p.name, p.type, p.default) for p in info.params] == [("hidden", "int (at least 1)", 400)]
     assert info.engine_args == ["image_shape", "cond_dim", "latent_dim", "injections"]
 
 

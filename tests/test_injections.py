@@ -91,3 +91,9 @@ def test_heads_that_do_not_divide_the_width_are_a_clear_error(registry, tmp_path
     recipe = shapes_recipe(tmp_path, [{"name": "cross_attention", "at": 1, "heads": 3}])
     with pytest.raises(RecipeError, match="'heads' to divide 8, got 3"):
         build(registry, recipe)
+
+
+def test_attention_dropout_outside_zero_to_one_is_a_clear_error(registry, tmp_path):
+    recipe = shapes_recipe(tmp_path, [{"name": "cross_attention", "at": 1, "dropout": 1.5}])
+    with pytest.raises(RecipeError, match="'dropout' must be at least 0 and below 1, got 1.5"):
+        build(registry, recipe)

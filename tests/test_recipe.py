@@ -61,6 +61,16 @@ def test_overrides_parse_yaml_values_and_reach_nested_keys(tiny_fashion):
     ("model.injections.0.at=1", r"'model.injections' must be a list of injection entries"),
     ("eval.metrics=[nelbo, fidd]", r"'eval.metrics.1.name': Unknown metric 'fidd'"),
     ("train.epochs", r"must look like key.path=value"),
+    ("train.epochs=0", r"'train.epochs' must be at least 1, got 0"),
+    ("train.lr=-1", r"'train.lr' must be above 0, got -1.0"),
+    ("train.lr=0", r"'train.lr' must be above 0, got 0.0"),
+    ("train.batch_size=0", r"'train.batch_size' must be at least 1, got 0"),
+    ("train.checkpoint_every=0", r"'train.checkpoint_every' must be at least 1, got 0"),
+    ("train.limit=0", r"'train.limit' must be at least 1, got 0"),
+    ("train.kl_weight=-0.5", r"'train.kl_weight' must be at least 0, got -0.5"),
+    ("model.latent_dim=0", r"'model.latent_dim' must be at least 1, got 0"),
+    ("model.encoder.hidden=-5", r"'model.encoder.hidden' must be at least 1, got -5"),
+    ("eval.samples_per_condition=0", r"'eval.samples_per_condition' must be at least 1, got 0"),
 ])
 def test_recipe_errors_name_the_key_value_and_choices(tiny_fashion, override, message):
     with pytest.raises(RecipeError, match=message):
@@ -81,6 +91,7 @@ def test_override_does_not_change_the_source(tiny_fashion):
 @pytest.mark.parametrize("override, words", [
     (["--set", "train.epochz=3"], ["Unknown key 'train.epochz'", "epochs"]),
     (["--set", "model.conditioner.name=onehott"], ["Unknown conditioner 'onehott'", "'onehot'"]),
+    (["--set", "train.lr=-1"], ["'train.lr' must be above 0, got -1.0"]),
 ])
 def test_cli_recipe_errors_exit_2_without_traceback(tmp_path, tiny_fashion, override, words):
     path = write(tmp_path, tiny_fashion)

@@ -25,6 +25,7 @@ import torch
 from ..errors import CvaekitError
 from ..evaluation import EvalContext
 from ..pretrained import DEFAULT_CLIP, load_clip, load_clip_processor
+from ..recipe import PositiveInt
 
 
 def _features(out) -> torch.Tensor:
@@ -73,7 +74,7 @@ class CLIPScoreMetric:
 
     Higher is better. `model` is a hub id or a local folder with a saved CLIP."""
 
-    def __init__(self, model: str = DEFAULT_CLIP, n: int = 500,
+    def __init__(self, model: str = DEFAULT_CLIP, n: PositiveInt = 500,
                  template: str = "a photo of a {}"):
         if "{}" not in template:
             raise CvaekitError(f"clip_score 'template' must contain '{{}}' where the class name goes, got '{template}'.")

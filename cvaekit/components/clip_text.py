@@ -13,12 +13,13 @@ import torch
 
 from ..data import DataInfo
 from ..pretrained import DEFAULT_CLIP, load_clip
+from ..recipe import PositiveInt
 from ..text_cache import FrozenTextConditioner, model_key, shared_cache
 
 
 def clip_text(*, data: DataInfo, model: str = DEFAULT_CLIP, tokens: bool = False,
-              project: bool = True, max_length: int = 77, precompute: bool = False,
-              batch_size: int = 256) -> FrozenTextConditioner:
+              project: bool = True, max_length: PositiveInt = 77, precompute: bool = False,
+              batch_size: PositiveInt = 256) -> FrozenTextConditioner:
     """CLIP text features of each caption (frozen, encoded once per caption).
 
     `tokens: true` adds the per-token hidden states, for attention. `model` is a hub id or a local folder saved with save_pretrained. `project: false` gives

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..condition import Condition
 from ..errors import RecipeError
+from ..recipe import NonNegativeFloat, PositiveInt
 
 STUDY_CHANNELS = [32, 64, 128, 256, 512]
 
@@ -47,7 +48,8 @@ class ConvEncoder(nn.Module):
     """Stride-2 convs (kernel 3, LeakyReLU) to a small grid, flatten, linear mu and logvar."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections,
-                 channels: list[int] = STUDY_CHANNELS, final_side: int = 7, slope: float = 0.2):  # noqa: B006
+                 channels: list[PositiveInt] = STUDY_CHANNELS, final_side: PositiveInt = 7,
+                 slope: NonNegativeFloat = 0.2):  # noqa: B006
         super().__init__()
         c, h, w = image_shape
         sizes = stage_sizes(h, w, final_side)
@@ -77,8 +79,8 @@ class DeconvDecoder(nn.Module):
     (kernel 3, stride 2, LeakyReLU) back to the image size -> logits (no sigmoid)."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections,
-                 channels: list[int] = STUDY_CHANNELS, hidden: int = 1024, final_side: int = 7,
-                 slope: float = 0.2):  # noqa: B006
+                 channels: list[PositiveInt] = STUDY_CHANNELS, hidden: PositiveInt = 1024,
+                 final_side: PositiveInt = 7, slope: NonNegativeFloat = 0.2):  # noqa: B006
         super().__init__()
         c, h, w = image_shape
         sizes = stage_sizes(h, w, final_side)

@@ -32,7 +32,7 @@ from torch import nn
 from ..errors import CvaekitError, RecipeError, choices_text
 from ..evaluation import EvalContext
 from ..optional import require
-from ..recipe import ExistingPath
+from ..recipe import ExistingPath, PositiveInt
 from .judge import cached_judge
 
 EXTRACTORS = ("auto", "inception", "judge", "random")
@@ -110,7 +110,7 @@ class FID:
     so evaluating many checkpoints extracts them once."""
 
     def __init__(self, features: str = "auto", inception_weights: ExistingPath | None = None,
-                 n: int = 1000, judge_epochs: int = 2, seed: int = 0):
+                 n: PositiveInt = 1000, judge_epochs: PositiveInt = 2, seed: int = 0):
         if features not in EXTRACTORS and not Path(features).is_file():
             raise RecipeError(f"FID 'features' must be one of {choices_text(EXTRACTORS)} or the path "
                               f"of a TorchScript file, got '{features}'.")

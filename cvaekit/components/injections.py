@@ -12,13 +12,14 @@ from torch import nn
 
 from ..condition import Condition
 from ..errors import RecipeError
+from ..recipe import NonNegativeFloat, PositiveInt
 
 
 class EarlyConcat(nn.Module):
     """The condition vector broadcast over H x W and concatenated as channels (the study's
     early concat); `proj_dim` first projects it linearly to fewer channels."""
 
-    def __init__(self, *, cond_dim: int, channels: int, proj_dim: int | None = None):
+    def __init__(self, *, cond_dim: int, channels: int, proj_dim: PositiveInt | None = None):
         super().__init__()
         if proj_dim is not None and proj_dim < 1:
             raise RecipeError(f"'proj_dim' must be a positive number of channels or null, got {proj_dim}.")
@@ -41,8 +42,10 @@ class CrossAttention(nn.Module):
     """Image features attend to the condition's tokens (a vector condition is one token):
     h + attention(norm(h) + position, tokens), with `heads` heads."""
 
-    def __init__(self, *, cond_dim: int, channels: int, heads: int = 4, dropout: float = 0.0):
+    def __init__(self, *, cond_dim: int, channels: int, heads: PositiveInt = 4, dropout: NonNegativeFloat = 0.0):
         super().__init__()
+        if not 0 <= dropout < 1:
+            raise RecipeError(f"Injection 'cross_attention': 'dropout' must be at least 0 and below 1, got {dropout}.")
         if heads < 1 or channels % heads:
             raise RecipeError(f"Injection 'cross_attention' at a stage with {channels} channels needs "
                               f"'heads' to divide {channels}, got {heads}. Try "
@@ -73,7 +76,7 @@ class FiLM(nn.Module):
     """Per-channel scale and shift from the condition vector: h * (1 + gamma(c)) + beta(c).
     Starts as the identity, so adding it never breaks a network at step 0."""
 
-    def __init__(self, *, cond_dim: int, channels: int, hidden: int | None = None):
+    def __init__(self, *, cond_dim: int, channels: int, hidden: PositiveInt | None = None):
         super().__init__()
         layers = [nn.Linear(cond_dim, hidden), nn.SiLU()] if hidden else []
         last = nn.Linear(hidden or cond_dim, 2 * channels)

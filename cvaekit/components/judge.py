@@ -16,6 +16,7 @@ from ..checkpoint import save_checkpoint
 from ..data import Split
 from ..errors import CvaekitError
 from ..evaluation import EvalContext
+from ..recipe import PositiveInt
 
 JUDGE_VERSION = 2
 
@@ -92,7 +93,7 @@ class ConditionalAccuracy:
     judge_seed: the judge's seed; other seeds give other judges, to see how much a figure rests on one.
     """
 
-    def __init__(self, per_class: int = 100, judge_epochs: int = 2, judge_seed: int = 0):
+    def __init__(self, per_class: PositiveInt = 100, judge_epochs: PositiveInt = 2, judge_seed: int = 0):
         self.per_class = per_class
         self.judge_epochs = judge_epochs
         self.judge_seed = judge_seed

@@ -17,6 +17,7 @@ from torch import nn
 from ..condition import Condition
 from ..data import DataInfo
 from ..errors import RecipeError
+from ..recipe import PositiveInt
 
 PAD, UNK = "<pad>", "<unk>"
 
@@ -38,9 +39,9 @@ class LearnedText(nn.Module):
     matters: "a circle above a square" is not "a square above a circle") or by a mean (a bag
     of words). With `tokens: true` it also returns per-word features for attention."""
 
-    def __init__(self, *, data: DataInfo, dim: int = 64, pool: Literal["gru", "mean"] = "gru",
-                 tokens: bool = False, min_count: int = 1, max_vocab: int | None = None,
-                 max_len: int = 48):
+    def __init__(self, *, data: DataInfo, dim: PositiveInt = 64, pool: Literal["gru", "mean"] = "gru",
+                 tokens: bool = False, min_count: PositiveInt = 1, max_vocab: PositiveInt | None = None,
+                 max_len: PositiveInt = 48):
         super().__init__()
         if dim < 2 or (pool == "gru" and dim % 2):
             raise RecipeError(f"'dim' of learned_text must be an even number of at least 2, got {dim}.")

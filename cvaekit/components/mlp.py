@@ -8,12 +8,13 @@ import torch
 from torch import nn
 
 from ..condition import Condition
+from ..recipe import PositiveInt
 
 
 class MLPEncoder(nn.Module):
     """[flattened image, condition] -> hidden (ReLU) -> mu, logvar."""
 
-    def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, hidden: int = 400):
+    def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, hidden: PositiveInt = 400):
         super().__init__()
         self.inject = injections.at(0, math.prod(image_shape) + cond_dim)
         self.hidden = nn.Sequential(nn.Linear(self.inject.out_channels, hidden), nn.ReLU())
@@ -29,7 +30,7 @@ class MLPEncoder(nn.Module):
 class MLPDecoder(nn.Module):
     """[z, condition] -> hidden (ReLU) -> image logits."""
 
-    def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, hidden: int = 400):
+    def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, hidden: PositiveInt = 400):
         super().__init__()
         self.image_shape = tuple(image_shape)
         self.inject = injections.at(0, latent_dim + cond_dim)

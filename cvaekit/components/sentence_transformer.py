@@ -15,6 +15,7 @@ import torch
 from ..data import DataInfo
 from ..optional import require
 from ..pretrained import resolve_pretrained
+from ..recipe import PositiveInt
 from ..text_cache import FrozenTextConditioner, model_key, shared_cache
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -52,7 +53,7 @@ def load_sentence_transformer(name: str = DEFAULT_MODEL):
 
 def sentence_transformer(*, data: DataInfo, model: str = DEFAULT_MODEL, tokens: bool = False,
                          normalize: bool = False, precompute: bool = False,
-                         batch_size: int = 256) -> FrozenTextConditioner:
+                         batch_size: PositiveInt = 256) -> FrozenTextConditioner:
     """Sentence-transformers embedding of each caption (frozen, encoded once per caption).
 
     `tokens: true` adds the per-token embeddings, for attention. `model` is a hub id or a

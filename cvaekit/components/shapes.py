@@ -28,6 +28,7 @@ from scipy import ndimage
 from ..data import DataSource, Split
 from ..errors import CvaekitError, RecipeError, UnknownConditionError
 from ..evaluation import EvalContext
+from ..recipe import PositiveInt
 
 COLOURS = {"red": (230, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 240),
            "yellow": (230, 220, 40), "cyan": (40, 210, 220), "magenta": (220, 40, 220)}
@@ -161,7 +162,7 @@ def make_split(n: int, image_size: int, max_shapes: int, seed: int, caption: str
     return Split(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), captions, caption)
 
 
-def shapes_captions(image_size: int = 32, n_train: int = 10000, n_test: int = 1000, seed: int = 0,
+def shapes_captions(image_size: int = 32, n_train: PositiveInt = 10000, n_test: PositiveInt = 1000, seed: int = 0,
                     max_shapes: int = 3, caption: Literal["random", "first"] = "random") -> DataSource:
     """Synthetic coloured shapes with captions ("a small red circle above a large blue square");
     deterministic for a seed, no download."""
@@ -261,7 +262,7 @@ class ShapesFidelity:
     sizes and places match their caption; with the same images against shuffled captions
     (what a caption-ignoring model would score) and real test images (the ceiling)."""
 
-    def __init__(self, n_captions: int = 200):
+    def __init__(self, n_captions: PositiveInt = 200):
         self.n_captions = n_captions
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
