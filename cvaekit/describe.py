@@ -131,7 +131,7 @@ _SnippetDumper.add_representer(list, _represent_list)
 
 
 def summary_of(comp: Component) -> str:
-    """The first paragraph of the factory's docstring (the registry keeps its first line only)."""
+    """The first paragraph of the factory's docstring (the registry keeps its first sentence)."""
     doc = inspect.getdoc(comp.factory) or ""
     return " ".join(doc.split("\n\n")[0].split()) or comp.summary
 

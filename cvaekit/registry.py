@@ -8,6 +8,7 @@ a peer of the built-in ones.
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -70,7 +71,7 @@ class Registry:
         if not callable(factory):
             raise TypeError(f"factory for {kind} '{name}' must be callable, got {factory!r}")
         self.check_free(kind, name, origin)
-        summary = summary or _first_line(factory.__doc__)
+        summary = summary or _first_sentence(factory.__doc__)
         comp = Component(kind, name, factory, origin, summary)
         self.components[(kind, name)] = comp
         return comp
@@ -112,8 +113,12 @@ def check_kind(kind: str, name: str) -> None:
             f"Valid kinds: {choices_text(KINDS)}.")
 
 
-def _first_line(doc: str | None) -> str:
-    return inspect.cleandoc(doc).splitlines()[0] if doc and doc.strip() else ""
+def _first_sentence(doc: str | None) -> str:
+    """The docstring's first sentence, joined onto one line: a summary for tables."""
+    if not doc or not doc.strip():
+        return ""
+    paragraph = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+    return re.split(r"(?<=\.)\s", paragraph, maxsplit=1)[0]
 
 
 class Registrar:

@@ -3,12 +3,14 @@ new words, and a trained caption run that generates from the command line's API.
 
 from __future__ import annotations
 
+import pytest
 import torch
 from test_injections import shapes_recipe
 
 from cvaekit.components.learned_text import UNK, LearnedText
 from cvaekit.condition import Condition
 from cvaekit.data import DataInfo
+from cvaekit.errors import UnknownConditionError
 from cvaekit.generate import generate
 from cvaekit.runs import load_run
 from cvaekit.training import train
@@ -36,6 +38,13 @@ def test_unknown_words_map_to_unk_and_order_matters():
     assert text.parse(["a zebra"]) == ["a zebra"]
     a, b = text(["a red circle above a blue square", "a blue square above a red circle"])
     assert not torch.allclose(a, b)  # the GRU reads word order
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "?!", 3])
+def test_a_text_with_no_word_is_refused_by_name(bad):
+    text = LearnedText(data=DataInfo((3, 16, 16), texts=TEXTS), dim=8)
+    with pytest.raises(UnknownConditionError, match=r"'learned_text' takes captions with at least one word, got "):
+        text.parse(["a red circle", bad])
 
 
 def test_tokens_come_with_a_mask():

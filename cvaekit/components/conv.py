@@ -75,8 +75,10 @@ class ConvEncoder(nn.Module):
 
 
 class DeconvDecoder(nn.Module):
-    """[z, c] -> linear `hidden` -> linear to the encoder's last grid -> transposed convs
-    (kernel 3, stride 2, LeakyReLU) back to the image size -> logits (no sigmoid)."""
+    """[z, c] -> linear layers to a small grid -> stride-2 transposed convs -> image logits.
+
+    In full: linear `hidden`, linear to the encoder's last grid, transposed convs (kernel 3,
+    stride 2, LeakyReLU) back to the image size, logits (no sigmoid)."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections,
                  channels: list[PositiveInt] = STUDY_CHANNELS, hidden: PositiveInt = 1024,

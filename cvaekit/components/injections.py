@@ -16,8 +16,9 @@ from ..recipe import NonNegativeFloat, PositiveInt
 
 
 class EarlyConcat(nn.Module):
-    """The condition vector broadcast over H x W and concatenated as channels (the study's
-    early concat); `proj_dim` first projects it linearly to fewer channels."""
+    """The condition vector broadcast over H x W and concatenated as channels at the input.
+
+    The study's early concat. `proj_dim` first projects the vector linearly to fewer channels."""
 
     def __init__(self, *, cond_dim: int, channels: int, proj_dim: PositiveInt | None = None):
         super().__init__()
@@ -34,13 +35,16 @@ class EarlyConcat(nn.Module):
 
 
 class MidConcat(EarlyConcat):
-    """The condition concatenated as channels after stage k (the study's mid-network
-    injection): the same operation as early concat, placed deeper."""
+    """The condition broadcast and concatenated as channels after stage k.
+
+    The study's mid-network injection: the same operation as early concat, placed deeper."""
 
 
 class CrossAttention(nn.Module):
-    """Image features attend to the condition's tokens (a vector condition is one token):
-    h + attention(norm(h) + position, tokens), with `heads` heads."""
+    """Image features attend to the condition's tokens, with a residual and a norm.
+
+    h + attention(norm(h) + position, tokens), with `heads` heads; a vector condition is one
+    token."""
 
     def __init__(self, *, cond_dim: int, channels: int, heads: PositiveInt = 4, dropout: NonNegativeFloat = 0.0):
         super().__init__()

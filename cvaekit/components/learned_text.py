@@ -16,7 +16,7 @@ from torch import nn
 
 from ..condition import Condition
 from ..data import DataInfo
-from ..errors import RecipeError
+from ..errors import RecipeError, UnknownConditionError
 from ..recipe import PositiveInt
 
 PAD, UNK = "<pad>", "<unk>"
@@ -35,9 +35,12 @@ def build_vocabulary(texts: Iterable[str], min_count: int = 1, max_words: int | 
 
 
 class LearnedText(nn.Module):
-    """Word embeddings trained with the CVAE, pooled by a bidirectional GRU (word order
-    matters: "a circle above a square" is not "a square above a circle") or by a mean (a bag
-    of words). With `tokens: true` it also returns per-word features for attention."""
+    """Word embeddings trained with the CVAE, pooled by a bidirectional GRU or by a mean.
+
+    With the GRU word order matters ("a circle above a square" is not "a square above a
+    circle"); the mean is a bag of words. The vocabulary is the training captions' words; a
+    word outside it reads as `<unk>`, so any caption with a word in it can be asked for. With
+    `tokens: true` it also returns per-word features for attention."""
 
     def __init__(self, *, data: DataInfo, dim: PositiveInt = 64, pool: Literal["gru", "mean"] = "gru",
                  tokens: bool = False, min_count: PositiveInt = 1, max_vocab: PositiveInt | None = None,
@@ -72,7 +75,12 @@ class LearnedText(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def parse(self, texts: list[str]) -> list[str]:
-        """Captions are their own raw condition; unknown words become <unk> in `forward`."""
+        """Captions are their own raw condition; unknown words become <unk> in `forward`.
+        A text with no word in it says nothing to draw, so it is refused."""
+        for text in texts:
+            if not isinstance(text, str) or not words(text):
+                raise UnknownConditionError(f"Conditioner 'learned_text' takes captions with at least one "
+                                            f"word, got {text!r}.")
         return list(texts)
 
     def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

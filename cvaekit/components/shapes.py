@@ -164,8 +164,9 @@ def make_split(n: int, image_size: int, max_shapes: int, seed: int, caption: str
 
 def shapes_captions(image_size: int = 32, n_train: PositiveInt = 10000, n_test: PositiveInt = 1000, seed: int = 0,
                     max_shapes: int = 3, caption: Literal["random", "first"] = "random") -> DataSource:
-    """Synthetic coloured shapes with captions ("a small red circle above a large blue square");
-    deterministic for a seed, no download."""
+    """Synthetic coloured shapes with captions, such as "a small red circle above a large blue square".
+
+    Deterministic for a seed; needs no download."""
     if image_size < 16:
         raise RecipeError(f"'image_size' for shapes_captions must be at least 16, got {image_size}.")
     if not 1 <= max_shapes <= 3:
@@ -258,9 +259,11 @@ def fidelity(captions: list[str], images: torch.Tensor) -> float:
 
 
 class ShapesFidelity:
-    """Caption fidelity on shapes_captions: the share of generated images whose shapes, colours,
-    sizes and places match their caption; with the same images against shuffled captions
-    (what a caption-ignoring model would score) and real test images (the ceiling)."""
+    """Caption fidelity on shapes_captions: the share of generated images that match their caption.
+
+    A checker that knows how the data set draws looks at shapes, colours, sizes and places.
+    It also scores the same images against shuffled captions (what a caption-ignoring model
+    would score) and the real test images (the ceiling)."""
 
     def __init__(self, n_captions: PositiveInt = 200):
         self.n_captions = n_captions
