@@ -96,6 +96,16 @@ def _plain(value: Any) -> Any:
 
 # ---------------------------------------------------------------------------- components
 
+_PARAM_LINE = re.compile(r"^\s*(?:`(\w+)`|(\w+))\s*(?:\([^)]*\))?:\s+(\S.*)$", re.MULTILINE)
+
+
+def _prose(doc: str, names: set[str]) -> str:
+    """The docstring without its `name: text` parameter lines, which the parameter table shows."""
+    kept = [ln for ln in doc.splitlines()
+            if not ((m := _PARAM_LINE.match(ln)) and (m.group(1) or m.group(2)) in names)]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+
 def _param_help(factory: Any) -> dict[str, str]:
     """`name: text` lines of the factory's docstrings (class, __init__, or function)."""
     docs = [inspect.getdoc(factory) or ""]
@@ -103,7 +113,7 @@ def _param_help(factory: Any) -> dict[str, str]:
         docs.append(inspect.getdoc(factory.__init__) or "")
     found: dict[str, str] = {}
     for doc in docs:
-        for m in re.finditer(r"^\s*(?:`(\w+)`|(\w+))\s*(?:\([^)]*\))?:\s+(\S.*)$", doc, re.MULTILINE):
+        for m in _PARAM_LINE.finditer(doc):
             found.setdefault(m.group(1) or m.group(2), m.group(3).strip())
     return found
 
@@ -167,7 +177,7 @@ def describe_component(kind: str, name: str, registry: Registry | None = None) -
         registry = get_registry()
     comp = registry.get(kind, name)
     params = _params(comp)
-    doc = inspect.getdoc(comp.factory) or ""
+    doc = _prose(inspect.getdoc(comp.factory) or "", {p.name for p in params})
     return ComponentInfo(kind, comp.name, comp.origin, comp.summary, doc, params,
                          list(ENGINE_ARGS.get(kind, ())), snippet(kind, comp.name, params))
 

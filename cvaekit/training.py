@@ -162,6 +162,10 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
         if torch.cuda.is_available() and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         epoch, step = state["epoch"], state["step"]
+        if epoch >= recipe.train.epochs:
+            if ddp.world > 1 and dist.is_initialized():
+                dist.destroy_process_group()
+            return _already_trained(run, epoch, recipe.train.epochs, say=ddp.main)
     if ddp.main:
         if run is None:
             run = RunDir.create(recipe)
@@ -183,6 +187,18 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
     finally:
         if ddp.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
+    return run.path
+
+
+def _already_trained(run: RunDir, done: int, epochs: int, say: bool = True) -> Path:
+    """Resuming a run that has trained all its epochs changes nothing; fewer is a mistake."""
+    more = f"cvaekit run --resume {run.path} --set train.epochs={done + 10}"
+    if done > epochs:
+        raise RecipeError(f"Run '{run.path}' has already trained {done} epochs, more than "
+                          f"'train.epochs' ({epochs}) and is left as it is. To train further: {more}")
+    if say:
+        console.print(f"Run '{run.path}' has already trained all {done} epochs of its recipe; nothing to do. "
+                      f"To train further: {more}", markup=False, highlight=False)
     return run.path
 
 

@@ -43,7 +43,7 @@ def test_cli_prints_params_types_defaults_help_origin_and_snippet():
     out = result.output
     assert "conditioner 'scaled'  (from runtime:describe_test)" in out
     assert "scale   number                  default 2.0" in out
-    assert "what the one-hot entry is multiplied by." in out
+    assert out.count("what the one-hot entry is multiplied by.") == 1  # in the table, not again in the prose
     assert "labels  list of string or null  default null" in out
     assert "class names to use instead of the data set's." in out
     assert "Given by the engine (not recipe keys): data." in out

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from cvaekit.checkpoint import load_checkpoint
 from cvaekit.cli import app
-from cvaekit.errors import UnknownConditionError
+from cvaekit.errors import RecipeError, UnknownConditionError
 from cvaekit.generate import generate, sample_rows
 from cvaekit.runs import RunDir, load_run
 from cvaekit.training import TrainingInterrupted, _Loop, native_bf16, train
@@ -95,6 +95,17 @@ def test_resume_can_extend_training_and_rejects_a_different_model(tmp_path, tiny
     assert [r["epoch"] for r in RunDir(run).records() if r["kind"] == "train"] == [1, 2, 3]
     result = runner.invoke(app, ["run", "--resume", str(run), "--set", "model.latent_dim=4"])
     assert result.exit_code == 2 and "model differ" in result.output
+
+
+def test_resuming_a_finished_run_changes_nothing_and_says_how_to_train_further(tmp_path, tiny_fashion, capsys):
+    run = train(tiny_fashion, progress=False)
+    files = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+    assert train(None, resume=run, progress=False) == run
+    assert "already trained all 2 epochs" in capsys.readouterr().err
+    with pytest.raises(RecipeError, match=r"already trained 2 epochs, more than 'train.epochs' \(1\).*"
+                                          r"--set train.epochs=12"):
+        train(None, resume=run, overrides=["train.epochs=1"], progress=False)
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()} == files
 
 
 def test_cli_run_with_overrides(tmp_path, tiny_fashion):
