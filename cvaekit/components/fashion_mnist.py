@@ -11,7 +11,6 @@ from torchvision.datasets import FashionMNIST
 from ..cache import cache_dir
 from ..data import DataSource, Split, as_uint8_images
 from ..errors import DataError
-from ..recipe import ExistingPath
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -33,11 +32,12 @@ ALIASES = {
 
 
 def _find_raw(root: str | None) -> Path | None:
-    """The first folder holding the four files (plain or .gz): recipe root, then Debian's."""
-    for folder in ([Path(root)] if root else []) + [DEBIAN_DIR]:
-        for raw in (folder / "FashionMNIST" / "raw", folder / "raw", folder):
-            if all((raw / f).is_file() or (raw / f"{f}.gz").is_file() for f in FILES):
-                return raw
+    """The folder holding the four files (plain or .gz): under the recipe's root when it
+    gives one (so it is never silently swapped for other data), else under Debian's."""
+    folder = Path(root) if root else DEBIAN_DIR
+    for raw in (folder / "FashionMNIST" / "raw", folder / "raw", folder):
+        if all((raw / f).is_file() or (raw / f"{f}.gz").is_file() for f in FILES):
+            return raw
     return None
 
 
@@ -58,6 +58,9 @@ def _torchvision_root(raw: Path) -> Path:
             tmp.replace(out / f)
     return target
 
+HOW_TO_GET = ("Get it either way: 'apt-get install dataset-fashion-mnist' (Debian, offline), or put the "
+              f"four files {', '.join(FILES)} (or .gz) in a folder and set 'data.root' to it.")
+
 
 def torchvision_root(root: str | None = None) -> Path:
     """The folder to give torchvision's FashionMNIST (its data found or extracted first)."""
@@ -65,19 +68,20 @@ def torchvision_root(root: str | None = None) -> Path:
     return _torchvision_root(raw) if raw else Path(root or cache_dir("data"))
 
 
-def fashion_mnist(root: ExistingPath | None = None, download: bool = True) -> DataSource:
+def fashion_mnist(root: str | None = None, download: bool = True) -> DataSource:
     """Fashion-MNIST 28x28 grey, 60k train / 10k test, 10 labelled classes.
 
-    `root` is a folder with the four files (plain or .gz); without it, Debian's package
-    `dataset-fashion-mnist`, then a torchvision download into the cache, are tried."""
+    `root` is a folder with the four files (plain or .gz), or where torchvision downloads
+    them; without it, Debian's package `dataset-fashion-mnist`, then a torchvision download
+    into the cache, are tried."""
+    if root and not Path(root).is_dir():
+        raise DataError(f"The Fashion-MNIST folder '{root}' (data.root) does not exist. {HOW_TO_GET}")
     base = torchvision_root(root)
     try:
         splits = [FashionMNIST(str(base), train=t, download=download) for t in (True, False)]
     except Exception as exc:  # noqa: BLE001 - any failure here means 'no data'
         raise DataError(
-            f"Fashion-MNIST was not found (looked in {root or 'no recipe root'}, {DEBIAN_DIR}) and "
-            f"could not be downloaded ({type(exc).__name__}: {exc}). Get it either way: "
-            f"'apt-get install dataset-fashion-mnist' (Debian, offline), or put the four files "
-            f"{', '.join(FILES)} (or .gz) in a folder and set 'data.root' to it.") from None
+            f"Fashion-MNIST was not found (looked in {root or DEBIAN_DIR}) and "
+            f"could not be downloaded ({type(exc).__name__}: {exc}). {HOW_TO_GET}") from None
     train, test = (Split(as_uint8_images(s.data), s.targets.long()) for s in splits)
     return DataSource(train, test, classes=list(splits[0].classes), aliases=ALIASES)
