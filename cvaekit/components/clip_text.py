@@ -22,9 +22,10 @@ def clip_text(*, data: DataInfo, model: str = DEFAULT_CLIP, tokens: bool = False
               batch_size: PositiveInt = 256) -> FrozenTextConditioner:
     """CLIP text features of each caption (frozen, encoded once per caption).
 
-    `tokens: true` adds the per-token hidden states, for attention. `model` is a hub id or a local folder saved with save_pretrained. `project: false` gives
-    the text tower's hidden states (hidden size) instead of the projected ones. With
-    `precompute`, every training caption is encoded up front instead of as batches meet it."""
+    `tokens: true` adds the per-token hidden states, for attention. `model` is a hub id or a
+    local folder saved with save_pretrained. `project: false` gives the text tower's hidden
+    states (hidden size) instead of the projected ones. With `precompute`, every training
+    caption is encoded up front instead of as batches meet it."""
     clip, tokenizer = load_clip(model, "Conditioner 'clip_text'")
     limit = min(max_length, clip.config.text_config.max_position_embeddings)
 

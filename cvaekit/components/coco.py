@@ -51,9 +51,9 @@ def coco_captions(root: str | None = None,
     """MS-COCO images with their captions (5 per image), centre-cropped to `image_size`.
 
     Give `root` (holding train2017/, val2017/ and annotations/captions_*2017.json) or the
-    four paths (each given path wins over `root`). `subset` keeps that fraction of the training images, chosen with `seed`
-    (the study used 0.1); `caption` picks each image's caption per batch: a random one, or
-    always the first."""
+    four paths (each one given wins over `root`). `subset` keeps that fraction of the
+    training images, chosen with `seed` (the study used 0.1); `caption` picks each image's
+    caption per batch: a random one, or always the first."""
     for name, value in (("subset", subset), ("test_subset", test_subset)):
         if not 0 < value <= 1:
             raise RecipeError(f"'data.{name}' must be a fraction in (0, 1], got {value}.")
