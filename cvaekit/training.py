@@ -140,8 +140,12 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
         if source is None:
             raise RecipeError("Give a recipe file, or --resume RUN to continue a run.")
         recipe = load_recipe(source, overrides, registry)
+    state = None
     if run is not None:
         _check_resumable(recipe, run, registry)
+        state = load_checkpoint(run.last)
+        if state["epoch"] >= recipe.train.epochs:  # before any data or model is built
+            return _already_trained(run, state["epoch"], recipe.train.epochs)
 
     device = resolve_device(recipe.train.device)
     ddp = Distributed(device)
@@ -153,8 +157,7 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
                                  fused=ddp.device.type in ("cpu", "cuda"))  # one kernel per step: ~25% faster here
     order_gen = torch.Generator().manual_seed(recipe.seed)
     epoch = step = 0
-    if run is not None:
-        state = load_checkpoint(run.last)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         order_gen.set_state(state["rng"]["order"])
@@ -162,10 +165,6 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
         if torch.cuda.is_available() and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         epoch, step = state["epoch"], state["step"]
-        if epoch >= recipe.train.epochs:
-            if ddp.world > 1 and dist.is_initialized():
-                dist.destroy_process_group()
-            return _already_trained(run, epoch, recipe.train.epochs, say=ddp.main)
     if ddp.main:
         if run is None:
             run = RunDir.create(recipe)
@@ -190,13 +189,13 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
     return run.path
 
 
-def _already_trained(run: RunDir, done: int, epochs: int, say: bool = True) -> Path:
+def _already_trained(run: RunDir, done: int, epochs: int) -> Path:
     """Resuming a run that has trained all its epochs changes nothing; fewer is a mistake."""
     more = f"cvaekit run --resume {run.path} --set train.epochs={done + 10}"
     if done > epochs:
         raise RecipeError(f"Run '{run.path}' has already trained {done} epochs, more than "
                           f"'train.epochs' ({epochs}) and is left as it is. To train further: {more}")
-    if say:
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
         console.print(f"Run '{run.path}' has already trained all {done} epochs of its recipe; nothing to do. "
                       f"To train further: {more}", markup=False, highlight=False)
     return run.path
