@@ -19,7 +19,8 @@ import torchvision.transforms.functional as TF
 from rich.console import Console
 from rich.table import Table
 
-from cvaekit.components.judge import ConditionalAccuracy, predictions
+from cvaekit.components.metrics.cond_accuracy import ConditionalAccuracy
+from cvaekit.components.metrics.judge import predictions
 from cvaekit.evaluation import EvalContext
 from cvaekit.plugins import get_registry
 from cvaekit.runs import load_run

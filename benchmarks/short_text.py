@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import FashionMNIST
 
-from cvaekit.components.fashion_mnist import torchvision_root
+from cvaekit.components.datasets.fashion_mnist import torchvision_root
 from cvaekit.data import DataInfo
 from cvaekit.model import build_model
 from cvaekit.plugins import get_registry

@@ -11,7 +11,6 @@ Writes into the run folder:
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import os
@@ -19,21 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.table import Table
 
 from .checkpoint import load_checkpoint
-from .comparison import comparison_grid
-from .data import DataSource
+from .device import resolve_device
 from .errors import CvaekitError, choices_text
 from .evaluation import EvalContext, run_metrics
-from .model import CVAE
+from .progress_figures import ProgressFigures
 from .recipe import Recipe
 from .registry import Registry
 from .runs import RunDir, load_run, resolve_checkpoint
-
-RECONSTRUCTED = 8  # test images in the reconstructions figure
-
 
 @dataclass
 class Evaluation:
@@ -66,63 +60,6 @@ def metric_specs(recipe: Recipe, names: list[str] | None, registry: Registry) ->
         raise CvaekitError(f"This run's recipe names no metrics (eval.metrics), so say which: "
                            f"--metrics {','.join(valid[:2])}. Valid metrics: {choices_text(valid)}.")
     return list(own.items()) if not names else [(n, own.get(n, {})) for n in names]
-
-
-# ---------------------------------------------------------------------------- figures
-
-class ProgressFigures:
-    """Collects, per checkpoint, one sample per prompt (same noise every time) and the
-    reconstructions of the same test images, then draws both figures."""
-
-    def __init__(self, data: DataSource, recipe: Recipe):
-        self.recipe = recipe
-        self.prompts = list(recipe.eval.conditions or data.default_prompts())
-        n = min(RECONSTRUCTED, len(data.test))
-        self.real, self.real_raw = data.test.batch(torch.arange(n), caption="first")
-        self.samples: dict[int, torch.Tensor] = {}  # epoch -> one image per prompt
-        self.recons: dict[int, torch.Tensor] = {}  # epoch -> reconstructions of `real`
-
-    @torch.no_grad()
-    def add(self, epoch: int, model: CVAE) -> None:
-        from .generate import sample_rows
-
-        rows = sample_rows(model, self.prompts, 1, seed=self.recipe.seed)
-        self.samples[epoch] = torch.cat(rows)
-        was_training = model.training
-        model.eval()
-        self.recons[epoch] = model.reconstruct(self.real, self.real_raw).cpu()
-        model.train(was_training)
-
-    def write(self, run: RunDir) -> list[Path]:
-        if not self.samples:
-            return []
-        name, epochs = self.recipe.name, sorted(self.samples)
-        samples = [(f"epoch {e}", self.samples[e]) for e in epochs]
-        recons = [("real", self.real)] + [(f"epoch {e}", self.recons[e]) for e in epochs]
-        return [comparison_grid(samples, self.prompts, run.path / "samples_by_epoch.png",
-                                title=f"{name}: samples by checkpoint"),
-                comparison_grid(recons, None,
-                                run.path / "reconstructions_by_epoch.png",
-                                title=f"{name}: reconstructions by checkpoint")]
-
-
-def write_progress_figures(model: CVAE, data: DataSource, recipe: Recipe, run: RunDir,
-                           figures: ProgressFigures | None = None) -> list[Path]:
-    """Both figures over every kept checkpoint. Checkpoints `figures` already holds (the
-    training loop adds each as it saves it) are not read again; any other is loaded into
-    `model` in turn, and the model's own weights are put back after."""
-    figures = figures or ProgressFigures(data, recipe)
-    missing = [(e, p) for e, p in run.checkpoints() if e not in figures.samples]
-    if not missing:
-        return figures.write(run)
-    own = copy.deepcopy(model.state_dict())  # tensors, and any extra state (a vocabulary)
-    try:
-        for epoch, path in missing:
-            model.load_state_dict(load_checkpoint(path)["model"])
-            figures.add(epoch, model)
-    finally:
-        model.load_state_dict(own)
-    return figures.write(run)
 
 
 # ---------------------------------------------------------------------------- tables
@@ -166,7 +103,6 @@ def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str
     """Measure `metrics` (default: the recipe's eval.metrics) at the chosen checkpoints of
     a run, write evaluation.csv/.json (and the progress figures) into it, and return them."""
     from .plugins import get_registry
-    from .training import resolve_device
 
     registry = registry or get_registry()
     run_dir = RunDir.open(run)

@@ -9,122 +9,30 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DataSource
 from .errors import CvaekitError, RecipeError
+from .device import Distributed, console, flush_denormals, mixed_precision, resolve_device
 from .evaluation import EvalContext, run_metrics
-from .figures import labelled_grid, loss_curve, reconstruction_grid
-from .model import CVAE, build_model, elbo
+from .figures import loss_curve
+from .model import build_model, elbo
 from .plugins import get_registry
+from .progress_figures import ProgressFigures, draw_figures, write_progress_figures
 from .recipe import Recipe, dump_recipe, load_recipe
 from .registry import Registry
 from .runs import RunDir
-
-if TYPE_CHECKING:
-    from .evaluate import ProgressFigures
-
-console = Console(stderr=True)
-
 
 class TrainingInterrupted(CvaekitError):
     """Ctrl-C during training: what is saved stays saved, and the run can be resumed."""
 
     exit_code = 130
-
-
-@contextmanager
-def flush_denormals(device: torch.device):
-    """Treat subnormal floats as zero on the CPU while training.
-
-    A ReLU unit that dies leaves Adam's running mean stuck at the smallest subnormals (0.9 x
-    the smallest float rounds back to itself); about half the MLP's encoder units do, and CPU
-    arithmetic on subnormals is slow. Flushing them keeps later epochs as fast as early ones."""
-    flush = device.type == "cpu" and torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if flush:
-            torch.set_flush_denormal(False)
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether `device` multiplies bfloat16 in hardware (CUDA; AVX512-BF16 or AMX CPUs)."""
-    if device.type == "cuda":
-        return True
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, so looked up softly
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
-
-
-def mixed_precision(device: torch.device, say: bool = True):
-    """bfloat16 autocast for `train.amp`; on a CPU without native bf16 it would be slower
-    than float32, so training stays in float32 there and says so (when `say`: once per run,
-    not once per DDP process)."""
-    if not native_bf16(device):
-        if say:
-            console.print(f"[yellow]train.amp: this {device.type} has no native bfloat16; training in float32.[/]")
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RecipeError(f"'train.device' is '{name}' but this machine has no CUDA device. Use 'auto' or 'cpu'.")
-    return device
-
-
-class Distributed:
-    """This process's place under torchrun (rank 0 of 1 without it)."""
-
-    def __init__(self, device: torch.device):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.device = device
-        if self.world > 1 and not dist.is_initialized():
-            if device.type == "cuda":
-                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-                torch.cuda.set_device(self.device)
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def share(self, value):
-        """Process 0's `value`, on every process."""
-        if self.world == 1:
-            return value
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-    def wrap(self, model: CVAE) -> torch.nn.Module:
-        if self.world == 1:
-            return model
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
-
-    def shard(self, order: torch.Tensor) -> torch.Tensor:
-        """This process's equal share of an epoch's order."""
-        per = len(order) // self.world
-        return order[self.rank * per:(self.rank + 1) * per] if self.world > 1 else order
 
 
 def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resume: str | os.PathLike | None = None,
@@ -223,8 +131,6 @@ class _Loop:
         self.figures = None
         self.board = None
         if ddp.main:
-            from .evaluate import ProgressFigures
-
             self.figures = ProgressFigures(data, recipe)  # filled at each checkpoint, drawn at the end
         if recipe.log.tensorboard and ddp.main:
             from .tensorboard import TensorBoardLog
@@ -256,8 +162,6 @@ class _Loop:
 
     def _finish(self) -> None:
         """Samples and reconstructions at every kept checkpoint, each in one figure."""
-        from .evaluate import write_progress_figures
-
         write_progress_figures(self.model, self.data, self.recipe, self.run, self.figures)
         if self.board:
             self.board.close()
@@ -329,13 +233,3 @@ class _Loop:
         shown = "  ".join(f"{k} {v:.4g}" for k, v in results.items())
         if self.ddp.main and self.progress:
             console.print(f"[bold]epoch {epoch}[/] checkpoint saved  {shown}")
-
-
-def draw_figures(model: CVAE, recipe: Recipe, run: RunDir, epoch: int, figures: ProgressFigures) -> None:
-    """The sample grid (fixed prompts and noise, so checkpoints compare) and reconstructions.
-    `figures` has just added this epoch: its reconstructions are drawn, not computed again."""
-    from .generate import sample_rows
-
-    rows = sample_rows(model, figures.prompts, recipe.eval.samples_per_condition, seed=recipe.seed)
-    labelled_grid(rows, figures.prompts, run.samples(epoch), title=f"{recipe.name}, epoch {epoch}")
-    reconstruction_grid(figures.real, figures.recons[epoch], run.reconstructions(epoch), title=f"epoch {epoch}")

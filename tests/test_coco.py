@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cvaekit.components import coco
-from cvaekit.components.coco import SkippedImagesWarning, coco_captions
+from cvaekit.components.datasets import coco
+from cvaekit.components.datasets.coco import SkippedImagesWarning, coco_captions
 from cvaekit.errors import DataError, RecipeError
 from cvaekit.recipe import load_recipe
 from tiny_coco import write_split, write_tiny_coco

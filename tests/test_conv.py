@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cvaekit.components.conv import ConvEncoder, DeconvDecoder, stage_sizes
+from cvaekit.components.networks.conv import ConvEncoder, DeconvDecoder, stage_sizes
 from cvaekit.condition import Condition
 from cvaekit.errors import RecipeError
 from cvaekit.model import InjectionPlan

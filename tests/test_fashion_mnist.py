@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cvaekit.cli import app
-from cvaekit.components.fashion_mnist import fashion_mnist
+from cvaekit.components.datasets.fashion_mnist import fashion_mnist
 from cvaekit.errors import DataError
 
 ROOT_ERROR = r"Fashion-MNIST folder '/nowhere/fmnist' \(data.root\) does not exist.*apt-get install dataset-fashion-mnist"

@@ -7,7 +7,7 @@ import pytest
 import torch
 from test_injections import shapes_recipe
 
-from cvaekit.components.learned_text import UNK, LearnedText
+from cvaekit.components.conditioners.learned_text import UNK, LearnedText
 from cvaekit.condition import Condition
 from cvaekit.data import DataInfo
 from cvaekit.errors import UnknownConditionError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cvaekit.components.clip_score import CLIPScoreMetric, clip_cosines, scores, to_clip_pixels
-from cvaekit.components.fid import FID, random_features
+from cvaekit.components.metrics.clip_score import CLIPScoreMetric, clip_cosines, scores, to_clip_pixels
+from cvaekit.components.metrics.fid import FID, random_features
 from cvaekit.data import DataSource, Split
 from cvaekit.errors import CvaekitError, RecipeError
 from cvaekit.evaluation import EvalContext, run_metrics
@@ -89,7 +89,7 @@ def test_fid_metric_ranks_a_faithful_generator_first_and_names_its_features():
 
 
 def test_fid_auto_uses_the_judge_for_labelled_data_offline(monkeypatch):
-    import cvaekit.components.fid as fid_module
+    import cvaekit.components.metrics.fid as fid_module
 
     monkeypatch.setattr(fid_module, "cached_inception_weights", lambda: None)
     data = labelled_data()
@@ -107,7 +107,7 @@ def test_fid_judge_on_caption_data_and_unknown_features_are_clear_errors():
 
 
 def test_fid_inception_without_weights_offline_says_how_to_get_them(monkeypatch, tmp_path):
-    import cvaekit.components.fid as fid_module
+    import cvaekit.components.metrics.fid as fid_module
 
     monkeypatch.setattr(fid_module, "cached_inception_weights", lambda: None)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
@@ -233,7 +233,7 @@ def test_clip_score_with_an_unloadable_model_is_a_clear_error(tmp_path):
 # ---------------------------------------------------------------------------- recon
 
 def test_recon_is_lower_after_some_training(registry, tiny_fashion):
-    from cvaekit.components.likelihood import Reconstruction
+    from cvaekit.components.metrics.likelihood import Reconstruction
     from cvaekit.model import build_model
     from cvaekit.recipe import load_recipe
 
@@ -256,7 +256,7 @@ def test_recon_is_lower_after_some_training(registry, tiny_fashion):
 
 
 def test_cond_accuracy_judges_the_samples_it_draws_per_class():
-    from cvaekit.components.judge import ConditionalAccuracy, accuracy
+    from cvaekit.components.metrics.cond_accuracy import ConditionalAccuracy, accuracy
 
     data = labelled_data()
     metric = ConditionalAccuracy(per_class=5, judge_epochs=30)
@@ -273,7 +273,8 @@ def test_cond_accuracy_judges_the_samples_it_draws_per_class():
 
 def test_cond_accuracy_judge_seed_picks_another_judge_and_each_is_cached():
     from cvaekit.cache import cache_dir
-    from cvaekit.components.judge import ConditionalAccuracy, _key
+    from cvaekit.components.metrics.cond_accuracy import ConditionalAccuracy
+    from cvaekit.components.metrics.judge import _key
 
     data = labelled_data()
     ctx = EvalContext(Painter(), data, data.test, batch_size=4)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from cvaekit.components.priors import ConditionalPrior
+from cvaekit.components.priors.conditional import ConditionalPrior
 from cvaekit.condition import Condition
 from cvaekit.errors import CvaekitError, RecipeError
 from cvaekit.prior import kl_divergence, sample_latent

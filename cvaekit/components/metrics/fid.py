@@ -29,10 +29,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CvaekitError, RecipeError, choices_text
-from ..evaluation import EvalContext
-from ..optional import require
-from ..recipe import ExistingPath, PositiveInt
+from ...errors import CvaekitError, RecipeError, choices_text
+from ...evaluation import EvalContext
+from ...optional import require
+from ...recipe import ExistingPath, PositiveInt
 from .judge import cached_judge
 
 EXTRACTORS = ("auto", "inception", "judge", "random")

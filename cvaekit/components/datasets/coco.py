@@ -24,10 +24,10 @@ from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..cache import cache_dir
-from ..data import DataSource, Split
-from ..errors import DataError, RecipeError
-from ..optional import require
+from ...cache import cache_dir
+from ...data import DataSource, Split
+from ...errors import DataError, RecipeError
+from ...optional import require
 
 CACHE_VERSION = 1
 LAYOUT = ("train2017", "annotations/captions_train2017.json",

@@ -1,6 +1,6 @@
-"""Conditional accuracy: does a classifier trained on real images see the asked class?
+"""The judge: a classifier of a labelled data set's classes, used to judge generated images.
 
-The judge is a small CNN trained once per data set on its real training split and cached,
+It is a small CNN trained once per data set on its real training split and cached,
 so every run and checkpoint is judged by the same classifier."""
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cache import cache_dir
-from ..checkpoint import save_checkpoint
-from ..data import Split
-from ..errors import CvaekitError
-from ..evaluation import EvalContext
-from ..recipe import PositiveInt
+from ...cache import cache_dir
+from ...checkpoint import save_checkpoint
+from ...data import Split
 
 JUDGE_VERSION = 2
 
@@ -83,40 +80,3 @@ def predictions(judge: Judge, images: torch.Tensor, batch_size: int = 512) -> to
 
 def accuracy(judge: Judge, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:
     return (predictions(judge, images, batch_size) == labels).sum().item() / len(images)
-
-
-class ConditionalAccuracy:
-    """Share of generated samples that a judge trained on real images classifies as asked.
-
-    per_class: samples drawn for each class (5,000 in all for 500 and 10 classes: about +/-0.005).
-    judge_epochs: epochs the judge trains on the real training split.
-    judge_seed: the judge's seed; other seeds give other judges, to see how much a figure rests on one.
-    """
-
-    def __init__(self, per_class: PositiveInt = 100, judge_epochs: PositiveInt = 2, judge_seed: int = 0):
-        self.per_class = per_class
-        self.judge_epochs = judge_epochs
-        self.judge_seed = judge_seed
-
-    def judge(self, ctx: EvalContext) -> Judge:
-        """The cached judge for the run's data set."""
-        classes = ctx.data.classes
-        if not classes or not ctx.data.train.labelled:
-            raise CvaekitError("Metric 'cond_accuracy' needs labelled data (such as fashion_mnist); "
-                               "this data set has captions. Use a caption metric instead.")
-        return cached_judge(ctx.data.train, len(classes), self.judge_epochs, self.judge_seed)
-
-    def samples(self, ctx: EvalContext) -> tuple[torch.Tensor, torch.Tensor]:
-        """`per_class` samples of every class, drawn with the run's seed, and their labels."""
-        labels = torch.arange(len(ctx.data.classes)).repeat_interleave(self.per_class)
-        gen = ctx.generator(1)
-        samples = torch.cat([ctx.model.sample(labels[i:i + ctx.batch_size], generator=gen).cpu()
-                             for i in range(0, len(labels), ctx.batch_size)])
-        return samples, labels
-
-    def __call__(self, ctx: EvalContext) -> dict[str, float]:
-        judge = self.judge(ctx)
-        samples, labels = self.samples(ctx)
-        real_images, real_labels = ctx.test.batch(torch.arange(len(ctx.test)))
-        return {"cond_accuracy": accuracy(judge, samples, labels),
-                "judge_accuracy": accuracy(judge, real_images, real_labels)}

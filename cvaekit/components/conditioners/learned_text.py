@@ -14,10 +14,10 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..condition import Condition
-from ..data import DataInfo
-from ..errors import RecipeError, UnknownConditionError
-from ..recipe import PositiveInt
+from ...condition import Condition
+from ...data import DataInfo
+from ...errors import RecipeError, UnknownConditionError
+from ...recipe import PositiveInt
 
 PAD, UNK = "<pad>", "<unk>"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..condition import Condition
+from ...condition import Condition
 
 
 class ConditionalPrior(nn.Module):

@@ -1,0 +1,1 @@
+"""Metrics: (model, data) -> named numbers, measured at each checkpoint and by `cvaekit evaluate`."""

@@ -1,0 +1,1 @@
+"""Networks: encoders (image, condition) -> (mu, logvar) and decoders (z, condition) -> image logits."""

@@ -1,0 +1,1 @@
+"""Priors p(z | c): the distribution samples come from."""

@@ -1,0 +1,79 @@
+"""The conditioner contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..condition import Condition
+from ..data import DataInfo
+from ..errors import CvaekitError
+from ..registry import Registry
+from .checker import PROBE_CLASSES, _Checker, _keeps_rng, _run, _to
+from .probes import probe_data_info
+
+
+@_keeps_rng
+def check_conditioner(name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,
+                      data: DataInfo | None = None, texts: list[str] | None = None,
+                      unknown: str = "zqxj-not-a-word", registry: Registry | None = None,
+                      seed: int = 0) -> nn.Module:
+    """A conditioner: `dim`, `parse` (unknown words -> UnknownConditionError naming the word;
+    a label conditioner must reject them), forward -> [B, D] / [B, T, D] / Condition, no
+    frozen weights in its state_dict, a state_dict round trip into an instance built
+    without texts (as when a trained run is loaded), determinism and a device move."""
+    c = _Checker("conditioner", name, params, registry)
+    c.check_params()
+    data = data or probe_data_info()
+    texts = list(texts or data.classes or PROBE_CLASSES)
+    m = c.module(seed, data=data)
+    dim = getattr(m, "dim", None)
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+        c.fail("interface", f"attribute 'dim' must be a positive int (the condition size D), got {dim!r}")
+    if not callable(getattr(m, "parse", None)):
+        c.fail("interface", "it has no method parse(texts: list[str]) -> raw conditions")
+
+    def run(mod: nn.Module, device: str = "cpu") -> Condition:
+        return Condition.of(mod(_to(mod.parse(list(texts)), device)))
+
+    with c.point("parse"):
+        raw = m.parse(list(texts))
+        if len(raw) != len(texts):
+            c.fail("parse", f"parse() of {len(texts)} texts returned {len(raw)} raw conditions")
+    cond = _run(c, "output shape", run, m)
+    b = len(texts)
+    c.shape("the condition vector", cond.vector, (b, dim))
+    if cond.tokens.dim() != 3 or cond.tokens.shape[0] != b or cond.tokens.shape[2] != dim:
+        c.fail("output shape", f"the condition tokens have shape {tuple(cond.tokens.shape)}, expected ({b}, T, {dim})")
+    if cond.mask is not None:
+        c.shape("the condition mask", cond.mask, tuple(cond.tokens.shape[:2]))
+    c.floating("the condition vector", cond.vector)
+    c.floating("the condition tokens", cond.tokens)
+
+    try:
+        accepted = m.parse([unknown])
+    except CvaekitError as exc:
+        if unknown not in str(exc):
+            c.fail("bad input", f"the error for the unknown text '{unknown}' does not name it: {exc}")
+    except Exception as exc:  # noqa: BLE001
+        c.fail("bad input", f"parse(['{unknown}']) raised {type(exc).__name__} ({exc}); a text it "
+               f"cannot take must raise cvaekit.errors.UnknownConditionError naming the text")
+    else:
+        if isinstance(accepted, torch.Tensor):
+            c.fail("bad input", f"parse(['{unknown}']) gave label ids {accepted.tolist()}: a label "
+                   f"conditioner must raise UnknownConditionError for a word outside its labels")
+
+    frozen = [n for n, p in m.named_parameters() if not p.requires_grad]
+    if frozen:
+        c.fail("no frozen weights", f"frozen parameters {frozen[:3]} are in the module tree, so every "
+               f"checkpoint would carry them; keep a frozen pretrained encoder outside the module "
+               f"(e.g. in a plain attribute holder) and cache its outputs")
+    # A trained run is rebuilt from DataInfo without texts, then loads the state_dict.
+    c.round_trip(m, c.module(seed + 1, data=DataInfo.from_dict(data.to_dict())), run)
+    c.same("determinism", "two instances built under the same seed give different outputs",
+           cond, _run(c, "determinism", run, c.module(seed, data=data)))
+    c.moves(m, run, cond)
+    return m
