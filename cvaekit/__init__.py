@@ -2,7 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .hookspecs import hookimpl
+from .threads import choose_thread_settings
+
+choose_thread_settings()  # before anything imports torch
+
+from .hookspecs import hookimpl  # noqa: E402
 
 try:
     __version__ = version("cvaekit")

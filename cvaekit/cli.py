@@ -144,6 +144,34 @@ def evaluate_cmd(
         out.print(f"Wrote [bold]{escape(str(path))}[/]")
 
 
+@app.command("fit-prior")
+@friendly
+def fit_prior_cmd(
+    run: Path = typer.Argument(..., help="A trained run folder."),
+    prior: str = typer.Option("flow", "--prior", help="The prior component to fit (see list-components --kind prior)."),
+    set_: list[str] = typer.Option([], "--set", help="A parameter of the prior: --set transforms=4 (value parsed as YAML)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
+    epochs: int = typer.Option(40, "--epochs", help="Passes over the codes."),
+    lr: float = typer.Option(3e-3, "--lr", help="Adam's learning rate."),
+    draws: int = typer.Option(4, "--draws", help="Codes per training image (a caption drawn at random for each)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, ..."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Fit a prior to a trained run's codes (the model frozen) and save it in the run:
+    generate, evaluate and serve then sample from it. Prints the metrics before and after."""
+    from .evaluate import metrics_table
+    from .fit_prior import fit_prior
+
+    result = fit_prior(run, prior, set_, checkpoint=checkpoint, epochs=epochs, lr=lr, draws=draws,
+                       device=device, progress=not quiet)
+    rows = [{"prior": "as trained", **result.before}, {"prior": f"fitted {result.prior}", **result.after}]
+    out.print(metrics_table(rows, ["prior"], list(result.after), f"{result.run.name}: before and after fit-prior"))
+    out.print(f"Fitted in {result.seconds:.0f} s. Saved [bold]{escape(str(result.path))}[/]; "
+              f"generate, evaluate and serve use it for this checkpoint.")
+    if result.figure:
+        out.print(f"Wrote [bold]{escape(str(result.figure))}[/]")
+
+
 @app.command("sweep")
 @friendly
 def sweep_cmd(

@@ -20,7 +20,6 @@ from typing import Any
 
 from rich.table import Table
 
-from .checkpoint import load_checkpoint
 from .device import resolve_device
 from .errors import CvaekitError, choices_text
 from .evaluation import EvalContext, run_metrics
@@ -107,8 +106,8 @@ def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str
     registry = registry or get_registry()
     run_dir = RunDir.open(run)
     paths = checkpoint_paths(run_dir, checkpoints)
-    trained = load_run(run_dir.path, str(paths[0]), registry, resolve_device(device))
-    recipe, model = trained.recipe, trained.model
+    first = load_run(run_dir.path, str(paths[0]), registry, resolve_device(device))
+    recipe = first.recipe
     built = [registry.build("metric", name, params) for name, params in metric_specs(recipe, metrics, registry)]
     data = registry.build("dataset", recipe.data.name, recipe.data.params)
     test = data.test.head(limit or recipe.eval.limit)
@@ -117,14 +116,12 @@ def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str
     progress = ProgressFigures(data, recipe) if figures else None
 
     by_epoch: dict[int, dict[str, Any]] = {}
-    for path in paths:
-        state = load_checkpoint(path)
-        model.load_state_dict(state["model"])
-        model.eval()
-        results = run_metrics(built, EvalContext(model, data, test, seed=recipe.seed))
+    for path in paths:  # each checkpoint with the prior fitted to it, if `fit-prior` fitted one
+        trained = first if path == paths[0] else load_run(run_dir.path, str(path), registry, first.model.device)
+        results = run_metrics(built, EvalContext(trained.model, data, test, seed=recipe.seed))
         if progress is not None:
-            progress.add(state["epoch"], model)
-        by_epoch[state["epoch"]] = {"epoch": state["epoch"], "checkpoint": _relative(path, run_dir.path), **results}
+            progress.add(trained.epoch, trained.model)
+        by_epoch[trained.epoch] = {"epoch": trained.epoch, "checkpoint": _relative(path, run_dir.path), **results}
     rows = [by_epoch[e] for e in sorted(by_epoch)]
     columns = list(dict.fromkeys(k for r in rows for k in r if k not in ("epoch", "checkpoint")))
     files = write_table(rows, ["epoch"], columns, run_dir.path / "evaluation",

@@ -11,7 +11,7 @@ from torch import nn
 from .condition import Condition
 from .data import DataInfo, RawConditions
 from .errors import RecipeError
-from .prior import Gaussian, kl_divergence, prior_of, sample_latent
+from .prior import check_prior_interface, kl_term, sample_latent
 from .recipe import InjectionSpec, ModelConfig
 from .registry import Registry
 
@@ -86,13 +86,14 @@ class CVAE(nn.Module):
         return Condition(cond.vector.to(self.device), cond.tokens.to(self.device),
                          None if cond.mask is None else cond.mask.to(self.device))
 
-    def forward(self, x: torch.Tensor, raw: RawConditions):
-        """Reconstruction logits, the posterior (mu, logvar) and the prior (mu, logvar, or None
-        for N(0, I)) for images `x` under conditions `raw`: the arguments of `elbo`."""
+    def forward(self, x: torch.Tensor, raw: RawConditions) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction logits and KL(q || p) summed over the batch, for images `x` under
+        conditions `raw`: the arguments of `elbo`. The KL is computed here, inside the module
+        call, so that under DDP the prior's gradients are synchronised with the rest."""
         cond = self.condition(raw)
         mu, logvar = self.encoder(x, cond)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return self.decoder(z, cond), (mu, logvar), prior_of(self.prior, cond)
+        return self.decoder(z, cond), kl_term((mu, logvar), z, self.prior, cond)
 
     def loss(self, x: torch.Tensor, raw: RawConditions, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
         """Negative ELBO terms in nats per image (see `elbo`)."""
@@ -115,11 +116,11 @@ class CVAE(nn.Module):
         return torch.sigmoid(self.decoder(mu, cond))
 
 
-def elbo(logits: torch.Tensor, posterior: Gaussian, prior: Gaussian | None, x: torch.Tensor,
-         kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
-    """BCE summed over pixels plus KL to the prior, averaged over the batch (nats per image)."""
+def elbo(logits: torch.Tensor, kl: torch.Tensor, x: torch.Tensor, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """BCE summed over pixels plus KL to the prior (`kl`, summed over the batch), averaged over
+    the batch (nats per image)."""
     recon = F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / x.shape[0]
-    kl = kl_divergence(posterior, prior) / x.shape[0]
+    kl = kl / x.shape[0]
     return {"loss": recon + kl_weight * kl, "recon": recon, "kl": kl}
 
 
@@ -135,7 +136,13 @@ def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry) ->
         nets[net] = registry.build(net, spec.name, spec.params, image_shape=tuple(data_info.image_shape),
                                    cond_dim=cond_dim, latent_dim=config.latent_dim, injections=plan)
         plan.check_placed(spec.name)
-    prior = (None if config.prior is None else
-             registry.build("prior", config.prior.name, config.prior.params,
-                            cond_dim=cond_dim, latent_dim=config.latent_dim))
+    prior = None if config.prior is None else build_prior(config.prior.name, config.prior.params, cond_dim,
+                                                          config.latent_dim, registry)
     return CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info, prior)
+
+
+def build_prior(name: str, params: dict, cond_dim: int, latent_dim: int, registry: Registry) -> nn.Module:
+    """The named prior component, checked to give `log_prob` and `sample`."""
+    prior = registry.build("prior", name, params, cond_dim=cond_dim, latent_dim=latent_dim)
+    check_prior_interface(prior, name)
+    return prior

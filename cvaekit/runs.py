@@ -23,7 +23,7 @@ import torch
 from .checkpoint import load_checkpoint
 from .data import DataInfo
 from .errors import CvaekitError
-from .model import CVAE, build_model
+from .model import CVAE, build_model, build_prior
 from .recipe import Recipe, dump_recipe, load_recipe
 from .registry import Registry
 
@@ -109,6 +109,7 @@ class TrainedRun:
     model: CVAE
     epoch: int
     checkpoint: Path
+    fitted_prior: Path | None = None  # the prior fitted afterwards (`cvaekit fit-prior`), if one is used
 
 
 def resolve_checkpoint(run: RunDir, checkpoint: str | None) -> Path:
@@ -126,15 +127,32 @@ def resolve_checkpoint(run: RunDir, checkpoint: str | None) -> Path:
     return path
 
 
+def fitted_prior_path(run: RunDir, epoch: int) -> Path:
+    """Where `cvaekit fit-prior` keeps the prior it fitted to the checkpoint of `epoch`."""
+    return run.path / "checkpoints" / f"epoch-{epoch:04d}.prior.pt"
+
+
 def load_run(path: str | os.PathLike, checkpoint: str | None = None,
-             registry: Registry | None = None, device: str | torch.device = "cpu") -> TrainedRun:
-    """Rebuild a run's model from its recipe and load a checkpoint (no data set needed)."""
-    run = RunDir.open(path)
-    recipe = load_recipe(run.recipe_file, registry=registry)
+             registry: Registry | None = None, device: str | torch.device = "cpu",
+             fitted_prior: bool = True) -> TrainedRun:
+    """Rebuild a run's model from its recipe and load a checkpoint (no data set needed).
+
+    A prior that `cvaekit fit-prior` fitted to this checkpoint replaces the recipe's own
+    unless `fitted_prior` is False."""
     from .plugins import get_registry
 
+    registry = registry or get_registry()
+    run = RunDir.open(path)
+    recipe = load_recipe(run.recipe_file, registry=registry)
     ckpt_path = resolve_checkpoint(run, checkpoint)
     state = load_checkpoint(ckpt_path)
-    model = build_model(recipe.model, DataInfo.from_dict(state["data_info"]), registry or get_registry())
+    model = build_model(recipe.model, DataInfo.from_dict(state["data_info"]), registry)
     model.load_state_dict(state["model"])
-    return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path)
+    fitted = fitted_prior_path(run, state["epoch"])
+    if not (fitted_prior and fitted.is_file()):
+        return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path)
+    saved = load_checkpoint(fitted)
+    model.prior = build_prior(saved["prior"]["name"], saved["prior"]["params"], model.conditioner.dim,
+                              model.latent_dim, registry)
+    model.prior.load_state_dict(saved["state"])
+    return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path, fitted)

@@ -4,15 +4,18 @@ import pytest
 import torch
 from torch import nn
 
+from cvaekit.checkpoint import load_checkpoint
 from cvaekit.components.priors.conditional import ConditionalPrior
+from cvaekit.components.priors.flow import FlowPrior
+from cvaekit.components.priors.mixture import MixturePrior
 from cvaekit.condition import Condition
 from cvaekit.errors import CvaekitError, RecipeError
-from cvaekit.prior import kl_divergence, sample_latent
+from cvaekit.prior import GaussianPrior, kl_divergence, kl_term, sample_latent
 from cvaekit.recipe import load_recipe
 from cvaekit.registry import Registry
 from cvaekit.runs import RunDir, load_run
 from cvaekit.testing import ContractError, check_component
-from cvaekit.training import train
+from cvaekit.training import TrainingInterrupted, _Loop, train
 
 
 def normal_kl(mu, logvar, prior_mu, prior_logvar):
@@ -73,17 +76,171 @@ def test_a_conditional_prior_learns_a_gaussian_per_class_and_samples_from_it(tin
     assert images.shape == (2, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
 
 
-class OneTensorPrior(nn.Module):
-    """Broken on purpose: returns mu only."""
+class OldContractPrior(nn.Module):
+    """Written for the old contract: forward(cond) -> (mu, logvar), no log_prob or sample."""
 
     def __init__(self, *, cond_dim: int, latent_dim: int):
         super().__init__()
-        self.net = nn.Linear(cond_dim, latent_dim)
+        self.net = nn.Linear(cond_dim, 2 * latent_dim)
 
     def forward(self, cond):
-        return self.net(cond.vector)
+        return self.net(cond.vector).chunk(2, dim=1)
 
 
-def test_a_prior_that_returns_one_tensor_breaks_the_contract():
-    with pytest.raises(ContractError, match="prior 'OneTensorPrior' breaks the contract point 'output shape'"):
-        check_component("prior", OneTensorPrior, registry=Registry())
+class UnseededPrior(GaussianPrior):
+    """Broken on purpose: its samples ignore the generator."""
+
+    def __init__(self, *, cond_dim: int, latent_dim: int):
+        super().__init__()
+        self.net = nn.Linear(cond_dim, 2 * latent_dim)
+
+    def gaussian(self, cond):
+        return self.net(cond.vector).chunk(2, dim=1)
+
+    def sample(self, cond, generator=None, temperature=1.0):
+        return super().sample(cond, None, temperature)
+
+
+class PerDimLogProb(UnseededPrior):
+    """Broken on purpose: log_prob not summed over z's dimensions."""
+
+    def sample(self, cond, generator=None, temperature=1.0):
+        return GaussianPrior.sample(self, cond, generator, temperature)
+
+    def log_prob(self, z, cond):
+        mu, logvar = self.gaussian(cond)
+        return -0.5 * (logvar + (z - mu) ** 2 / logvar.exp())
+
+
+@pytest.mark.parametrize("prior, point, says", [
+    (OldContractPrior, "interface", "renaming forward to gaussian"),
+    (UnseededPrior, "sample", "same seed differ"),
+    (PerDimLogProb, "output shape", r"log_prob\(z, cond\) has shape \(2, 4\), expected \(2,\)"),
+])
+def test_a_broken_prior_fails_check_prior_at_the_right_point(prior, point, says):
+    with pytest.raises(ContractError, match=rf"prior '{prior.__name__}' breaks the contract point '{point}': .*{says}"):
+        check_component("prior", prior, registry=Registry())
+
+
+@pytest.mark.parametrize("name", ["conditional", "mixture", "flow"])
+def test_the_built_in_priors_pass_their_contract(name):
+    check_component("prior", name)
+
+
+def test_a_prior_written_for_the_old_contract_says_what_to_change_when_a_recipe_uses_it(tiny_fashion, registry):
+    registry.add("prior", "old", OldContractPrior)
+    tiny_fashion["model"]["prior"] = "old"
+    with pytest.raises(CvaekitError, match=r"Prior 'old' has no log_prob or sample: .*GaussianPrior"):
+        train(tiny_fashion, registry=registry, progress=False)
+
+
+def test_monte_carlo_kl_agrees_with_the_analytic_kl_for_gaussians():
+    torch.manual_seed(0)
+    prior = ConditionalPrior(cond_dim=3, latent_dim=5)
+    with torch.no_grad():
+        prior.net.weight.normal_(0, 0.5)
+        prior.net.bias.normal_(0, 0.5)
+    cond = Condition.of(torch.eye(3)[[0, 1, 2, 1]])
+    mu, logvar = torch.randn(4, 5), torch.randn(4, 5) * 0.3
+    analytic = kl_term((mu, logvar), None, prior, cond)
+
+    class AsDistribution(nn.Module):  # the same Gaussian, seen only through log_prob
+        def log_prob(self, z, c):
+            return prior.log_prob(z, c)
+
+    n = 4000
+    z = mu + torch.randn(n, 4, 5) * torch.exp(0.5 * logvar)
+    draws = torch.stack([kl_term((mu, logvar), z[i], AsDistribution(), cond) for i in range(n)])
+    error = draws.std() / n ** 0.5
+    assert abs(draws.mean() - analytic) < 3 * error
+    assert torch.allclose(kl_term((mu, logvar), None, None, cond), kl_divergence((mu, logvar), None))
+
+
+def test_the_mixture_prior_log_prob_is_that_of_torch_mixture_same_family():
+    torch.manual_seed(0)
+    prior = MixturePrior(cond_dim=6, latent_dim=3, components=4, hidden=16)
+    with torch.no_grad():
+        for p in prior.parameters():
+            p.normal_(0, 0.3)
+    cond = Condition.of(torch.eye(6)[[0, 3, 5]])
+    z = torch.randn(3, 3)
+    logits, mu, log_std = prior.parts(cond)
+    assert logits.shape == (3, 4) and mu.shape == log_std.shape == (3, 4, 3)
+    assert not torch.allclose(logits[0], logits[1])  # the weights depend on the condition
+    reference = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(logits=logits),
+        torch.distributions.Independent(torch.distributions.Normal(mu, log_std.exp()), 1))
+    assert torch.allclose(prior.log_prob(z, cond), reference.log_prob(z), atol=1e-5)
+    by_hand = torch.logsumexp(logits.log_softmax(-1) + torch.distributions.Normal(mu, log_std.exp())
+                              .log_prob(z[:, None]).sum(-1), dim=-1)
+    assert torch.allclose(prior.log_prob(z, cond), by_hand, atol=1e-5)
+
+
+def test_mixture_samples_pick_a_component_by_its_weight_and_shrink_with_temperature():
+    prior = MixturePrior(cond_dim=2, latent_dim=2, components=2, hidden=0)
+    with torch.no_grad():  # condition 0: all weight on component 0 at (5, 5); sd 0.1
+        prior.net[-1].weight.zero_()
+        prior.net[-1].bias.zero_()
+        prior.net[-1].weight[0, 0] = 20.0
+        prior.net[-1].bias[2:4] = 5.0
+        prior.net[-1].bias[6:] = -2.3
+    cond = Condition.of(torch.eye(2)[[0] * 200])
+    z = prior.sample(cond, torch.Generator().manual_seed(0))
+    assert (z - 5).abs().max() < 0.6
+    assert torch.allclose(prior.sample(cond, torch.Generator().manual_seed(0), temperature=0.0), torch.full((200, 2), 5.0))
+
+
+def test_a_flow_prior_fitted_to_clustered_codes_samples_each_conditions_cluster():
+    """Four clusters in 2-d, one per condition: the flow's samples land in the asked one."""
+    torch.manual_seed(0)
+    centres = torch.tensor([[3.0, 3.0], [-3.0, 3.0], [-3.0, -3.0], [3.0, -3.0]])
+    labels = torch.arange(4).repeat(256)
+    codes = centres[labels] + 0.3 * torch.randn(len(labels), 2)
+    cond = Condition.of(torch.eye(4)[labels])
+    prior = FlowPrior(cond_dim=4, latent_dim=2, transforms=2, hidden=32)
+    opt = torch.optim.Adam(prior.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = -prior.log_prob(codes, cond).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    asked = torch.arange(4).repeat(50)
+    with torch.no_grad():
+        z = prior.sample(Condition.of(torch.eye(4)[asked]), torch.Generator().manual_seed(0))
+    nearest = torch.cdist(z, centres).argmin(1)
+    assert (nearest == asked).float().mean() > 0.95
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mixture", "flow"])
+def test_an_expressive_prior_trains_with_the_model_from_a_recipe(tiny_fashion, name):
+    run = train(tiny_fashion, overrides=[f"model.prior={name}", "train.epochs=3"], progress=False)
+    losses = [r["loss"] for r in RunDir(run).records() if r["kind"] == "train"]
+    assert losses[-1] < losses[0]
+    model = load_run(run).model
+    assert type(model.prior).__name__ == {"mixture": "MixturePrior", "flow": "FlowPrior"}[name]
+    images = model.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(0))
+    assert images.shape == (2, 1, 28, 28)
+
+
+def test_a_resumed_run_with_a_flow_prior_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, tiny_fashion, monkeypatch):
+    tiny_fashion["model"]["prior"] = "flow"
+    tiny_fashion["train"].update(epochs=2, limit=512)
+    straight = train(tiny_fashion, progress=False)
+    original = _Loop._epoch
+
+    def stop_in_epoch_2(self, epoch, *args):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch, *args)
+
+    monkeypatch.setattr(_Loop, "_epoch", stop_in_epoch_2)
+    with pytest.raises(TrainingInterrupted):
+        train(tiny_fashion, progress=False)
+    monkeypatch.setattr(_Loop, "_epoch", original)
+    interrupted = next(p for p in (tmp_path / "runs").iterdir() if p != straight)
+    resumed = train(None, resume=interrupted, progress=False)
+    a = load_checkpoint(straight / "checkpoints/last.pt")["model"]
+    b = load_checkpoint(resumed / "checkpoints/last.pt")["model"]
+    assert any(k.startswith("prior.flow.") for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a)

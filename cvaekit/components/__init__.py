@@ -22,6 +22,8 @@ from .metrics.shapes_fidelity import ShapesFidelity
 from .networks.conv import ConvEncoder, DeconvDecoder
 from .networks.mlp import MLPDecoder, MLPEncoder
 from .priors.conditional import ConditionalPrior
+from .priors.flow import FlowPrior
+from .priors.mixture import MixturePrior
 
 
 @hookimpl
@@ -42,6 +44,8 @@ def cvaekit_register(registry):
     registry.add("decoder", "deconv", DeconvDecoder)
 
     registry.add("prior", "conditional", ConditionalPrior)
+    registry.add("prior", "mixture", MixturePrior)
+    registry.add("prior", "flow", FlowPrior)
 
     registry.add("dataset", "fashion_mnist", fashion_mnist)
     registry.add("dataset", "coco_captions", coco_captions)

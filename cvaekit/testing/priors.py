@@ -1,12 +1,14 @@
-"""The prior contract."""
+"""The prior contract: a distribution over z given the condition."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
+from ..prior import CONTRACT, gaussian_log_prob
 from ..registry import Registry
 from .checker import _Checker, _cond_to, _keeps_rng, _probe_condition, _run
 
@@ -15,24 +17,65 @@ from .checker import _Checker, _cond_to, _keeps_rng, _probe_condition, _run
 def check_prior(name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,
                 cond_dim: int = 8, latent_dim: int = 4, tokens: int = 3, batch: int = 2,
                 registry: Registry | None = None, seed: int = 0) -> nn.Module:
-    """A prior: forward(cond) -> (mu, logvar), each [B, latent_dim] and finite, so the engine
-    can sample z and take the KL; state_dict round trip, determinism, device move."""
+    """A prior: `log_prob(z, cond)` -> [B] finite and differentiable in the prior's parameters;
+    `sample(cond, generator, temperature)` -> [B, latent_dim], the same for the same seed,
+    refusing a negative temperature; `gaussian(cond)`, where given, -> (mu, logvar) that agree
+    with `log_prob`; state_dict round trip, determinism, device move."""
     c = _Checker("prior", name, params, registry)
     c.check_params()
     m = c.module(seed, cond_dim=cond_dim, latent_dim=latent_dim)
+    missing = [f for f in ("log_prob", "sample") if not callable(getattr(m, f, None))]
+    if missing:
+        c.fail("interface", f"it has no {' or '.join(missing)}: {CONTRACT} (a prior written for the "
+               f"old contract, forward(cond) -> (mu, logvar), becomes a GaussianPrior by renaming "
+               f"forward to gaussian)")
     cond = _probe_condition(batch, cond_dim, tokens, seed + 3)
+    z = torch.randn(batch, latent_dim, generator=torch.Generator().manual_seed(seed + 4))
 
-    def run(mod: nn.Module, device: str = "cpu"):
-        return mod(_cond_to(cond, device))
+    def draw(mod: nn.Module, device: str = "cpu", temperature: float = 1.0) -> torch.Tensor:
+        return mod.sample(_cond_to(cond, device), generator=torch.Generator().manual_seed(seed),
+                          temperature=temperature)
 
-    out = _run(c, "output shape", run, m)
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        c.fail("output shape", f"forward(cond) must return (mu, logvar), got {type(out).__name__}")
-    for what, t in zip(("mu", "logvar"), out):
-        c.shape(what, t, (batch, latent_dim))
-        c.floating(what, t)
-    c.round_trip(m, c.module(seed + 1, cond_dim=cond_dim, latent_dim=latent_dim), run)
-    c.same("determinism", "two instances built under the same seed give different outputs",
-           out, _run(c, "determinism", run, c.module(seed, cond_dim=cond_dim, latent_dim=latent_dim)))
-    c.moves(m, run, out)
+    def density(mod: nn.Module, device: str = "cpu") -> torch.Tensor:
+        return mod.log_prob(z.to(device), _cond_to(cond, device))
+
+    samples = _run(c, "sample", draw, m)
+    c.shape("sample(cond)", samples, (batch, latent_dim))
+    c.floating("sample(cond)", samples)
+    c.same("sample", "two samples with generators of the same seed differ", samples, _run(c, "sample", draw, m))
+    cool = _run(c, "sample", draw, m, "cpu", 0.0)
+    c.shape("sample(cond, temperature=0)", cool, (batch, latent_dim))
+    c.floating("sample(cond, temperature=0)", cool)
+    c.rejects("sample(cond, temperature=-1)", lambda: draw(m, "cpu", -1.0))
+
+    with c.point("log_prob"):
+        logp = m.log_prob(z, cond)
+    c.shape("log_prob(z, cond)", logp, (batch,))
+    c.floating("log_prob(z, cond)", logp)
+    trainable = [p for p in m.parameters() if p.requires_grad]
+    if trainable:
+        with c.point("log_prob"):
+            m.log_prob(z, cond).sum().backward()
+        if all(p.grad is None or not p.grad.any() for p in trainable):
+            c.fail("log_prob", "log_prob(z, cond) gives no gradient to the prior's parameters, so it cannot be trained")
+        m.zero_grad(set_to_none=True)
+
+    gaussian = getattr(m, "gaussian", None)
+    if callable(gaussian):
+        out = _run(c, "gaussian", gaussian, cond)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            c.fail("gaussian", f"gaussian(cond) must return (mu, logvar), got {type(out).__name__}")
+        for what, t in zip(("mu", "logvar"), out):
+            c.shape(what, t, (batch, latent_dim))
+            c.floating(what, t)
+        expected = gaussian_log_prob(z, *(t.detach().float() for t in out))
+        c.same("gaussian", "log_prob(z, cond) disagrees with the Gaussian that gaussian(cond) gives",
+               logp, expected, exact=False)
+
+    c.round_trip(m, c.module(seed + 1, cond_dim=cond_dim, latent_dim=latent_dim), density)
+    c.same("determinism", "two instances built under the same seed give different log_prob",
+           logp, _run(c, "determinism", density, c.module(seed, cond_dim=cond_dim, latent_dim=latent_dim)))
+    c.moves(m, density, logp)
+    c.moves(m, draw, samples)
     return m
+

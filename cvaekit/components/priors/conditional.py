@@ -1,8 +1,7 @@
-"""Learned priors p(z | c).
+"""`conditional`: the prior network of the original CVAE (Sohn et al., 2015).
 
-`conditional` is the prior network of the original CVAE (Sohn et al., 2015): a Gaussian
-whose mean and log-variance are a linear map of the condition vector. Samples for a
-condition then come from where that condition's training images were encoded, instead of
+A Gaussian whose mean and log-variance are a linear map of the condition vector. Samples for
+a condition then come from where that condition's training images were encoded, instead of
 from a region of N(0, I) the decoder may never have seen.
 """
 
@@ -12,9 +11,10 @@ import torch
 from torch import nn
 
 from ...condition import Condition
+from ...prior import GaussianPrior
 
 
-class ConditionalPrior(nn.Module):
+class ConditionalPrior(GaussianPrior):
     """N(mu(c), diag exp(logvar(c))), linear in the condition vector; starts as N(0, I)."""
 
     def __init__(self, *, cond_dim: int, latent_dim: int):
@@ -23,6 +23,6 @@ class ConditionalPrior(nn.Module):
         nn.init.zeros_(self.net.weight)
         nn.init.zeros_(self.net.bias)
 
-    def forward(self, cond: Condition) -> tuple[torch.Tensor, torch.Tensor]:
+    def gaussian(self, cond: Condition) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.net(cond.vector).chunk(2, dim=1)
         return mu, logvar

@@ -1,0 +1,59 @@
+"""`cvaekit fit-prior`: a prior fitted to a trained run's codes, saved in the run and used by
+generate and evaluate."""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cvaekit.cli import app
+from cvaekit.errors import RecipeError
+from cvaekit.evaluate import evaluate
+from cvaekit.fit_prior import fit_prior
+from cvaekit.generate import generate
+from cvaekit.runs import load_run
+from cvaekit.training import train
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny_run(tiny_fashion):
+    tiny_fashion["train"].update(epochs=1, limit=1000)
+    tiny_fashion["eval"]["limit"] = 200
+    return train(tiny_fashion, progress=False)
+
+
+def test_fit_prior_saves_a_prior_that_generate_and_evaluate_use(tiny_run):
+    result = fit_prior(tiny_run, "flow", ["transforms=2", "hidden=32"], epochs=3, progress=False)
+    assert result.path == tiny_run / "checkpoints" / "epoch-0001.prior.pt" and result.path.is_file()
+    assert set(result.before) == set(result.after) == {"nelbo"}
+    assert result.figure.is_file()
+
+    fitted = load_run(tiny_run)
+    assert fitted.fitted_prior == result.path and type(fitted.model.prior).__name__ == "FlowPrior"
+    assert load_run(tiny_run, fitted_prior=False).model.prior is None  # the recipe's N(0, I)
+    z_fitted = fitted.model.prior.sample(fitted.model.condition(torch.tensor([0, 1])), torch.Generator().manual_seed(0))
+    assert not torch.allclose(z_fitted, torch.randn(2, 8, generator=torch.Generator().manual_seed(0)))
+
+    out = generate(tiny_run, ["bag"], n=4, out=tiny_run / "bag.png")
+    assert out.is_file()
+    rows = evaluate(tiny_run, figures=False).rows
+    assert rows[0]["nelbo"] == pytest.approx(result.after["nelbo"], rel=0.05)  # measured with the fitted prior
+
+
+def test_fit_prior_names_a_bad_parameter_and_the_valid_ones(tiny_run):
+    with pytest.raises(RecipeError, match=r"fit-prior --prior flow: .*'model.prior.transfroms'.*transforms"):
+        fit_prior(tiny_run, "flow", ["transfroms=2"], epochs=1, progress=False, measure=False)
+    with pytest.raises(RecipeError, match=r"Unknown prior 'flwo'.*flow"):
+        fit_prior(tiny_run, "flwo", epochs=1, progress=False, measure=False)
+    assert not list((tiny_run / "checkpoints").glob("*.prior.pt"))
+
+
+def test_the_fit_prior_command_prints_the_metrics_before_and_after(tiny_run):
+    result = runner.invoke(app, ["fit-prior", str(tiny_run), "--prior", "mixture", "--set", "components=3",
+                                 "--epochs", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "as trained" in result.output and "fitted mixture" in result.output and "nelbo" in result.output
+    assert (tiny_run / "checkpoints" / "epoch-0001.prior.pt").is_file()
+    bad = runner.invoke(app, ["fit-prior", str(tiny_run), "--epochs", "0"])
+    assert bad.exit_code == 2 and "'epochs' must be a whole number of at least 1" in bad.output
