@@ -222,7 +222,7 @@ KEY_HELP = {
     "ModelConfig.decoder": "p(x | z, c): latent and condition to image logits.",
     "ModelConfig.latent_dim": "Size of the latent z.",
     "ModelConfig.injections": "Where and how the condition enters the networks, in order.",
-    "ModelConfig.prior": "p(z | c), a `prior` component; null is N(0, I), the study's. `conditional` learns a Gaussian per condition.",
+    "ModelConfig.prior": "p(z | c), a `prior` component; null is N(0, I), the study's. `conditional` learns a Gaussian per condition, `mixture` several, `flow` a normalizing flow.",
     "InjectionSpec.at": "Stage of the network (0 = its input); each network says which stages it offers.",
     "InjectionSpec.net": "The network the injection is placed in.",
     "TrainConfig.epochs": "Passes over the (possibly limited) training split.",

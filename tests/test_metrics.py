@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -118,6 +120,20 @@ def test_fid_inception_without_weights_offline_says_how_to_get_them(monkeypatch,
         FID(features="inception")(EvalContext(Painter(), data, data.test))
 
 
+def test_fid_with_inception_features_warns_below_2048_images(monkeypatch):
+    """Its covariance is singular below the features' size: not comparable with published FIDs."""
+    import cvaekit.components.metrics.fid as fid_module
+
+    data = caption_data()
+    original = FID._new_metric
+    monkeypatch.setattr(FID, "_new_metric", lambda self, ctx, name: original(self, ctx, "random"))
+    with pytest.warns(fid_module.SmallSampleWarning, match=rf"on {len(data.test)} images: below 2048"):
+        FID(features="inception")(EvalContext(Painter(), data, data.test))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fid_module.SmallSampleWarning)
+        FID(features="random")(EvalContext(Painter(), data, data.test))  # other features: no warning
+
+
 # ---------------------------------------------------------------------------- CLIP score
 
 @pytest.fixture(scope="module")
@@ -167,8 +183,10 @@ def test_clip_score_metric_prefers_the_faithful_generator(colour_clip):
     metric = CLIPScoreMetric(model=colour_clip)
     good = metric(EvalContext(Painter(), data, data.test, batch_size=8))
     bad = metric(EvalContext(Painter(swap=True), data, data.test, batch_size=8))
-    assert set(good) == {"clip_cosine", "clip_score"}
+    assert set(good) == {"clip_cosine", "clip_score", "clip_cosine_real", "clip_cosine_shuffled"}
     assert good["clip_cosine"] > bad["clip_cosine"]
+    assert good["clip_cosine_real"] > good["clip_cosine_shuffled"]  # the scale: ceiling above chance
+    assert good["clip_cosine_real"] == bad["clip_cosine_real"]  # it does not depend on the model
     assert good["clip_score"] == pytest.approx(max(100 * good["clip_cosine"], 0))
 
 

@@ -72,7 +72,9 @@ def scores(cosines: torch.Tensor) -> dict[str, float]:
 class CLIPScoreMetric:
     """CLIP cosine of generated images and their captions, and torchmetrics' CLIPScore.
 
-    Higher is better. `model` is a hub id or a local folder with a saved CLIP."""
+    Higher is better. Beside it, the cosine of real test images with their own captions (the
+    ceiling) and with shuffled ones (chance), so a figure such as the study's 0.2023 can be
+    read on a scale. `model` is a hub id or a local folder with a saved CLIP."""
 
     def __init__(self, model: str = DEFAULT_CLIP, n: PositiveInt = 500,
                  template: str = "a photo of a {}"):
@@ -87,12 +89,21 @@ class CLIPScoreMetric:
         return [self.template.format(t) for t in texts] if isinstance(raw, torch.Tensor) else texts
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
+        """The samples' score, with its scale: `clip_cosine_real` (real test images with their
+        captions, the ceiling) and `clip_cosine_shuffled` (the same images with another image's
+        caption, the chance level)."""
         clip, _ = load_clip(self.model, "Metric 'clip_score'")  # the same copy clip_text uses
         processor = load_clip_processor(self.model, "Metric 'clip_score'")
         clip.to(ctx.device)
         gen = ctx.generator(3)
-        cosines = []
-        for _, raw in ctx.batches(ctx.test.head(self.n)):
-            images = ctx.model.sample(raw, generator=gen)
-            cosines.append(clip_cosines(clip, processor, images, self.captions(ctx, raw)))
-        return scores(torch.cat(cosines))
+        sampled, real, texts = [], [], []
+        for images, raw in ctx.batches(ctx.test.head(self.n)):
+            captions = self.captions(ctx, raw)
+            sampled.append(clip_cosines(clip, processor, ctx.model.sample(raw, generator=gen), captions))
+            real.append(image_features(clip, processor, images).cpu())
+            texts.append(text_features(clip, processor, captions).cpu())
+        real_f, text_f = torch.cat(real), torch.cat(texts)
+        shuffled = text_f.roll(1, dims=0)
+        return {**scores(torch.cat(sampled)),
+                "clip_cosine_real": (real_f * text_f).sum(-1).double().mean().item(),
+                "clip_cosine_shuffled": (real_f * shuffled).sum(-1).double().mean().item()}

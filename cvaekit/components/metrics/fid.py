@@ -24,6 +24,7 @@ label, or its first caption), so both sides follow the test split's condition mi
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -36,6 +37,7 @@ from ...recipe import ExistingPath, PositiveInt
 from .judge import cached_judge
 
 EXTRACTORS = ("auto", "inception", "judge", "random")
+INCEPTION_DIM = 2048  # Inception's pool features: FID needs at least this many images per side
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name
 
 
@@ -103,6 +105,10 @@ def torchscript_features(path: str, channels: int) -> FeatureNet:
     return FeatureNet(net, dim)
 
 
+class SmallSampleWarning(UserWarning):
+    """FID on fewer images than its features have dimensions: not comparable with published figures."""
+
+
 class FID:
     """FID of generated vs held-out real images; the key names the features (fid_judge, ...).
 
@@ -137,7 +143,7 @@ class FID:
         if name == "inception":
             weights = self.inception_weights or cached_inception_weights()
             try:
-                return FrechetInceptionDistance(feature=2048, reset_real_features=False,
+                return FrechetInceptionDistance(feature=INCEPTION_DIM, reset_real_features=False,
                                                 feature_extractor_weights_path=str(weights) if weights else None)
             except Exception as exc:  # noqa: BLE001 - most likely no network for the download
                 raise CvaekitError(
@@ -168,6 +174,11 @@ class FID:
         real = ctx.test.head(self.n)
         if len(real) < 2:
             raise CvaekitError(f"FID needs at least 2 test images; the test split has {len(real)}.")
+        if name == "inception" and len(real) < INCEPTION_DIM:
+            warnings.warn(f"FID with Inception features on {len(real)} images: below {INCEPTION_DIM} (the "
+                          f"features' size) their covariance is singular, and the figure is not comparable "
+                          f"with published FIDs. Use n: {INCEPTION_DIM} or more test images.",
+                          SmallSampleWarning, stacklevel=2)
         key = (name, id(ctx.test.images), len(real), str(ctx.device))
         if key != self._real_key:
             self._metric = self._new_metric(ctx, name).to(ctx.device)
