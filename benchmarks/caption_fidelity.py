@@ -3,8 +3,9 @@
     python benchmarks/caption_fidelity.py RUN                     # a trained run
     python benchmarks/caption_fidelity.py recipes/shapes_best.yaml [--set k=v ...] [--fit-prior flow]
 
-For caption runs (shapes_captions) it prints the share of images that the shapes checker
-accepts for their caption, by number of shapes in the caption, for: the real test images;
+For caption runs it prints the share of images that the data set's checker accepts for
+their caption (shapes_captions: the shapes checker, by number of shapes; fashion_captions: the
+Fashion-MNIST judge cell by cell, by number of items), for: the real test images;
 reconstructions (posterior mean); posterior samples (z drawn from q(z | x, c): what a perfect
 prior would give, the yardstick for a prior); samples at temperatures 1, 0.5 and 0; and the
 temperature-1 samples against shuffled captions (what a model that ignores the text scores).
@@ -26,8 +27,10 @@ from pathlib import Path
 
 import torch
 
+from cvaekit.components.datasets import fashion_captions as fashion
 from cvaekit.components.datasets.shapes import COLOURS, parse_caption
 from cvaekit.components.metrics.cond_accuracy import ConditionalAccuracy
+from cvaekit.components.metrics.fashion_fidelity import fashion_judge, matches, read
 from cvaekit.components.metrics.fid import FID
 from cvaekit.components.metrics.judge import accuracy
 from cvaekit.components.metrics.shapes_fidelity import check, colour_masks, find_shape
@@ -76,32 +79,60 @@ def cells_used(model, captions: list[str], seed: int, per_caption: int = 16) -> 
     return sum(counts) / max(len(counts), 1)
 
 
+class ShapesChecker:
+    """shapes_captions: the shapes checker; a caption's size is its number of shapes."""
+
+    unit = "shape"
+
+    def passes(self, captions: list[str], images: torch.Tensor) -> list[bool]:
+        return [check(c, im) for c, im in zip(captions, images)]
+
+    def size(self, caption: str) -> int:
+        return len(parse_caption(caption).shapes)
+
+
+class FashionChecker:
+    """fashion_captions: the Fashion-MNIST judge cell by cell; a caption's size is its items."""
+
+    unit = "item"
+
+    def __init__(self):
+        self.judge = fashion_judge()
+
+    def passes(self, captions: list[str], images: torch.Tensor) -> list[bool]:
+        return [matches(fashion.parse_caption(c), s) for c, s in zip(captions, read(self.judge, images))]
+
+    def size(self, caption: str) -> int:
+        return len(fashion.parse_caption(caption).items)
+
+
 def caption_table(trained, data, n: int, seed: int) -> None:
     model = trained.model
+    checker = FashionChecker() if trained.recipe.data.name == "fashion_captions" else ShapesChecker()
     test = data.test.head(n)
     images, captions = test.batch(torch.arange(len(test)), caption="first")
-    shapes = [len(parse_caption(c).shapes) for c in captions]
+    shapes = [checker.size(c) for c in captions]
     modes = images_by_mode(model, images, captions, seed)
     groups = {"all": range(len(captions))} | {
-        f"{k}-shape": [i for i, s in enumerate(shapes) if s == k] for k in sorted(set(shapes))}
+        f"{k}-{checker.unit}": [i for i, s in enumerate(shapes) if s == k] for k in sorted(set(shapes))}
     print(f"\n{trained.run.path.name} (epoch {trained.epoch}, prior: {prior_name(trained)}), "
           f"{len(captions)} test captions")
     print(f"| images | {' | '.join(f'{g} ({len(ix)})' for g, ix in groups.items())} |")
     print("|---|" + "---|" * len(groups))
+    passed = {}
     for mode, imgs in modes.items():
-        ok = [check(c, im) for c, im in zip(captions, imgs)]
+        ok = passed[mode] = checker.passes(captions, imgs)
         print(f"| {mode} | " + " | ".join(f"{sum(ok[i] for i in ix) / max(len(ix), 1):.3f}" for ix in groups.values()) + " |")
     shuffled = captions[1:] + captions[:1]
     t1 = modes["samples, temperature 1"]
-    print(f"| samples against shuffled captions | {sum(map(check, shuffled, t1)) / len(t1):.3f} |")
+    print(f"| samples against shuffled captions | {sum(checker.passes(shuffled, t1)) / len(t1):.3f} |")
     ones = list(dict.fromkeys(c for c, s in zip(captions, shapes) if s == 1))[:40]
-    if ones:
+    if ones and isinstance(checker, ShapesChecker):
         print(f"\nOne-shape captions: the 16 samples of a caption use {cells_used(model, ones, seed):.2f} "
               f"of the 4 cells on average ({len(ones)} captions; the data puts a shape in any cell).")
     fid = FID(features="random")(EvalContext(model, data, test, seed=seed))
     print(f"fid_random of temperature-1 samples: {fid['fid_random']:.2f}")
-    post = modes["posterior samples"]
-    ratio = (sum(map(check, captions, t1)) / max(sum(map(check, captions, post)), 1))
+    ratio = sum(passed["samples, temperature 1"]) / max(sum(passed["posterior samples"]), 1)
     print(f"Samples at temperature 1 reach {ratio:.2f} of the posterior-sample fidelity.")
 
 

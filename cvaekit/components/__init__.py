@@ -9,6 +9,7 @@ from .conditioners.learned_text import LearnedText
 from .conditioners.onehot import OneHot
 from .conditioners.sentence_transformer import sentence_transformer
 from .datasets.coco import coco_captions
+from .datasets.fashion_captions import fashion_captions
 from .datasets.fashion_mnist import fashion_mnist
 from .datasets.shapes import shapes_captions
 from .injections.concat import EarlyConcat, MidConcat
@@ -16,6 +17,7 @@ from .injections.cross_attention import CrossAttention
 from .injections.film import FiLM
 from .metrics.clip_score import CLIPScoreMetric
 from .metrics.cond_accuracy import ConditionalAccuracy
+from .metrics.fashion_fidelity import FashionFidelity
 from .metrics.fid import FID
 from .metrics.likelihood import NegativeELBO, Reconstruction
 from .metrics.shapes_fidelity import ShapesFidelity
@@ -50,6 +52,7 @@ def cvaekit_register(registry):
     registry.add("dataset", "fashion_mnist", fashion_mnist)
     registry.add("dataset", "coco_captions", coco_captions)
     registry.add("dataset", "shapes_captions", shapes_captions)
+    registry.add("dataset", "fashion_captions", fashion_captions)
 
     registry.add("metric", "nelbo", NegativeELBO)
     registry.add("metric", "recon", Reconstruction)
@@ -57,3 +60,4 @@ def cvaekit_register(registry):
     registry.add("metric", "fid", FID)
     registry.add("metric", "clip_score", CLIPScoreMetric)
     registry.add("metric", "shapes_fidelity", ShapesFidelity)
+    registry.add("metric", "fashion_fidelity", FashionFidelity)

@@ -1,0 +1,79 @@
+"""Caption fidelity on `fashion_captions`: the Fashion-MNIST judge reads each cell of a
+picture (an item, or empty), and the picture passes when it holds exactly the items its
+caption names, in the place or relation the caption says."""
+
+from __future__ import annotations
+
+import torch
+
+from ...errors import CvaekitError, UnknownConditionError
+from ...evaluation import EvalContext
+from ...recipe import PositiveInt
+from ..datasets.fashion_captions import CELL, ITEM, OFFSET, WORDS, Layout, parse_caption, relation_holds
+from ..datasets.fashion_mnist import fashion_mnist
+from .judge import Judge, cached_judge, predictions
+
+EMPTY_INK = 0.05  # mean brightness below which a cell counts as empty
+
+
+def cells_of(images: torch.Tensor) -> torch.Tensor:
+    """[N, 4, 1, 28, 28]: the item-sized crop of each grid cell, row by row."""
+    crops = [images[:, :, r * CELL + OFFSET:r * CELL + OFFSET + ITEM, c * CELL + OFFSET:c * CELL + OFFSET + ITEM]
+             for r in (0, 1) for c in (0, 1)]
+    return torch.stack(crops, dim=1)
+
+
+def read(judge: Judge, images: torch.Tensor) -> list[dict[tuple[int, int], int]]:
+    """Per image: the class the judge sees in each non-empty cell, by (row, col)."""
+    crops = cells_of(images.float())
+    ink = crops.mean(dim=(2, 3, 4))
+    classes = predictions(judge, crops.flatten(0, 1)).view(len(images), 4)
+    return [{divmod(k, 2): int(classes[i, k]) for k in range(4) if ink[i, k] >= EMPTY_INK}
+            for i in range(len(images))]
+
+
+def matches(layout: Layout, seen: dict[tuple[int, int], int]) -> bool:
+    if sorted(seen.values()) != sorted(layout.items):
+        return False
+    if layout.cell is not None:
+        return seen.get(layout.cell) == layout.items[0]
+    where = {label: cell for cell, label in seen.items()}
+    return relation_holds(where[layout.items[0]], layout.relation, where[layout.items[1]])
+
+
+def fidelity(judge: Judge, captions: list[str], images: torch.Tensor) -> float:
+    """Share of images whose cells the judge reads as their caption asks."""
+    seen = read(judge, images)
+    return sum(matches(parse_caption(c), s) for c, s in zip(captions, seen)) / max(len(captions), 1)
+
+
+def fashion_judge(judge_epochs: int = 2, seed: int = 0) -> Judge:
+    """The Fashion-MNIST judge that `cond_accuracy` uses (cached), trained on the 28x28 items."""
+    items = fashion_mnist()
+    return cached_judge(items.train, len(WORDS), judge_epochs, seed)
+
+
+class FashionFidelity:
+    """Caption fidelity on fashion_captions: the share of generated images whose items and places
+    the Fashion-MNIST judge reads as the caption asks, with shuffled captions (chance) and real
+    test images (the ceiling) beside it."""
+
+    def __init__(self, n_captions: PositiveInt = 500, judge_epochs: PositiveInt = 2):
+        self.n_captions = n_captions
+        self.judge_epochs = judge_epochs
+
+    def __call__(self, ctx: EvalContext) -> dict[str, float]:
+        n = min(self.n_captions, len(ctx.test))
+        real, captions = ctx.test.batch(torch.arange(n), caption="first")
+        try:
+            [parse_caption(c) for c in captions]
+        except (UnknownConditionError, AttributeError):
+            raise CvaekitError("Metric 'fashion_fidelity' needs the captions of the 'fashion_captions' "
+                               "data set.") from None
+        judge = fashion_judge(self.judge_epochs)
+        gen = ctx.generator(2)
+        samples = torch.cat([ctx.model.sample(captions[i:i + ctx.batch_size], generator=gen).cpu()
+                             for i in range(0, n, ctx.batch_size)])
+        shuffled = captions[1:] + captions[:1]
+        return {"fidelity": fidelity(judge, captions, samples), "fidelity_shuffled": fidelity(judge, shuffled, samples),
+                "fidelity_real": fidelity(judge, captions, real)}
