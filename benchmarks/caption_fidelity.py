@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="recipe override")
     parser.add_argument("--fit-prior", default=None, help="fit this prior to the trained codes first")
     parser.add_argument("--prior-set", action="append", default=[], help="a parameter of the fitted prior")
-    parser.add_argument("--fit-epochs", type=int, default=40)
+    parser.add_argument("--fit-epochs", type=int, default=20)
     parser.add_argument("-n", "--captions", type=int, default=600, help="test captions or images judged")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -151,7 +151,7 @@ def fit_prior_cmd(
     prior: str = typer.Option("flow", "--prior", help="The prior component to fit (see list-components --kind prior)."),
     set_: list[str] = typer.Option([], "--set", help="A parameter of the prior: --set transforms=4 (value parsed as YAML)."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
-    epochs: int = typer.Option(40, "--epochs", help="Passes over the codes."),
+    epochs: int = typer.Option(20, "--epochs", help="Passes over the codes."),
     lr: float = typer.Option(3e-3, "--lr", help="Adam's learning rate."),
     draws: int = typer.Option(4, "--draws", help="Codes per training image (a caption drawn at random for each)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, ..."),

@@ -93,7 +93,7 @@ def prior_spec(recipe_dict: dict[str, Any], name: str, overrides: list[str], reg
 
 
 def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] = (), *, checkpoint: str | None = None,
-              epochs: int = 40, lr: float = 3e-3, batch_size: int = 512, draws: int = 4,
+              epochs: int = 20, lr: float = 3e-3, batch_size: int = 512, draws: int = 4,
               registry: Registry | None = None, device: str = "auto", progress: bool = True,
               measure: bool = True) -> FitResult:
     """Fit the prior `prior` to the codes of a trained run's training images, the rest of the
