@@ -18,7 +18,10 @@ from .optional import require
 from .serving import (MAX_IMAGES, Picture, ServedRun, compare_picture, find_run, generate_picture,
                       walk_picture)
 
-CSS = ".cvaekit-grid img { image-rendering: pixelated; }"  # small images scaled up stay sharp
+# A generate grid holds images at their own size (28 or 32 px): shown as wide as its column,
+# scaled up without blurring. Labelled figures (compare, walk) are shown as drawn.
+CSS = """.cvaekit-grid img { width: 100%; height: auto; max-height: 75vh; object-fit: contain;
+                        image-rendering: pixelated; }"""
 WALKS = {"From one text to another (fixed z)": "texts", "From one seed to another (fixed text)": "seeds"}
 
 
@@ -69,9 +72,9 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
                 recipe = gr.Code(first.recipe_text, language="yaml", elem_id=f"{prefix}-recipe")
         return metrics, recipe
 
-    def outputs(prefix: str, label: str):
+    def outputs(prefix: str, label: str, kind: str = "figure"):
         image = gr.Image(label=label, format="png", type="numpy", interactive=False,
-                         buttons=["fullscreen"], elem_id=f"{prefix}-image", elem_classes=["cvaekit-grid"])
+                         buttons=["fullscreen"], elem_id=f"{prefix}-image", elem_classes=[f"cvaekit-{kind}"])
         download = gr.DownloadButton("Download PNG", visible=False, elem_id=f"{prefix}-download")
         note = gr.Markdown(elem_id=f"{prefix}-note")
         return image, download, note
@@ -96,13 +99,14 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
                     n, temperature, seed = sampling("generate")
                     button = gr.Button("Generate", variant="primary", elem_id="generate-button")
                 with gr.Column(scale=2):
-                    image, download, note = outputs("generate", "Samples")
+                    image, download, note = outputs("generate", "Samples", "grid")
                 metrics, recipe = run_panel("generate")
-            words.change(lambda w: w or gr.update(), words, text)
-            run.change(words_for, run, words).then(describe, run, [metrics, recipe])
+            words.change(lambda w: w or gr.update(), words, text, api_visibility="private")
+            run.change(words_for, run, words, api_visibility="private").then(
+                describe, run, [metrics, recipe], api_visibility="private")
             go = shown(lambda label, *args: generate_picture(find_run(runs, label), *args))
-            for trigger in (button.click, text.submit):
-                trigger(go, [run, text, n, temperature, seed], [image, download, note])
+            button.click(go, [run, text, n, temperature, seed], [image, download, note], api_name="generate")
+            text.submit(go, [run, text, n, temperature, seed], [image, download, note], api_visibility="private")
 
         with gr.Tab("Compare runs", elem_id="tab-compare"):
             with gr.Row():
@@ -118,8 +122,10 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
                         with gr.Accordion(r.label, open=len(runs) <= 3):
                             gr.Markdown(r.metrics_markdown())
             compare = shown(lambda *args: compare_picture(runs, *args))
-            for trigger in (c_button.click, c_text.submit):
-                trigger(compare, [c_text, c_n, c_temperature, c_seed], [c_image, c_download, c_note])
+            c_button.click(compare, [c_text, c_n, c_temperature, c_seed], [c_image, c_download, c_note],
+                           api_name="compare")
+            c_text.submit(compare, [c_text, c_n, c_temperature, c_seed], [c_image, c_download, c_note],
+                          api_visibility="private")
 
         with gr.Tab("Walk the latent space", elem_id="tab-walk"):
             with gr.Row():
@@ -143,11 +149,11 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
                 return (gr.update(label="Text (from)" if texts else "Text"), gr.update(visible=texts),
                         gr.update(label="Seed" if texts else "Seed (from)"), gr.update(visible=not texts))
 
-            mode.change(switch, mode, [text_a, text_b, seed_a, seed_b])
-            w_run.change(describe, w_run, [w_metrics, w_recipe])
+            mode.change(switch, mode, [text_a, text_b, seed_a, seed_b], api_visibility="private")
+            w_run.change(describe, w_run, [w_metrics, w_recipe], api_visibility="private")
             walk = shown(lambda label, choice, *args: walk_picture(find_run(runs, label), WALKS[choice], *args))
             w_button.click(walk, [w_run, mode, text_a, text_b, seed_a, seed_b, steps, w_temperature],
-                           [w_image, w_download, w_note])
+                           [w_image, w_download, w_note], api_name="walk")
     return page
 
 
