@@ -15,13 +15,14 @@ from pathlib import Path
 from .errors import CvaekitError
 from .generate import MAX_STEPS
 from .optional import require
-from .serving import (MAX_IMAGES, Picture, ServedRun, compare_picture, find_run, generate_picture,
-                      walk_picture)
+from .serving import (MAX_IMAGES, Picture, ServedRun, compare_metrics_markdown, compare_picture, find_run,
+                      generate_picture, walk_picture)
 
 # A generate grid holds images at their own size (28 or 32 px): shown as wide as its column,
 # scaled up without blurring. Labelled figures (compare, walk) are shown as drawn.
-CSS = """.cvaekit-grid img { width: 100%; height: auto; max-height: 75vh; object-fit: contain;
-                        image-rendering: pixelated; }"""
+CSS = """.cvaekit-grid .image-frame { width: 100% !important; }
+.cvaekit-grid img { width: 100% !important; height: auto !important; max-height: 75vh;
+                    object-fit: contain; image-rendering: pixelated; }"""
 WALKS = {"From one text to another (fixed z)": "texts", "From one seed to another (fixed text)": "seeds"}
 
 
@@ -64,12 +65,11 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
         return gr.update(choices=classes or [], value=None, visible=bool(classes))
 
     def run_panel(prefix: str):
-        """The run picker with its recipe and metrics beside the picture."""
-        with gr.Column(scale=1, min_width=280):
-            gr.Markdown("**Metrics by checkpoint**")
-            metrics = gr.Markdown(first.metrics_markdown(), elem_id=f"{prefix}-metrics")
-            with gr.Accordion("Recipe", open=False):
-                recipe = gr.Code(first.recipe_text, language="yaml", elem_id=f"{prefix}-recipe")
+        """The chosen run's metrics and recipe, under its picture."""
+        gr.Markdown("**Metrics by checkpoint**")
+        metrics = gr.Markdown(first.metrics_markdown(), elem_id=f"{prefix}-metrics")
+        with gr.Accordion("Recipe", open=False):
+            recipe = gr.Code(first.recipe_text, language="yaml", elem_id=f"{prefix}-recipe")
         return metrics, recipe
 
     def outputs(prefix: str, label: str, kind: str = "figure"):
@@ -98,9 +98,9 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
                                       elem_id="generate-text")
                     n, temperature, seed = sampling("generate")
                     button = gr.Button("Generate", variant="primary", elem_id="generate-button")
-                with gr.Column(scale=2):
+                with gr.Column(scale=3):
                     image, download, note = outputs("generate", "Samples", "grid")
-                metrics, recipe = run_panel("generate")
+                    metrics, recipe = run_panel("generate")
             words.change(lambda w: w or gr.update(), words, text, api_visibility="private")
             run.change(words_for, run, words, api_visibility="private").then(
                 describe, run, [metrics, recipe], api_visibility="private")
@@ -117,10 +117,8 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
                     c_button = gr.Button("Compare", variant="primary", elem_id="compare-button")
                 with gr.Column(scale=3):
                     c_image, c_download, c_note = outputs("compare", "One row per run")
-                    gr.Markdown("**Metrics of each run**")
-                    for r in runs:
-                        with gr.Accordion(r.label, open=len(runs) <= 3):
-                            gr.Markdown(r.metrics_markdown())
+                    gr.Markdown("**Metrics of each run, at the checkpoint served**")
+                    gr.Markdown(compare_metrics_markdown(runs), elem_id="compare-metrics")
             compare = shown(lambda *args: compare_picture(runs, *args))
             c_button.click(compare, [c_text, c_n, c_temperature, c_seed], [c_image, c_download, c_note],
                            api_name="compare")
@@ -140,9 +138,9 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
                     steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="Steps", elem_id="walk-steps")
                     w_temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature")
                     w_button = gr.Button("Walk", variant="primary", elem_id="walk-button")
-                with gr.Column(scale=2):
+                with gr.Column(scale=3):
                     w_image, w_download, w_note = outputs("walk", "Strip")
-                w_metrics, w_recipe = run_panel("walk")
+                    w_metrics, w_recipe = run_panel("walk")
 
             def switch(choice):
                 texts = WALKS[choice] == "texts"

@@ -60,13 +60,26 @@ class ServedRun:
 
     def metrics_markdown(self) -> str:
         """The evaluation records as a Markdown table, or a line saying there are none."""
-        rows = self.metrics()
-        if not rows:
-            return "_No metrics recorded for this run._"
-        columns = ["epoch"] + sorted({k for r in rows for k in r} - {"epoch", "checkpoint", "step"})
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
-        return "\n".join(lines)
+        return metrics_table(self.metrics(), "epoch") or "_No metrics recorded for this run._"
+
+    def served_metrics(self) -> dict:
+        """The metrics measured at the served checkpoint ({} when it was not evaluated)."""
+        return next((r for r in reversed(self.metrics()) if r.get("epoch") == self.trained.epoch), {})
+
+
+def metrics_table(rows: list[dict], first: str) -> str:
+    """Records as a Markdown table, column `first` leading; '' for no records."""
+    if not rows:
+        return ""
+    columns = [first] + sorted({k for r in rows for k in r} - {first, "epoch", "checkpoint", "step"})
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def compare_metrics_markdown(runs: list[ServedRun]) -> str:
+    """One row per served run: its metrics at the checkpoint it serves."""
+    return metrics_table([{"run": r.label, **r.served_metrics()} for r in runs], "run")
 
 
 def _cell(value) -> str:

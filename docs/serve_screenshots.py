@@ -3,7 +3,7 @@
     python docs/serve_screenshots.py runs/quickstart-<stamp> runs/quickstart-<stamp>@4 \\
         --text sneaker --walk sneaker "ankle boot"
 
-starts the page on 127.0.0.1 for the given runs, drives it with Playwright and Debian's
+starts the page on 127.0.0.1 for the given runs (Generate and Walk show the last one), drives it with Playwright and Debian's
 chromium (/usr/bin/chromium; nothing else is reached), and writes docs/images/serve-generate.png,
 serve-compare.png and serve-walk.png.
 """
@@ -45,7 +45,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     port = free_port()
-    server = launch(load_runs(args.runs), port=port, block=False)
+    runs = load_runs(args.runs)
+    server = launch(runs, port=port, block=False)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
@@ -60,6 +61,11 @@ def main() -> None:
                 page.screenshot(path=str(path), full_page=True)
                 print(f"Wrote {path}")
 
+            def choose_last_run(picker: str) -> None:  # Generate and Walk show the last run named
+                page.locator(f"{picker} input").click()
+                page.get_by_role("option", name=runs[-1].label, exact=True).click()
+
+            choose_last_run("#generate-run")
             page.locator("#generate-text textarea").fill(args.text)
             page.locator("#generate-button").click()
             shoot("generate", "#generate-image")
@@ -70,6 +76,7 @@ def main() -> None:
             shoot("compare", "#compare-image")
 
             page.get_by_role("tab", name="Walk the latent space").click()
+            choose_last_run("#walk-run")
             page.locator("#walk-text-a textarea").fill(args.walk[0])
             page.locator("#walk-text-b textarea").fill(args.walk[1])
             page.locator("#walk-button").click()

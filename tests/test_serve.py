@@ -13,7 +13,7 @@ from cvaekit.cli import app
 from cvaekit.condition import Condition
 from cvaekit.errors import CvaekitError, UnknownConditionError
 from cvaekit.generate import blend, decode, draw_latent, sample_rows, slerp, walk_seeds, walk_texts
-from cvaekit.serving import (MAX_IMAGES, MAX_TEXT_CHARS, compare_picture, generate_picture, load_runs,
+from cvaekit.serving import (MAX_IMAGES, MAX_TEXT_CHARS, compare_metrics_markdown, compare_picture, generate_picture, load_runs,
                              pixel_grid, split_run_arg, walk_picture)
 from cvaekit.training import train
 
@@ -117,6 +117,8 @@ def test_the_page_shows_recipe_and_metrics(served):
     assert "fashion_mnist" in label.recipe_text
     table = label.metrics_markdown()
     assert table.startswith("| epoch | nelbo |") and "\n| 1 | " in table
+    side_by_side = compare_metrics_markdown(served)
+    assert side_by_side.startswith("| run | nelbo |") and f"| {served[1].label} | " in side_by_side
 
 
 def test_a_text_walk_starts_and_ends_at_each_texts_own_picture(served):
