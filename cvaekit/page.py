@@ -161,7 +161,11 @@ def launch(runs: list[ServedRun], host: str = "127.0.0.1", port: int = 7860, blo
     folder = tempfile.mkdtemp(prefix="cvaekit-serve-")
     page = build_page(runs, folder)
     page.queue(default_concurrency_limit=1)  # one model, one request at a time: no oversubscribed cores
-    page.launch(server_name=host, server_port=port, prevent_thread_lock=not block, css=CSS,
-                allowed_paths=[folder], ssr_mode=False, show_error=False, quiet=not block,
-                footer_links=[])
+    try:
+        page.launch(server_name=host, server_port=port, prevent_thread_lock=not block, css=CSS,
+                    allowed_paths=[folder], ssr_mode=False, show_error=False, quiet=not block,
+                    footer_links=[])
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise CvaekitError(f"Cannot serve on {host}:{port} ({exc}). Pick another with --port, "
+                           f"or check --host.") from None
     return page

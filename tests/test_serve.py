@@ -181,3 +181,19 @@ def test_generate_interpolate_writes_the_strip(label_run, tmp_path):
 def test_serve_names_a_missing_run_before_serving(tmp_path):
     result = runner.invoke(app, ["serve", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "not a cvaekit run folder" in result.output
+
+
+def test_the_page_needs_the_serve_extra_and_a_free_port(served, monkeypatch):
+    import socket
+
+    from cvaekit.page import build_page, launch
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CvaekitError, match=f"Cannot serve on 127.0.0.1:{port}.*--port"):
+            launch(served, port=port, block=False)
+    monkeypatch.setitem(__import__("sys").modules, "gradio", None)
+    with pytest.raises(CvaekitError, match=r"pip install 'cvaekit\[serve\]'"):
+        build_page(served)
