@@ -8,7 +8,9 @@ request is shown on the page as its message; any other failure shows a short 'Er
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -159,6 +161,7 @@ def launch(runs: list[ServedRun], host: str = "127.0.0.1", port: int = 7860, blo
     """Serve the page on `host`:`port` (127.0.0.1 unless told otherwise); with `block`, until
     Ctrl-C. Returns the Blocks (call `.close()` to stop a non-blocking one)."""
     folder = tempfile.mkdtemp(prefix="cvaekit-serve-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the grids offered for download
     page = build_page(runs, folder)
     page.queue(default_concurrency_limit=1)  # one model, one request at a time: no oversubscribed cores
     try:
