@@ -183,6 +183,7 @@ def test_serve_names_a_missing_run_before_serving(tmp_path):
     assert result.exit_code == 2 and "not a cvaekit run folder" in result.output
 
 
+@pytest.mark.slow  # imports Gradio and starts a server: seconds
 def test_the_page_needs_the_serve_extra_and_a_free_port(served, monkeypatch):
     import socket
 
