@@ -104,12 +104,41 @@ def generate_cmd(
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
     temperature: float = typer.Option(1.0, "--temperature", "-t",
                                       help="Spread of z: 1 samples the prior; below 1, more typical and less varied images; 0, the prior's mean."),
+    interpolate: bool = typer.Option(False, "--interpolate",
+                                     help="Walk from the first text to the second at a fixed z, in -n steps, as one strip."),
 ) -> None:
-    """Sample images for each text from a trained run, as one labelled grid."""
-    from .generate import generate
+    """Sample images for each text from a trained run, as one labelled grid (or, with
+    --interpolate "text A" "text B", the strip between two texts)."""
+    from .generate import generate, interpolate as interpolate_texts
 
-    path = generate(run, texts, n=n, out=output, checkpoint=checkpoint, seed=seed, temperature=temperature)
+    if interpolate:
+        if len(texts) != 2:
+            raise CvaekitError(f"--interpolate walks between exactly two texts; got {len(texts)}: "
+                               + ", ".join(repr(t) for t in texts) + ".")
+        path = interpolate_texts(run, texts[0], texts[1], steps=n, out=output, checkpoint=checkpoint,
+                                 seed=seed, temperature=temperature)
+    else:
+        path = generate(run, texts, n=n, out=output, checkpoint=checkpoint, seed=seed, temperature=temperature)
     out.print(f"Wrote [bold]{path}[/]")
+
+
+@app.command("serve")
+@friendly
+def serve_cmd(
+    runs: list[str] = typer.Argument(..., help="Run folders; RUN@EPOCH serves that checkpoint (one run's checkpoints side by side)."),
+    port: int = typer.Option(7860, "--port", help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 opens the page to the network."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default) or an epoch, for every run without @EPOCH."),
+    device: str = typer.Option("auto", "--device", help="auto (the GPU when there is one), cpu, cuda, ..."),
+) -> None:
+    """A page to try trained runs: generate from a text, compare runs, walk the latent space."""
+    from .serving import load_runs
+
+    served = load_runs(runs, checkpoint, device)  # a missing run or checkpoint: an error before any page
+    from .page import launch
+
+    out.print(f"Serving {', '.join(r.label for r in served)} on [bold]http://{host}:{port}[/] (Ctrl-C stops)")
+    launch(served, host=host, port=port)
 
 
 @app.command("describe")

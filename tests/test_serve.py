@@ -1,0 +1,200 @@
+"""`cvaekit serve`'s functions as plain Python (no browser), the latent walks of
+`cvaekit.generate`, and `cvaekit generate --interpolate`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from cvaekit.cli import app
+from cvaekit.condition import Condition
+from cvaekit.errors import CvaekitError, UnknownConditionError
+from cvaekit.generate import blend, decode, draw_latent, sample_rows, slerp, walk_seeds, walk_texts
+from cvaekit.serving import (MAX_IMAGES, MAX_TEXT_CHARS, compare_metrics_markdown, compare_picture, generate_picture, load_runs,
+                             pixel_grid, split_run_arg, walk_picture)
+from cvaekit.training import train
+
+runner = CliRunner()
+
+
+def caption_recipe(tmp_path) -> dict:
+    """A tiny shapes-captions run: learned text tokens into cross-attention, 16 px."""
+    return {
+        "name": "tiny_shapes", "seed": 0, "runs_dir": str(tmp_path / "runs"),
+        "data": {"name": "shapes_captions", "image_size": 16, "n_train": 256, "n_test": 64},
+        "model": {"latent_dim": 4, "conditioner": {"name": "learned_text", "dim": 16, "tokens": True},
+                  "encoder": {"name": "conv", "channels": [8, 16]},
+                  "decoder": {"name": "deconv", "channels": [8, 16], "hidden": 32},
+                  "injections": [{"name": "cross_attention", "at": 1, "net": "decoder"}]},
+        "train": {"epochs": 1, "batch_size": 64, "checkpoint_every": 1},
+        "eval": {"metrics": ["nelbo"], "limit": 64, "samples_per_condition": 2},
+    }
+
+
+@pytest.fixture(scope="module")
+def label_run(tmp_path_factory):
+    from conftest import fashion_recipe
+
+    recipe = fashion_recipe(tmp_path_factory.mktemp("serve-label"), epochs=1, limit=256)
+    recipe["eval"]["limit"] = 128
+    return train(recipe, progress=False)
+
+
+@pytest.fixture(scope="module")
+def caption_run(tmp_path_factory):
+    return train(caption_recipe(tmp_path_factory.mktemp("serve-caption")), progress=False)
+
+
+@pytest.fixture(scope="module")
+def served(label_run, caption_run):
+    return load_runs([str(label_run), str(caption_run)], device="cpu")
+
+
+def test_a_generate_grid_is_the_same_pictures_as_cvaekit_generate(served):
+    label = served[0]
+    picture = generate_picture(label, "sneaker", n=5, temperature=0.8, seed=3)
+    (expected,) = sample_rows(label.model, ["sneaker"], 5, seed=3, temperature=0.8)
+    assert np.array_equal(picture.image, pixel_grid(expected))
+    assert picture.image.shape == (28 + 4, 5 * 30 + 2, 3)
+    assert "5 images in" in picture.note
+    other = generate_picture(label, "sneaker", n=5, temperature=0.8, seed=4)
+    assert not np.array_equal(picture.image, other.image)
+
+
+def test_free_text_goes_through_the_word_map_and_an_unknown_word_says_the_classes(served):
+    label = served[0]
+    assert label.classes[:2] == ["T-shirt/top", "Trouser"]
+    a = generate_picture(label, "Sneakers", n=2, seed=0).image
+    assert np.array_equal(a, generate_picture(label, "sneaker", n=2, seed=0).image)
+    with pytest.raises(UnknownConditionError, match="'hat' is not a class.*'Sneaker'"):
+        generate_picture(label, "hat")
+
+
+def test_bad_requests_are_errors_or_capped_never_a_crash(served):
+    label, caption = served
+    with pytest.raises(CvaekitError, match="text is empty"):
+        generate_picture(label, "   ")
+    with pytest.raises(CvaekitError, match=f"up to {MAX_TEXT_CHARS:,}"):
+        generate_picture(caption, "a red circle " * 200)
+    big = generate_picture(label, "bag", n=10_000)
+    assert f"Asked for 10,000 images; showing {MAX_IMAGES}" in big.note
+    assert big.image.shape[0] == (MAX_IMAGES // 8) * 30 + 2
+    long = generate_picture(caption, " ".join(["a red circle"] * 20), n=1)
+    assert "this model reads only the first 48" in long.note
+    with pytest.raises(CvaekitError, match="at least 1"):
+        generate_picture(label, "bag", n=0)
+    with pytest.raises(CvaekitError, match="seed must be a whole number"):
+        generate_picture(label, "bag", seed="x")
+    with pytest.raises(CvaekitError, match="temperature must be 0 or more"):
+        generate_picture(label, "bag", temperature=-1)
+
+
+def test_compare_draws_every_run_and_names_the_ones_that_cannot_read_the_text(served, label_run):
+    both = load_runs([str(label_run), f"{label_run}@1"], device="cpu")
+    assert [r.label for r in both] == [f"{label_run.name} · epoch 1", f"{label_run.name} · epoch 1 (2)"]
+    picture = compare_picture(both, "bag", n=3, seed=1)
+    assert picture.image.ndim == 3 and picture.image.shape[2] == 3 and picture.note == ""
+    mixed = compare_picture(served, "a red circle", n=3)
+    assert "Left out" in mixed.note and served[0].label in mixed.note and "not a class" in mixed.note
+    with pytest.raises(CvaekitError, match="No run could draw"):
+        compare_picture(served[:1], "a red circle")
+
+
+def test_loading_names_a_missing_folder_and_a_missing_checkpoint(tmp_path, label_run):
+    with pytest.raises(CvaekitError, match="not a cvaekit run folder"):
+        load_runs([str(tmp_path / "nope")])
+    with pytest.raises(CvaekitError, match="no checkpoint '9'.*Kept epochs: 1"):
+        load_runs([f"{label_run}@9"])
+    assert split_run_arg("runs/x@12") == ("runs/x", "12")
+    assert split_run_arg(str(label_run)) == (str(label_run), None)
+
+
+def test_the_page_shows_recipe_and_metrics(served):
+    label = served[0]
+    assert "fashion_mnist" in label.recipe_text
+    table = label.metrics_markdown()
+    assert table.startswith("| epoch | nelbo |") and "\n| 1 | " in table
+    side_by_side = compare_metrics_markdown(served)
+    assert side_by_side.startswith("| run | nelbo |") and f"| {served[1].label} | " in side_by_side
+
+
+def test_a_text_walk_starts_and_ends_at_each_texts_own_picture(served):
+    caption = served[1]
+    model = caption.model
+    strip = walk_texts(model, "a red circle", "a large blue square below a small green triangle", steps=5, seed=2)
+    assert strip.shape == (5, 3, 16, 16)
+    for text, image in (("a red circle", strip[0]), ("a large blue square below a small green triangle", strip[-1])):
+        cond = model.condition(model.conditioner.parse([text]))
+        assert torch.allclose(image, decode(model, draw_latent(model, cond, 2), cond)[0], atol=1e-5)
+    assert not torch.allclose(strip[0], strip[-1])
+    label_strip = walk_texts(served[0].model, "sneaker", "bag", steps=3)
+    assert label_strip.shape == (3, 1, 28, 28)
+    with pytest.raises(CvaekitError, match="2 to 64 steps"):
+        walk_texts(model, "a red circle", "a blue square", steps=1)
+
+
+def test_a_seed_walk_keeps_the_text_and_moves_z_between_the_two_draws(served):
+    model = served[0].model
+    strip = walk_seeds(model, "bag", 0, 1, steps=4)
+    cond = model.condition(model.conditioner.parse(["bag"]))
+    for seed, image in ((0, strip[0]), (1, strip[-1])):
+        assert torch.allclose(image, decode(model, draw_latent(model, cond, seed), cond)[0], atol=1e-5)
+    assert not torch.allclose(strip[1], strip[2])
+
+
+def test_blend_pads_token_sequences_and_slerp_keeps_the_length():
+    a = Condition(torch.zeros(1, 2), torch.zeros(1, 1, 2), torch.ones(1, 1, dtype=torch.bool))
+    b = Condition(torch.ones(1, 2), torch.ones(1, 3, 2), torch.ones(1, 3, dtype=torch.bool))
+    assert blend(a, b, 0.0).mask.tolist() == [[True, False, False]]
+    mid = blend(a, b, 0.5)
+    assert mid.tokens.shape == (1, 3, 2) and mid.mask.all() and torch.allclose(mid.vector, torch.full((1, 2), 0.5))
+    za, zb = torch.tensor([[3.0, 0.0]]), torch.tensor([[0.0, 3.0]])
+    assert torch.allclose(slerp(za, zb, 0.5).norm(), torch.tensor(3.0))
+    assert torch.allclose(slerp(za, za, 0.3), za)
+
+
+def test_walk_pictures_and_their_errors(served):
+    label, caption = served
+    texts = walk_picture(caption, "texts", "a red circle", "a blue square", steps=6)
+    seeds = walk_picture(label, "seeds", "bag", seed_a=0, seed_b=5, steps=100)
+    assert texts.image.ndim == 3 and "walk-a-red-circle-to-a-blue-square" == texts.name
+    assert "Asked for 100 steps; showing 64" in seeds.note
+    with pytest.raises(CvaekitError, match="text is empty"):
+        walk_picture(caption, "texts", "a red circle", "")
+    with pytest.raises(UnknownConditionError, match="'hat' is not a class"):
+        walk_picture(label, "texts", "bag", "hat")
+
+
+def test_generate_interpolate_writes_the_strip(label_run, tmp_path):
+    out = tmp_path / "walk.png"
+    result = runner.invoke(app, ["generate", str(label_run), "sneaker", "bag", "--interpolate", "-n", "8", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    w, h = Image.open(out).size
+    assert w > 3 * h  # one row of eight
+    result = runner.invoke(app, ["generate", str(label_run), "sneaker", "--interpolate", "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and "exactly two texts" in result.output
+
+
+def test_serve_names_a_missing_run_before_serving(tmp_path):
+    result = runner.invoke(app, ["serve", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "not a cvaekit run folder" in result.output
+
+
+@pytest.mark.slow  # imports Gradio and starts a server: seconds
+def test_the_page_needs_the_serve_extra_and_a_free_port(served, monkeypatch):
+    import socket
+
+    from cvaekit.page import build_page, launch
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CvaekitError, match=f"Cannot serve on 127.0.0.1:{port}.*--port"):
+            launch(served, port=port, block=False)
+    monkeypatch.setitem(__import__("sys").modules, "gradio", None)
+    with pytest.raises(CvaekitError, match=r"pip install 'cvaekit\[serve\]'"):
+        build_page(served)
