@@ -64,6 +64,35 @@ def run_cmd(
     out.print(f"Run folder: [bold]{path}[/]")
 
 
+@app.command("prepare")
+@friendly
+def prepare_cmd(
+    recipe: Path = typer.Argument(..., help="Recipe YAML."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key: --set data.image_size=64 (value parsed as YAML)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Where the text encoder runs (default: the recipe's train.device)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Fill the caches a recipe uses before training: decode its images, encode its captions."""
+    from .prepare import prepare
+
+    report = prepare(recipe, overrides=set_, device=device, progress=not quiet)
+    table = Table(title=f"{escape(str(recipe))}: prepared")
+    table.add_column("cache")
+    table.add_column("ready", justify="right")
+    table.add_column("seconds", justify="right")
+    c, h, w = report.image_shape
+    table.add_row(f"images ({escape(report.dataset)}, {c}x{h}x{w})",
+                  f"{report.train_images:,} train, {report.test_images:,} test", f"{report.seconds['images']:.1f}")
+    if report.captions is None:
+        table.add_row(f"captions ({escape(report.conditioner)})", "nothing to encode", "")
+    else:
+        n = report.captions
+        table.add_row(f"captions ({escape(report.conditioner)})",
+                      f"{n['distinct']:,} distinct: {n['cached']:,} already cached, {n['encoded']:,} encoded now",
+                      f"{report.seconds['captions']:.1f}")
+    out.print(table)
+
+
 @app.command("list-components")
 @friendly
 def list_components(
