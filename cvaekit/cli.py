@@ -76,21 +76,15 @@ def prepare_cmd(
     from .prepare import prepare
 
     report = prepare(recipe, overrides=set_, device=device, progress=not quiet)
-    table = Table(title=f"{escape(str(recipe))}: prepared")
-    table.add_column("cache")
-    table.add_column("ready", justify="right")
-    table.add_column("seconds", justify="right")
     c, h, w = report.image_shape
-    table.add_row(f"images ({escape(report.dataset)}, {c}x{h}x{w})",
-                  f"{report.train_images:,} train, {report.test_images:,} test", f"{report.seconds['images']:.1f}")
+    out.print(f"Images ({escape(report.dataset)}, {c}x{h}x{w}): {report.train_images:,} train, "
+              f"{report.test_images:,} test, in the cache ({report.seconds['images']:.1f} s).", soft_wrap=True)
     if report.captions is None:
-        table.add_row(f"captions ({escape(report.conditioner)})", "nothing to encode", "")
+        out.print(f"Captions ({escape(report.conditioner)}): nothing to encode.", soft_wrap=True)
     else:
         n = report.captions
-        table.add_row(f"captions ({escape(report.conditioner)})",
-                      f"{n['distinct']:,} distinct: {n['cached']:,} already cached, {n['encoded']:,} encoded now",
-                      f"{report.seconds['captions']:.1f}")
-    out.print(table)
+        out.print(f"Captions ({escape(report.conditioner)}): {n['distinct']:,} distinct: {n['cached']:,} already "
+                  f"cached, {n['encoded']:,} encoded now ({report.seconds['captions']:.1f} s).", soft_wrap=True)
 
 
 @app.command("list-components")
