@@ -226,7 +226,7 @@ def _build(folder: Path, reader: ImageReader, conditions: list, size: int, chann
     saved_at, started = time.monotonic(), time.perf_counter()
     done = state["done"]
 
-    def save() -> None:
+    def save(out: np.memmap) -> None:
         out.flush()
         _write_json(state_file, {"total": total, "row": row, "done": done, "skipped": sorted(skipped)})
 
@@ -243,7 +243,7 @@ def _build(folder: Path, reader: ImageReader, conditions: list, size: int, chann
                 bar.update(task, completed=done,
                            rate=(done - state["done"]) / max(time.perf_counter() - started, 1e-9))
             if time.monotonic() - saved_at > SAVE_SECONDS:
-                save()
+                save(out)
                 saved_at = time.monotonic()
     out.flush()
     del out

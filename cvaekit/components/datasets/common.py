@@ -10,10 +10,10 @@ import torch
 
 from ...data import Split
 from ...errors import DataError, RecipeError
-from ...image_cache import ImageReader, cached_images, warn_skipped
+from ...image_cache import Fit, ImageReader, cached_images, warn_skipped
 
 Channels = Literal[1, 3]
-Fit = Literal["crop", "pad"]
+__all__ = ["Channels", "Fit", "as_captions", "cached_split", "check_image_keys", "split_indices"]
 
 
 def check_image_keys(image_size: int, test_fraction: float | None = None) -> None:

@@ -44,6 +44,8 @@ def image_captions(root: str | None = None, metadata: str | None = None, test_me
     channels: 1 (grey) or 3 (RGB).
     fit: 'crop' (centre-crop to a square) or 'pad' (keep the whole picture, pad with black).
     test_fraction: the share of images held out for testing when no test split is given.
+    seed: draws the test split when it is cut from the training images.
+    progress: show a progress bar while decoding.
     workers: processes that decode (default: one per core)."""
     check_image_keys(image_size, test_fraction)
     train_file, test_file = _metadata_files(root, metadata, test_metadata)

@@ -33,6 +33,8 @@ def image_folder(root: str | None = None, image_size: PositiveInt = 64, channels
     channels: 1 (grey) or 3 (RGB).
     fit: 'crop' (centre-crop to a square) or 'pad' (keep the whole picture, pad with black).
     test_fraction: the share of images held out for testing when there is no test/ folder.
+    seed: draws the test split when it is cut from the training images.
+    progress: show a progress bar while decoding.
     workers: processes that decode (default: one per core)."""
     check_image_keys(image_size, test_fraction)
     if not root:

@@ -64,6 +64,7 @@ def torchvision_dataset(dataset: str = "MNIST", root: str | None = None, downloa
     train_split: for sets with splits by name, the training one (default: the set's usual one).
     test_split: the same for the test split.
     options: further keyword arguments for the data set class (EMNIST needs {split: balanced}, say).
+    progress: show a progress bar while decoding.
     workers: processes that decode (default: one per core)."""
     import torchvision.datasets as tv
 
