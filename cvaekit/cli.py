@@ -64,6 +64,29 @@ def run_cmd(
     out.print(f"Run folder: [bold]{path}[/]")
 
 
+@app.command("prepare")
+@friendly
+def prepare_cmd(
+    recipe: Path = typer.Argument(..., help="Recipe YAML."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key: --set data.image_size=64 (value parsed as YAML)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Where the text encoder runs (default: the recipe's train.device)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Fill the caches a recipe uses before training: decode its images, encode its captions."""
+    from .prepare import prepare
+
+    report = prepare(recipe, overrides=set_, device=device, progress=not quiet)
+    c, h, w = report.image_shape
+    out.print(f"Images ({escape(report.dataset)}, {c}x{h}x{w}): {report.train_images:,} train, "
+              f"{report.test_images:,} test, in the cache ({report.seconds['images']:.1f} s).", soft_wrap=True)
+    if report.captions is None:
+        out.print(f"Captions ({escape(report.conditioner)}): nothing to encode.", soft_wrap=True)
+    else:
+        n = report.captions
+        out.print(f"Captions ({escape(report.conditioner)}): {n['distinct']:,} distinct: {n['cached']:,} already "
+                  f"cached, {n['encoded']:,} encoded now ({report.seconds['captions']:.1f} s).", soft_wrap=True)
+
+
 @app.command("list-components")
 @friendly
 def list_components(

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from rich.progress import Progress
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
@@ -72,24 +73,42 @@ class EmbeddingCache:
         missing = list({k: t for k, t in zip(keys, texts) if k not in self.memory}.items())
         for start in range(0, len(missing), self.batch_size):
             self._encode(missing[start:start + self.batch_size], torch.device(device))
-        if self.pending and (sum(v.shape[0] for v in self.pending.values()) >= self.flush_rows
-                             or time.monotonic() - self.last_flush > self.flush_seconds):
+        if self._flush_due():
             self.flush()
         return [self.memory[k] for k in keys]
 
     def precompute(self, texts: Sequence[str], device: torch.device | str = "cpu",
                    progress: bool = True) -> int:
-        """Encode every caption of `texts` not cached yet, with a progress bar; returns how many."""
-        self._load()
-        todo = list({text_key(t): t for t in texts if text_key(t) not in self.memory}.items())
-        with Progress(disable=not progress or not todo, transient=True) as bar:
-            task = bar.add_task(f"embedding {len(todo):,} captions", total=len(todo))
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start:start + self.batch_size]
-                self._encode(chunk, torch.device(device))
-                bar.advance(task, len(chunk))
-        self.flush()
+        """Encode every caption of `texts` not cached yet, batched, with a progress bar;
+        returns how many. What is encoded is written to disk as it goes (and on an
+        interrupt), so running it again continues where it stopped."""
+        todo = self.missing(texts)
+        columns = [TextColumn("encoding captions"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]:,.0f}/s"), TimeRemainingColumn()]
+        started = time.perf_counter()
+        try:
+            with Progress(*columns, console=Console(stderr=True), disable=not progress or not todo,
+                          transient=True) as bar:
+                task = bar.add_task("encode", total=len(todo), rate=0.0)
+                for start in range(0, len(todo), self.batch_size):
+                    chunk = todo[start:start + self.batch_size]
+                    self._encode(chunk, torch.device(device))
+                    done = start + len(chunk)
+                    bar.update(task, completed=done, rate=done / max(time.perf_counter() - started, 1e-9))
+                    if self._flush_due():
+                        self.flush()
+        finally:
+            self.flush()
         return len(todo)
+
+    def missing(self, texts: Sequence[str]) -> list[tuple[str, str]]:
+        """(key, text) of each distinct caption of `texts` not cached yet."""
+        self._load()
+        return list({text_key(t): t for t in texts if text_key(t) not in self.memory}.items())
+
+    def _flush_due(self) -> bool:
+        return bool(self.pending) and (sum(v.shape[0] for v in self.pending.values()) >= self.flush_rows
+                                       or time.monotonic() - self.last_flush > self.flush_seconds)
 
     def _encode(self, items: list[tuple[str, str]], device: torch.device) -> None:
         with torch.no_grad():
@@ -171,6 +190,15 @@ class FrozenTextConditioner(nn.Module):
         super().__init__()
         self.cache, self.dim, self.tokens = cache, dim, tokens
         self.register_buffer("device_probe", torch.empty(0), persistent=False)
+
+    def prepare(self, texts: Sequence[str], device: torch.device | str = "cpu",
+                progress: bool = True) -> dict[str, int]:
+        """Encode (and store) every distinct caption of `texts` ahead of training, as
+        `cvaekit prepare` does: how many distinct ones, how many were cached already, how
+        many were encoded now."""
+        distinct = len(set(texts))
+        encoded = self.cache.precompute(texts, device, progress)
+        return {"distinct": distinct, "cached": distinct - encoded, "encoded": encoded}
 
     def parse(self, texts: list[str]) -> list[str]:
         """Captions are taken as they are; anything but text is an error."""

@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cvaekit import image_cache
 from cvaekit.components.datasets import coco
 from cvaekit.components.datasets.coco import SkippedImagesWarning, coco_captions
 from cvaekit.errors import DataError, RecipeError
@@ -80,7 +81,7 @@ def test_decoded_images_are_cached_memory_mapped_and_reused(tree, tmp_path, monk
     def no_decoding(*args, **kwargs):
         raise AssertionError("a cached split must not be decoded again")
 
-    monkeypatch.setattr(coco, "decode", no_decoding)
+    monkeypatch.setattr(image_cache, "decode", no_decoding)
     monkeypatch.setattr(coco, "select_images", no_decoding)
     with pytest.warns(SkippedImagesWarning, match="Skipped 1"):  # still reported from the cache
         again = coco_captions(root=str(tree), image_size=16, progress=False)
@@ -88,7 +89,7 @@ def test_decoded_images_are_cached_memory_mapped_and_reused(tree, tmp_path, monk
     assert again.train.conditions == first.train.conditions
     folders = sorted((tmp_path / "cache" / "coco").iterdir())
     assert [f.name.split("-")[:2] for f in folders] == [["train2017", "16px"], ["val2017", "16px"]]
-    assert sorted(p.name for p in folders[0].iterdir()) == ["images.u8", "meta.json"]
+    assert sorted(p.name for p in folders[0].iterdir() if not p.name.startswith(".")) == ["images.u8", "meta.json"]
     assert (folders[0] / "images.u8").stat().st_size == 11 * 3 * 16 * 16
 
 

@@ -24,6 +24,25 @@ def _tiny_coco(request, tmp_path):
     return {"params": {"root": str(root), "image_size": 16, "progress": False}}
 
 
+def _own(kind: str):
+    """Params for the data sets of a user's own pictures, on data written in tmp_path."""
+    import own_pictures as own
+
+    def setup(request, tmp_path):
+        quick = {"progress": False}
+        if kind == "image_folder":
+            return {"params": {"root": str(own.write_labelled_folder(tmp_path / "p", per_class=6)),
+                               "image_size": 16, **quick}}
+        if kind == "image_captions":
+            return {"params": {"root": str(own.write_caption_folder(tmp_path / "p", n=16)), "image_size": 16, **quick}}
+        if kind == "hf_dataset":
+            return {"params": {"path": str(own.write_hf_dataset(tmp_path / "p", n=12)), "label_column": "label",
+                               "image_size": 16, **quick}}
+        return {"params": {"root": str(own.write_mnist_root(tmp_path / "p")), **quick}}
+
+    return setup
+
+
 def _shapes_data(request, tmp_path):
     return {"data": load_registry().build("dataset", "shapes_captions",
                                           {"n_train": 32, "n_test": 16, "max_shapes": 2})}
@@ -33,6 +52,7 @@ SETUP = {
     ("conditioner", "clip_text"): lambda r, t: {"params": {"model": r.getfixturevalue("tiny_clip_path")}},
     ("dataset", "shapes_captions"): lambda r, t: {"params": {"n_train": 64, "n_test": 16}},
     ("dataset", "coco_captions"): _tiny_coco,
+    **{("dataset", k): _own(k) for k in ("image_folder", "image_captions", "hf_dataset", "torchvision")},
     ("metric", "cond_accuracy"): lambda r, t: {"params": {"per_class": 4}},
     ("metric", "clip_score"): lambda r, t: {"params": {"model": r.getfixturevalue("tiny_clip_path"), "n": 8},
                                             "data": "captions"},

@@ -11,7 +11,11 @@ from .conditioners.sentence_transformer import sentence_transformer
 from .datasets.coco import coco_captions
 from .datasets.fashion_captions import fashion_captions
 from .datasets.fashion_mnist import fashion_mnist
+from .datasets.hf_dataset import hf_dataset
+from .datasets.image_captions import image_captions
+from .datasets.image_folder import image_folder
 from .datasets.shapes import shapes_captions
+from .datasets.torchvision_sets import torchvision_dataset
 from .injections.concat import EarlyConcat, MidConcat
 from .injections.cross_attention import CrossAttention
 from .injections.film import FiLM
@@ -53,6 +57,10 @@ def cvaekit_register(registry):
     registry.add("dataset", "coco_captions", coco_captions)
     registry.add("dataset", "shapes_captions", shapes_captions)
     registry.add("dataset", "fashion_captions", fashion_captions)
+    registry.add("dataset", "image_folder", image_folder)
+    registry.add("dataset", "image_captions", image_captions)
+    registry.add("dataset", "hf_dataset", hf_dataset)
+    registry.add("dataset", "torchvision", torchvision_dataset)
 
     registry.add("metric", "nelbo", NegativeELBO)
     registry.add("metric", "recon", Reconstruction)
