@@ -58,6 +58,9 @@ SETUP = {
                                             "data": "captions"},
     ("metric", "fid"): lambda r, t: {"params": {"features": "random", "n": 12}},
     ("metric", "shapes_fidelity"): lambda r, t: {"params": {"n_captions": 8}, **_shapes_data(r, t)},
+    ("dataset", "fashion_captions"): lambda r, t: {"params": {"n_train": 64, "n_test": 16}},
+    ("metric", "fashion_fidelity"): lambda r, t: {"params": {"n_captions": 8}, "data": load_registry().build(
+        "dataset", "fashion_captions", {"n_train": 32, "n_test": 16})},
 }
 
 
