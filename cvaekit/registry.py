@@ -7,12 +7,17 @@ a peer of the built-in ones.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import DuplicateComponentError, UnknownComponentError, choices_text, did_you_mean
+from .errors import (ComponentError, CvaekitError, DuplicateComponentError, UnknownComponentError,
+                     choices_text, did_you_mean)
+
+_NAME_FAILURES = contextvars.ContextVar("cvaekit_name_failures", default=False)
 
 KINDS = ("conditioner", "injection", "encoder", "decoder", "prior", "dataset", "metric")
 
@@ -103,7 +108,26 @@ class Registry:
               **engine_args: Any) -> Any:
         """Build the named component from recipe `params` and the engine's arguments."""
         comp = self.get(kind, name)
-        return comp.factory(**engine_args, **(params or {}))
+        try:
+            return comp.factory(**engine_args, **(params or {}))
+        except CvaekitError:
+            raise
+        except Exception as exc:
+            if not _NAME_FAILURES.get():
+                raise
+            raise ComponentError(f"The {kind} '{name}' (from {comp.origin}) failed to build with "
+                                 f"{params or {}}: {type(exc).__name__}: {exc}") from exc
+
+
+@contextmanager
+def named_failures():
+    """Inside, a component whose factory raises becomes a ComponentError naming it (the engine
+    builds runs this way; `cvaekit.testing` sees the raw error, to judge a plugin's own)."""
+    token = _NAME_FAILURES.set(True)
+    try:
+        yield
+    finally:
+        _NAME_FAILURES.reset(token)
 
 
 def check_kind(kind: str, name: str) -> None:
