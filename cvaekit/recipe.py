@@ -194,7 +194,13 @@ def load_recipe(source: str | os.PathLike | dict[str, Any], overrides: list[str]
 
 def validate(data: dict[str, Any], registry: Registry) -> Recipe:
     """Turn plain recipe data into a `Recipe`, or raise a `RecipeError` naming the problem."""
-    return _build(Recipe, data, "", registry)
+    recipe = _build(Recipe, data, "", registry)
+    if not recipe.name.strip() or recipe.name in (".", "..") or any(c in recipe.name for c in "/\\"):
+        raise RecipeError(f"'name' names the run folder (runs/<name>-<time>), so it must be a plain "
+                          f"non-empty name without slashes, got {recipe.name!r}.")
+    if not 0 <= recipe.seed < 2**63:
+        raise RecipeError(f"'seed' must be a whole number from 0 to 2**63 - 1, got {recipe.seed}.")
+    return recipe
 
 
 def _build(cls: type, data: Any, path: str, registry: Registry) -> Any:
@@ -241,7 +247,7 @@ def _component(spec_cls: type, value: Any, key: str, kind: str, registry: Regist
         raise RecipeError(f"'{key}' must be a {kind} name or a mapping with 'name', got {value!r}. "
                           f"Valid {kind} names: {choices_text(registry.names(kind))}.")
     if not isinstance(value["name"], str):
-        raise RecipeError(f"'{key}.name' must be a {kind} name (a string), got {value['name']!r}. "
+        raise RecipeError(f"'{key}.name' must be a string naming the {kind}, got {value['name']!r}. "
                           f"Valid {kind} names: {choices_text(registry.names(kind))}.")
     engine_keys = {f.name for f in dataclasses.fields(spec_cls)} - {"name", "params"}
     params = {k: v for k, v in value.items() if k not in engine_keys | {"name"}}
@@ -380,21 +386,23 @@ def _number(value: Any, key: str) -> float:
 
 
 def _integer(value: Any, key: str) -> int:
-    """A whole number: 256, '256' and 256.0 alike; 2.5, 'five', inf and nan are refused."""
+    """A whole number that fits in 64 bits (what torch takes): 256, '256' and 256.0 alike;
+    2.5, 'five', inf and nan are refused."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        number = int(value.strip())
+    else:
         try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    try:
-        number = _number(value, key)
-    except RecipeError:
-        raise RecipeError(f"'{key}' must be an integer, got {value!r}.") from None
-    if not number.is_integer():
-        raise RecipeError(f"'{key}' must be an integer, got {value!r}.")
-    return int(number)
+            number = _number(value, key)
+        except RecipeError:
+            raise RecipeError(f"'{key}' must be an integer, got {value!r}.") from None
+        if not number.is_integer():
+            raise RecipeError(f"'{key}' must be an integer, got {value!r}.")
+        number = int(number)
+    if not -2**63 <= number < 2**63:
+        raise RecipeError(f"'{key}' must be an integer that fits in 64 bits, got {value!r}.")
+    return number
 
 
 def _describe(hint: Any) -> str:
