@@ -84,8 +84,9 @@ def list_components(
         print(json.dumps({"components": rows, "failed_plugins": failures}, indent=2))
         return
     table = Table(title="cvaekit components")
-    for col in ("kind", "name", "origin", "summary"):
-        table.add_column(col, overflow="fold")
+    for col in ("kind", "name", "origin"):  # names stay whole on an 80-column terminal
+        table.add_column(col, no_wrap=True)
+    table.add_column("summary", overflow="fold", ratio=1)
     for r in rows:
         table.add_row(*(escape(r[k]) for k in ("kind", "name", "origin", "summary")))
     for f in failures:

@@ -83,19 +83,26 @@ class Registry:
 
     def check_free(self, kind: str, name: str, origin: str) -> None:
         if (kind, name) in self.components:
-            first = self.components[(kind, name)]
-            raise DuplicateComponentError(
-                f"Two plugins register the {kind} '{name}': one from {first.origin} and "
-                f"one from {origin}. Uninstall one of them or rename its component.")
+            raise DuplicateComponentError(self.clash_text(kind, name, origin))
+
+    def clash_text(self, kind: str, name: str, origin: str) -> str:
+        first = self.components[(kind, name)].origin
+        if first.split()[0] == "cvaekit":
+            return (f"The {kind} '{name}' from {origin} has the name of a cvaekit built-in ({first}); "
+                    f"rename the plugin's component, e.g. '{name}_{origin.split()[0].replace('-', '_')}'.")
+        return (f"Two plugins register the {kind} '{name}': one from {first} and one from {origin}. "
+                f"Uninstall one of them or rename its component.")
 
     def get(self, kind: str, name: str) -> Component:
         try:
             return self.components[(kind, name)]
         except KeyError:
             names = self.names(kind)
+            failed = "".join(f" The plugin '{f.plugin}' from {f.origin} failed to load ({f.error}), "
+                             f"so its components are missing." for f in self.failures)
             raise UnknownComponentError(
                 f"Unknown {kind} '{name}'.{did_you_mean(name, names)} "
-                f"Valid {kind} names: {choices_text(names)}.") from None
+                f"Valid {kind} names: {choices_text(names)}.{failed}") from None
 
     def names(self, kind: str) -> list[str]:
         return sorted(n for k, n in self.components if k == kind)
@@ -161,7 +168,14 @@ class Registrar:
         self.staged.append((kind, name, factory, summary))
 
     def commit(self) -> None:
-        for kind, name, _, _ in self.staged:
-            self._registry.check_free(kind, name, self.origin)
+        """Add every staged component whose name is free; then raise for those that clash,
+        so the plugin's other components still load."""
+        clashes = []
         for kind, name, factory, summary in self.staged:
-            self._registry.add(kind, name, factory, summary=summary, origin=self.origin)
+            if (kind, name) in self._registry.components:
+                clashes.append(self._registry.clash_text(kind, name, self.origin))
+            else:
+                self._registry.add(kind, name, factory, summary=summary, origin=self.origin)
+        if clashes:
+            loaded = len(self.staged) - len(clashes)
+            raise DuplicateComponentError(" ".join(clashes) + f" Its other {loaded} component(s) were loaded.")
