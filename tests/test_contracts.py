@@ -265,3 +265,12 @@ def test_metric_crashing_on_data_it_cannot_judge():
 
     err = _fails("bad input", "metric", LabelsOnly)
     assert "must raise a CvaekitError" in str(err)
+
+
+def test_check_component_validates_params_the_way_a_recipe_does():
+    from cvaekit.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=r"'params.hidden' must be an integer, got 'wide'"):
+        check_component("encoder", "mlp", {"hidden": "wide"})
+    with pytest.raises(RecipeError, match=r"Unknown key 'params.hiden' for encoder 'mlp'. Did you mean 'hidden'"):
+        check_component("encoder", "mlp", {"hiden": 8})
