@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+from .blame import parts_of, watched
 from .checkpoint import is_disk_full, load_checkpoint, save_checkpoint
 from .data import DataSource
 from .errors import CvaekitError, DiskFullError, RecipeError
@@ -97,6 +98,7 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
     try:
         with flush_denormals(ddp.device), _Interrupts(defer=ddp.world == 1) as interrupts:
             loop.interrupts = interrupts
+            loop.parts = parts_of(model, recipe, registry)  # named if one fails at the first step
             loop.fit(epoch, step, position)
     except KeyboardInterrupt:
         _drop_if_unsaved(run, created, ddp)
@@ -222,6 +224,7 @@ class _Loop:
         self.train_split = data.train.head(recipe.train.limit)
         self.test_split = data.test.head(recipe.eval.limit)
         self.interrupts = _Interrupts(defer=False)
+        self.parts = None  # the model's components, watched during the first step
         self.figures = None
         self.board = None
         if ddp.main:
@@ -285,10 +288,12 @@ class _Loop:
                 idx = batches[b]
                 images, raw = self.train_split.batch(idx, generator=self.order_gen)
                 images = images.to(self.ddp.device, non_blocking=True)
-                with self.autocast:
-                    terms = elbo(*self.net(images, raw), images, cfg.kl_weight)
-                self.optimizer.zero_grad(set_to_none=True)
-                terms["loss"].backward()
+                first, self.parts = self.parts, None
+                with watched(first, self.model.conditioner) if first else nullcontext():
+                    with self.autocast:
+                        terms = elbo(*self.net(images, raw), images, cfg.kl_weight)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    terms["loss"].backward()
                 if cfg.grad_clip:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()

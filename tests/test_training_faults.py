@@ -156,3 +156,51 @@ def test_kill_9_then_resume_ends_bit_identical(tmp_path, tiny_fashion):
     resumed = train(None, resume=killed, progress=False)
     assert losses(resumed) == losses(straight)
     assert same_weights(straight, resumed)
+
+
+class ShortLabels(torch.nn.Module):
+    """Declares dim 10 but gives 7 numbers per label: the engine must name it."""
+
+    def __init__(self, *, data):
+        super().__init__()
+        self.dim = 10
+        self.embed = torch.nn.Embedding(10, 7)
+
+    def forward(self, labels):
+        return self.embed(labels)
+
+
+class RaisingLabels(ShortLabels):
+    """Raises inside its forward at the first step."""
+
+    def forward(self, labels):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (64x7 and 10x4)")
+
+
+@pytest.mark.parametrize("factory, message", [
+    (ShortLabels, r"The conditioner 'odd' \(from test-pkg 1.0\) gave a condition of shape \[64, 7\] "
+                  r"for a batch of 64, but it declares dim 10"),
+    (RaisingLabels, r"The conditioner 'odd' \(from test-pkg 1.0\) raised at the first training step: "
+                    r"RuntimeError: mat1 and mat2"),
+])
+def test_a_misbehaving_plugin_is_named_at_the_first_step_and_leaves_no_folder(
+        tmp_path, tiny_fashion, monkeypatch, factory, message):
+    from typer.testing import CliRunner
+
+    from cvaekit.cli import app
+    from cvaekit.plugins import load_registry
+
+    registry = load_registry()
+    registry.add("conditioner", "odd", factory, origin="test-pkg 1.0")
+    monkeypatch.setattr(training, "get_registry", lambda: registry)
+    tiny_fashion["model"]["conditioner"] = "odd"
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(tiny_fashion))
+    result = CliRunner().invoke(app, ["run", str(path), "-q"])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert __import__("re").search(message, text), text
+    assert "Traceback" not in text
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+    debug = CliRunner().invoke(app, ["--debug", "run", str(path), "-q"])
+    assert debug.exit_code == 2 and "Traceback" in debug.output
