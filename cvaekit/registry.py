@@ -1,17 +1,21 @@
 """The registry: every component, by kind and name, with the package it came from.
 
 A component is a factory (a class or function) plus where it came from and a one-line
-summary. The engine builds parts only through `Registry.build`, so a third-party part is
-a peer of the built-in ones.
+summary. The factory may be given as an import path, "package.module:Name", with its
+summary: it is imported on first use, so listing components never imports torch (the way
+transformers and diffusers keep their top-level imports lazy). The engine builds parts only
+through `Registry.build`, so a third-party part is a peer of the built-in ones.
 """
 
 from __future__ import annotations
 
 import contextvars
+import importlib
 import inspect
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 from .errors import (ComponentError, CvaekitError, DuplicateComponentError, UnknownComponentError,
@@ -26,9 +30,33 @@ KINDS = ("conditioner", "injection", "encoder", "decoder", "prior", "dataset", "
 class Component:
     kind: str
     name: str
-    factory: Callable[..., Any]
+    target: Callable[..., Any] | str  # the factory, or its import path "package.module:Name"
     origin: str
-    summary: str
+    given_summary: str = ""
+
+    @cached_property
+    def factory(self) -> Callable[..., Any]:
+        """The factory, imported from its path on first use."""
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, attr = self.target.partition(":")
+        try:
+            obj = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except Exception as exc:  # noqa: BLE001 - say which component's import failed
+            raise ComponentError(f"The {self.kind} '{self.name}' (from {self.origin}) could not be "
+                                 f"imported from '{self.target}': {type(exc).__name__}: {exc} "
+                                 f"(the whole error: python -c \"import {module}\")") from exc
+        if not callable(obj):
+            raise ComponentError(f"The {self.kind} '{self.name}' (from {self.origin}): '{self.target}' "
+                                 f"is {type(obj).__name__}, not a class or function.")
+        return obj
+
+    @cached_property
+    def summary(self) -> str:
+        """The summary given at registration, else the factory's first docstring sentence."""
+        return self.given_summary or _first_sentence(self.factory.__doc__)
 
     def params(self) -> dict[str, inspect.Parameter]:
         """Recipe-settable parameters: keyword parameters of the factory that are not
@@ -71,12 +99,14 @@ class Registry:
 
     def add(self, kind: str, name: str, factory: Callable[..., Any], *, summary: str = "",
             origin: str = "runtime") -> Component:
-        """Register one component. Raises if the kind is unknown or the name is taken."""
+        """Register one component: `factory` is a class or function, or its import path
+        "package.module:Name" (then give `summary`, so listing it imports nothing). Raises if
+        the kind is unknown or the name is taken."""
         check_kind(kind, name)
-        if not callable(factory):
-            raise TypeError(f"factory for {kind} '{name}' must be callable, got {factory!r}")
+        if not (callable(factory) or is_import_path(factory)):
+            raise TypeError(f"factory for {kind} '{name}' must be callable or an import path "
+                            f"'package.module:Name', got {factory!r}")
         self.check_free(kind, name, origin)
-        summary = summary or _first_sentence(factory.__doc__)
         comp = Component(kind, name, factory, origin, summary)
         self.components[(kind, name)] = comp
         return comp
@@ -135,6 +165,10 @@ def named_failures():
         yield
     finally:
         _NAME_FAILURES.reset(token)
+
+
+def is_import_path(target: Any) -> bool:
+    return isinstance(target, str) and re.fullmatch(r"[\w.]+:[\w.]+", target) is not None
 
 
 def check_kind(kind: str, name: str) -> None:

@@ -115,3 +115,47 @@ def test_list_components_rejects_unknown_kind():
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("cvaekit ")
+
+
+def test_builtins_are_registered_lazily_with_their_docstrings_first_sentence(registry):
+    from cvaekit.registry import _first_sentence
+
+    for comp in registry.of_kind():
+        if comp.origin.startswith("cvaekit ") and isinstance(comp.target, str):
+            assert comp.given_summary == _first_sentence(comp.factory.__doc__), comp.name
+
+
+def test_listing_components_imports_no_torch():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; from cvaekit.plugins import load_registry; r = load_registry(); "
+            "rows = [(c.kind, c.name, c.origin, c.summary) for c in r.of_kind()]; "
+            "assert len(rows) > 20 and not r.failures, r.failures; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))")
+    path = os.pathsep.join([str(root), str(root / "plugins/cvaekit-bagofwords/src"), os.environ.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": path}, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_component_by_import_path_is_imported_on_first_use(tmp_path, monkeypatch):
+    import sys
+
+    from cvaekit.errors import ComponentError
+
+    (tmp_path / "lazy_part.py").write_text('def make(*, data):\n    """A lazily imported conditioner."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry()
+    comp = reg.add("conditioner", "lazy", "lazy_part:make", summary="given")
+    assert "lazy_part" not in sys.modules and comp.summary == "given"
+    assert comp.factory.__name__ == "make" and "lazy_part" in sys.modules
+    missing = reg.add("conditioner", "gone", "no_such_module_here:make")
+    with pytest.raises(ComponentError, match=r"conditioner 'gone' .* could not be imported from "
+                                             r"'no_such_module_here:make'.*python -c \"import no_such_module_here\""):
+        missing.summary
+    with pytest.raises(TypeError, match="import path"):
+        reg.add("conditioner", "bad", "not a path")
