@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Optional
 
@@ -21,6 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Text-to-image conditional VAEs from plugins and YAML recipes.")
 out = Console()
 err = Console(stderr=True)
+_debug = False  # --debug: show the traceback behind an error too
 
 
 def friendly(fn):
@@ -31,6 +33,8 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except CvaekitError as exc:
+            if _debug:
+                err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
             err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(getattr(exc, "exit_code", 2)) from None
 
@@ -45,8 +49,11 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Print the version and exit.")) -> None:
+                                      help="Print the version and exit."),
+         debug: bool = typer.Option(False, "--debug", help="Show the full traceback behind an error.")) -> None:
     """Train, sample and judge text-to-image CVAEs whose every part is a plugin."""
+    global _debug
+    _debug = debug
 
 
 @app.command("run")
@@ -107,8 +114,9 @@ def list_components(
         print(json.dumps({"components": rows, "failed_plugins": failures}, indent=2))
         return
     table = Table(title="cvaekit components")
-    for col in ("kind", "name", "origin", "summary"):
-        table.add_column(col, overflow="fold")
+    for col in ("kind", "name", "origin"):  # names stay whole on an 80-column terminal
+        table.add_column(col, no_wrap=True)
+    table.add_column("summary", overflow="fold", ratio=1)
     for r in rows:
         table.add_row(*(escape(r[k]) for k in ("kind", "name", "origin", "summary")))
     for f in failures:

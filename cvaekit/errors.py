@@ -26,6 +26,14 @@ class DuplicateComponentError(CvaekitError):
     """Two plugins registered the same kind and name."""
 
 
+class ComponentError(CvaekitError):
+    """A component raised while the engine built or ran it: names it, its origin and the error."""
+
+
+class DiskFullError(CvaekitError):
+    """A file could not be written for lack of space; what was saved before stays intact."""
+
+
 class DataError(CvaekitError):
     """A data set is missing or unreadable."""
 

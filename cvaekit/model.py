@@ -124,10 +124,13 @@ def elbo(logits: torch.Tensor, kl: torch.Tensor, x: torch.Tensor, kl_weight: flo
     return {"loss": recon + kl_weight * kl, "recon": recon, "kl": kl}
 
 
-def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry) -> CVAE:
-    """The CVAE a recipe's `model` section describes."""
-    conditioner = registry.build("conditioner", config.conditioner.name,
-                                 config.conditioner.params, data=data_info)
+def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry,
+                conditioner: nn.Module | None = None) -> CVAE:
+    """The CVAE a recipe's `model` section describes; `conditioner`, when given, is one
+    already built from it (the memory guard builds the rest on the meta device around it)."""
+    if conditioner is None:
+        conditioner = registry.build("conditioner", config.conditioner.name,
+                                     config.conditioner.params, data=data_info)
     cond_dim = conditioner.dim
     nets = {}
     for net in ("encoder", "decoder"):

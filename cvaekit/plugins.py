@@ -1,12 +1,12 @@
 """Loading plugins: every entry point in the group ``cvaekit``, the built-ins included.
 
-Each plugin is imported and registered on its own, so one that fails is reported (a
-warning and a row in `cvaekit list-components`) while the others still load.
+Each plugin is imported and registered on its own, so one that fails is reported (one
+line on stderr, and a row in `cvaekit list-components`) while the others still load.
 """
 
 from __future__ import annotations
 
-import warnings
+import sys
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -19,10 +19,6 @@ GROUP = "cvaekit"
 
 _manager: pluggy.PluginManager | None = None
 _registry: Registry | None = None
-
-
-class PluginWarning(UserWarning):
-    """A plugin could not be loaded; the rest of cvaekit still works."""
 
 
 def origin_of(ep: EntryPoint) -> str:
@@ -44,7 +40,7 @@ def load_registry(group: str = GROUP) -> Registry:
             _manager.register(plugin, name=f"{origin}:{ep.name}")
             _register_one(registry, plugin, origin)
         except Exception as exc:  # noqa: BLE001 - any plugin error must not stop the rest
-            _report(registry, ep.name, origin, exc)
+            _report(registry, ep.name, origin, ep.value.split(":")[0], exc)
     return registry
 
 
@@ -57,11 +53,12 @@ def _register_one(registry: Registry, plugin: Any, origin: str) -> None:
     registrar.commit()
 
 
-def _report(registry: Registry, name: str, origin: str, exc: Exception) -> None:
+def _report(registry: Registry, name: str, origin: str, module: str, exc: Exception) -> None:
+    """One line on stderr (the registry loads once per process, so once per command)."""
     error = f"{type(exc).__name__}: {exc}"
     registry.failures.append(PluginFailure(name, origin, error))
-    warnings.warn(f"cvaekit plugin '{name}' from {origin} was not loaded: {error}",
-                  PluginWarning, stacklevel=2)
+    print(f"cvaekit: plugin '{name}' from {origin} was not loaded: {error} "
+          f"(the whole error: python -c \"import {module}\")", file=sys.stderr)
 
 
 def get_registry() -> Registry:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import os
 import types
 import typing
@@ -135,6 +136,8 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise RecipeError(f"Recipe file '{path}' does not exist.")
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"Recipe file '{path}' is not UTF-8 text: {exc}") from None
     except yaml.YAMLError as exc:
         raise RecipeError(f"Recipe file '{path}' is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -149,7 +152,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise RecipeError(f"Override '{item}' must look like key.path=value, e.g. train.epochs=5.")
-        value = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"Override '{item}': the value is not valid YAML ({exc}). "
+                              f"Quote a string that holds YAML syntax.") from None
         node = data
         parts = key.split(".")
         for i, part in enumerate(parts):
@@ -187,7 +194,13 @@ def load_recipe(source: str | os.PathLike | dict[str, Any], overrides: list[str]
 
 def validate(data: dict[str, Any], registry: Registry) -> Recipe:
     """Turn plain recipe data into a `Recipe`, or raise a `RecipeError` naming the problem."""
-    return _build(Recipe, data, "", registry)
+    recipe = _build(Recipe, data, "", registry)
+    if not recipe.name.strip() or recipe.name in (".", "..") or any(c in recipe.name for c in "/\\"):
+        raise RecipeError(f"'name' names the run folder (runs/<name>-<time>), so it must be a plain "
+                          f"non-empty name without slashes, got {recipe.name!r}.")
+    if not 0 <= recipe.seed < 2**63:
+        raise RecipeError(f"'seed' must be a whole number from 0 to 2**63 - 1, got {recipe.seed}.")
+    return recipe
 
 
 def _build(cls: type, data: Any, path: str, registry: Registry) -> Any:
@@ -231,7 +244,11 @@ def _component(spec_cls: type, value: Any, key: str, kind: str, registry: Regist
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, dict) or "name" not in value:
-        raise RecipeError(f"'{key}' must be a {kind} name or a mapping with 'name', got {value!r}.")
+        raise RecipeError(f"'{key}' must be a {kind} name or a mapping with 'name', got {value!r}. "
+                          f"Valid {kind} names: {choices_text(registry.names(kind))}.")
+    if not isinstance(value["name"], str):
+        raise RecipeError(f"'{key}.name' must be a string naming the {kind}, got {value['name']!r}. "
+                          f"Valid {kind} names: {choices_text(registry.names(kind))}.")
     engine_keys = {f.name for f in dataclasses.fields(spec_cls)} - {"name", "params"}
     params = {k: v for k, v in value.items() if k not in engine_keys | {"name"}}
     extra = {k: v for k, v in value.items() if k in engine_keys}
@@ -278,10 +295,11 @@ def _check(value: Any, hint: Any, key: str, registry: Registry) -> Any:
     """`value` if it fits `hint` (coercing the harmless cases), else a RecipeError."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any or hint is inspect.Parameter.empty:
+        _refuse_non_finite(value, key)
         return value
     if origin is Annotated:
         value = _check(value, args[0], key, registry)
-        if "existing path" in args[1:] and value is not None and not Path(value).exists():
+        if "existing path" in args[1:] and value is not None and not _exists(value):
             raise RecipeError(f"'{key}': the path '{value}' does not exist.")
         for bound in (a for a in args[1:] if isinstance(a, AtLeast)):
             if not bound.allows(value):
@@ -310,6 +328,7 @@ def _check(value: Any, hint: Any, key: str, registry: Registry) -> Any:
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise RecipeError(f"'{key}' must be a mapping, got {value!r}.")
+        _refuse_non_finite(value, key)
         return value
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key, registry)
@@ -318,23 +337,72 @@ def _check(value: Any, hint: Any, key: str, registry: Registry) -> Any:
             raise RecipeError(f"'{key}' must be true or false, got {value!r}.")
         return value
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RecipeError(f"'{key}' must be an integer, got {value!r}.")
-        return value
+        return _integer(value, key)
     if hint is float:
-        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RecipeError(f"'{key}' must be a number, got {value!r}.")
-        return float(value)
+        return _number(value, key)
     if hint in (str, Path):
         if not isinstance(value, str):
             raise RecipeError(f"'{key}' must be a string, got {value!r}.")
+        if "\0" in value:
+            raise RecipeError(f"'{key}' must not hold a NUL character, got {value!r}.")
         return value
+    _refuse_non_finite(value, key)
     return value
+
+
+def _refuse_non_finite(value: Any, key: str) -> None:
+    """Infinity or NaN anywhere in a value whose type the component left open."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecipeError(f"'{key}' must be a finite number, got {value!r}.")
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _refuse_non_finite(v, f"{key}.{i}")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_non_finite(v, f"{key}.{k}")
+
+
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
+def _number(value: Any, key: str) -> float:
+    """A finite number; a number string ('1e-3', which PyYAML reads as a string, or '256')
+    counts as the number it spells, for int and float keys alike."""
+    given = value
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecipeError(f"'{key}' must be a number, got {given!r}.")
+    if not math.isfinite(value):
+        raise RecipeError(f"'{key}' must be a finite number, got {given!r}.")
+    return float(value)
+
+
+def _integer(value: Any, key: str) -> int:
+    """A whole number that fits in 64 bits (what torch takes): 256, '256' and 256.0 alike;
+    2.5, 'five', inf and nan are refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        number = int(value.strip())
+    else:
+        try:
+            number = _number(value, key)
+        except RecipeError:
+            raise RecipeError(f"'{key}' must be an integer, got {value!r}.") from None
+        if not number.is_integer():
+            raise RecipeError(f"'{key}' must be an integer, got {value!r}.")
+        number = int(number)
+    if not -2**63 <= number < 2**63:
+        raise RecipeError(f"'{key}' must be an integer that fits in 64 bits, got {value!r}.")
+    return number
 
 
 def _describe(hint: Any) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -16,23 +18,30 @@ import torch
 import torch.distributed as dist
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .blame import parts_of, watched
+from .checkpoint import is_disk_full, load_checkpoint, save_checkpoint
 from .data import DataSource
-from .errors import CvaekitError, RecipeError
+from .errors import CvaekitError, DiskFullError, RecipeError
 from .device import Distributed, console, flush_denormals, mixed_precision, resolve_device
 from .evaluation import EvalContext, run_metrics
 from .figures import loss_curve
+from .memory import check_fits, estimate
 from .model import build_model, elbo
 from .plugins import get_registry
 from .progress_figures import ProgressFigures, draw_figures, write_progress_figures
 from .recipe import Recipe, dump_recipe, load_recipe
-from .registry import Registry
+from .registry import Registry, named_failures
 from .runs import RunDir
+
 
 class TrainingInterrupted(CvaekitError):
     """Ctrl-C during training: what is saved stays saved, and the run can be resumed."""
 
     exit_code = 130
+
+
+class TrainingDiverged(CvaekitError):
+    """The loss became infinite or NaN; training stopped at that step."""
 
 
 def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resume: str | os.PathLike | None = None,
@@ -58,13 +67,15 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
     device = resolve_device(recipe.train.device)
     ddp = Distributed(device)
     torch.manual_seed(recipe.seed)
-    data = registry.build("dataset", recipe.data.name, recipe.data.params)
-    model = build_model(recipe.model, data.info(), registry).to(ddp.device)
-    metrics = [registry.build("metric", m.name, m.params) for m in recipe.eval.metrics]
+    with named_failures():  # a part that raises while being built is named in the error
+        data = registry.build("dataset", recipe.data.name, recipe.data.params)
+        model = _build_checked(recipe, data, registry, ddp.device)
+        metrics = [registry.build("metric", m.name, m.params) for m in recipe.eval.metrics]
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.train.lr, weight_decay=recipe.train.weight_decay,
                                  fused=ddp.device.type in ("cpu", "cuda"))  # one kernel per step: ~25% faster here
     order_gen = torch.Generator().manual_seed(recipe.seed)
     epoch = step = 0
+    position = None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -73,6 +84,8 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
         if torch.cuda.is_available() and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         epoch, step = state["epoch"], state["step"]
+        position = state.get("position")  # where in an epoch a Ctrl-C stopped, if it did
+    created = run is None
     if ddp.main:
         if run is None:
             run = RunDir.create(recipe)
@@ -83,18 +96,101 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
 
     loop = _Loop(recipe, run, model, ddp.wrap(model), optimizer, data, metrics, order_gen, ddp, progress)
     try:
-        with flush_denormals(ddp.device):
-            loop.fit(epoch, step)
+        with flush_denormals(ddp.device), _Interrupts(defer=ddp.world == 1) as interrupts:
+            loop.interrupts = interrupts
+            loop.parts = parts_of(model, recipe, registry)  # named if one fails at the first step
+            loop.fit(epoch, step, position)
     except KeyboardInterrupt:
-        done = max((e for e, _ in run.checkpoints()), default=None)
-        raise TrainingInterrupted(
-            f"Interrupted. Everything saved stays in '{run.path}' (last complete epoch: "
-            f"{loop.last_saved or 'none'}; kept checkpoints up to epoch {done or 'none'}). "
-            f"Continue with: cvaekit run --resume {run.path}") from None
+        _drop_if_unsaved(run, created, ddp)
+        raise TrainingInterrupted(_interrupted_text(run, loop)) from None
+    except (OSError, RuntimeError) as exc:
+        _drop_if_unsaved(run, created, ddp)
+        if not is_disk_full(exc, run.path):
+            raise
+        raise DiskFullError(f"No space left on the device while writing into '{run.path}' ({exc}). "
+                            + _resume_text(run, "Free some space, then continue with")) from None
+    except CvaekitError as exc:
+        _drop_if_unsaved(run, created, ddp)
+        if isinstance(exc, DiskFullError):
+            raise DiskFullError(f"{exc} " + _resume_text(run, "Free some space, then continue with")) from None
+        raise
     finally:
         if ddp.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
     return run.path
+
+
+def _build_checked(recipe: Recipe, data: DataSource, registry: Registry, device: torch.device):
+    """The recipe's model on `device`, after the memory guard found that it fits there."""
+    info = data.info()
+    spec = recipe.model.conditioner
+    conditioner = registry.build("conditioner", spec.name, spec.params, data=info)
+    raw = _sample_conditions(data, recipe.train.batch_size)
+    if raw is not None:
+        state = torch.get_rng_state()  # the guard must not change what training draws
+        est = estimate(recipe.model, info, conditioner, registry, raw, recipe.train.batch_size)
+        torch.set_rng_state(state)
+        check_fits(est, recipe.model, device)
+    return build_model(recipe.model, info, registry, conditioner=conditioner).to(device)
+
+
+def _sample_conditions(data: DataSource, batch_size: int):
+    """A few training conditions for the memory guard's trial pass (None for an empty split)."""
+    n = min(len(data.train), batch_size, 16)
+    if n == 0:
+        return None
+    return data.train.batch(torch.arange(n), generator=torch.Generator().manual_seed(0))[1]
+
+
+def _drop_if_unsaved(run: RunDir | None, created: bool, ddp: Distributed) -> None:
+    """A run this call created that stopped before its first checkpoint leaves no folder."""
+    if run is not None and created and ddp.main and not run.last.is_file():
+        shutil.rmtree(run.path, ignore_errors=True)
+
+
+def _resume_text(run: RunDir, lead: str) -> str:
+    if not run.last.is_file():
+        return "Nothing had been saved yet, so the run folder was removed; start the run again."
+    state = load_checkpoint(run.last)
+    where = f"epoch {state['epoch']}" if "position" not in state else (
+        f"step {state['step']} (batch {state['position']['batches']} of epoch {state['position']['epoch']})")
+    return f"The last checkpoint ({where}) is intact. {lead}: cvaekit run --resume {run.path}"
+
+
+def _interrupted_text(run: RunDir, loop: _Loop) -> str:
+    if not run.last.is_file():
+        return ("Interrupted before anything was saved; the run folder was removed. "
+                "Start the run again to train.")
+    done = max((e for e, _ in run.checkpoints()), default=None)
+    return (f"Interrupted. Everything saved stays in '{run.path}' (kept checkpoints up to epoch "
+            f"{done or 'none'}). " + _resume_text(run, "Continue with"))
+
+
+class _Interrupts:
+    """Ctrl-C during an epoch's steps is noted and acted on between steps, so weights and
+    optimiser are never caught half-updated and a mid-epoch checkpoint can be saved; a second
+    Ctrl-C, or one outside the steps (evaluation, figures), stops at once as usual."""
+
+    def __init__(self, defer: bool = True):
+        self.defer = defer and threading.current_thread() is threading.main_thread()
+        self.in_steps = False
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> _Interrupts:
+        if self.defer:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.defer:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum, frame) -> None:
+        if self.in_steps and not self.requested:
+            self.requested = True
+            return
+        raise KeyboardInterrupt
 
 
 def _already_trained(run: RunDir, done: int, epochs: int) -> Path:
@@ -127,7 +223,8 @@ class _Loop:
         self.order_gen, self.ddp, self.progress = order_gen, ddp, progress and ddp.main
         self.train_split = data.train.head(recipe.train.limit)
         self.test_split = data.test.head(recipe.eval.limit)
-        self.last_saved = None
+        self.interrupts = _Interrupts(defer=False)
+        self.parts = None  # the model's components, watched during the first step
         self.figures = None
         self.board = None
         if ddp.main:
@@ -138,7 +235,9 @@ class _Loop:
             self.board = TensorBoardLog(run.path / "tensorboard")
         self.autocast = mixed_precision(ddp.device, say=ddp.main) if recipe.train.amp else nullcontext()
 
-    def fit(self, epoch: int, step: int) -> None:
+    def fit(self, epoch: int, step: int, position: dict | None = None) -> None:
+        """Train from `epoch` (completed) to the recipe's last; `position` continues an epoch
+        that a Ctrl-C stopped part-way."""
         cfg = self.recipe.train
         columns = [TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
                    TaskProgressColumn(), TextColumn("loss {task.fields[loss]:.2f}"),
@@ -148,7 +247,8 @@ class _Loop:
             while epoch < cfg.epochs:
                 epoch += 1
                 bar.reset(task, total=len(self.train_split), epoch=epoch, epochs=cfg.epochs, loss=0.0, ips=0.0)
-                record, step = self._epoch(epoch, step, bar, task)
+                record, step = self._epoch(epoch, step, bar, task, position)
+                position = None
                 if self.ddp.main:
                     self._save_last(epoch, step)
                     self.run.log(record)
@@ -166,50 +266,90 @@ class _Loop:
         if self.board:
             self.board.close()
 
-    def _epoch(self, epoch: int, step: int, bar: Progress, task) -> tuple[dict, int]:
+    def _epoch(self, epoch: int, step: int, bar: Progress, task, position: dict | None = None) -> tuple[dict, int]:
         cfg = self.recipe.train
         self.net.train()
-        order = self.ddp.shard(torch.randperm(len(self.train_split), generator=self.order_gen))
-        totals = torch.zeros(3, device=self.ddp.device)  # summed on the device: no sync per batch
-        seen, start = 0, time.perf_counter()
-        shown = start
-        for idx in order.split(cfg.batch_size):
-            images, raw = self.train_split.batch(idx, generator=self.order_gen)
-            images = images.to(self.ddp.device, non_blocking=True)
-            with self.autocast:
-                terms = elbo(*self.net(images, raw), images, cfg.kl_weight)
-            self.optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.optimizer.step()
-            step += 1
-            n = images.shape[0]
-            totals += torch.stack([terms["loss"], terms["recon"], terms["kl"]]).detach() * n
-            seen += n
-            now = time.perf_counter()
-            if self.progress and (now - shown > 0.25 or seen == len(order)):  # a few updates a second
-                shown = now
-                bar.update(task, completed=seen * self.ddp.world, loss=totals[0].item() / seen,
-                           ips=seen * self.ddp.world / (now - start))
+        if position is None:
+            order = self.ddp.shard(torch.randperm(len(self.train_split), generator=self.order_gen))
+            done, seen = 0, 0
+            totals = torch.zeros(3, device=self.ddp.device)  # summed on the device: no sync per batch
+        else:
+            order, done, seen = position["order"], position["batches"], position["seen"]
+            totals = position["totals"].to(self.ddp.device)
+        batches = order.split(cfg.batch_size)
+        bad_step = torch.full((), -1, dtype=torch.long, device=self.ddp.device)  # the first non-finite loss
+        bad_loss = torch.zeros((), device=self.ddp.device)
+        sync_every = 1 if self.ddp.device.type == "cpu" else 32  # a check costs a sync on a GPU
+        start = shown = time.perf_counter()
+        seen_at_start = seen
+        self.interrupts.in_steps = True
+        try:
+            for b in range(done, len(batches)):
+                idx = batches[b]
+                images, raw = self.train_split.batch(idx, generator=self.order_gen)
+                images = images.to(self.ddp.device, non_blocking=True)
+                first, self.parts = self.parts, None
+                with watched(first, self.model.conditioner) if first else nullcontext():
+                    with self.autocast:
+                        terms = elbo(*self.net(images, raw), images, cfg.kl_weight)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    terms["loss"].backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.optimizer.step()
+                step += 1
+                loss = terms["loss"].detach().float()
+                new = (bad_step < 0) & ~torch.isfinite(loss)
+                bad_step, bad_loss = torch.where(new, step, bad_step), torch.where(new, loss, bad_loss)
+                if (step % sync_every == 0 or b == len(batches) - 1) and bad_step.item() >= 0:
+                    self._diverged(epoch, bad_step.item(), bad_loss.item())
+                n = images.shape[0]
+                totals += torch.stack([terms["loss"], terms["recon"], terms["kl"]]).detach() * n
+                seen += n
+                if self.interrupts.requested:  # Ctrl-C: save where this epoch stands, then stop
+                    if bad_step.item() >= 0:
+                        self._diverged(epoch, bad_step.item(), bad_loss.item())
+                    if self.ddp.main:
+                        self._save_last(epoch - 1, step, position={
+                            "epoch": epoch, "batches": b + 1, "of": len(batches), "order": order,
+                            "seen": seen, "totals": totals.cpu()})
+                    raise KeyboardInterrupt
+                now = time.perf_counter()
+                if self.progress and (now - shown > 0.25 or seen == len(order)):  # a few updates a second
+                    shown = now
+                    bar.update(task, completed=seen * self.ddp.world, loss=totals[0].item() / seen,
+                               ips=(seen - seen_at_start) * self.ddp.world / (now - start))
+        finally:
+            self.interrupts.in_steps = False
         totals = totals.cpu()
-        if not torch.isfinite(totals).all():
-            raise CvaekitError(f"The loss became {totals[0].item()} in epoch {epoch}: training diverged. "
-                               f"Lower 'train.lr' or set 'train.grad_clip'.")
+        if not torch.isfinite(totals).all():  # a product overflowed though each loss was finite
+            self._diverged(epoch, step, totals[0].item())
         seconds = time.perf_counter() - start
         loss, recon, kl = (totals / max(seen, 1)).tolist()
         return {"kind": "train", "epoch": epoch, "step": step, "loss": loss, "recon": recon, "kl": kl,
-                "images_per_s": seen * self.ddp.world / seconds, "seconds": seconds}, step
+                "images_per_s": (seen - seen_at_start) * self.ddp.world / seconds, "seconds": seconds}, step
 
-    def _save_last(self, epoch: int, step: int) -> None:
+    def _diverged(self, epoch: int, step: int, value: float) -> None:
+        cfg = self.recipe.train
+        kept = (f"The last good checkpoint stays '{self.run.last}'." if self.run.last.is_file()
+                else "Nothing had been saved yet.")
+        clip = f"lower 'train.grad_clip' (now {cfg.grad_clip:g})" if cfg.grad_clip else "set 'train.grad_clip' (e.g. 1.0)"
+        raise TrainingDiverged(
+            f"The loss became {value} at epoch {epoch}, step {step}: training diverged and stopped there. "
+            f"{kept} Lower 'train.lr' (now {cfg.lr:g}) or {clip}.")
+
+    def _save_last(self, epoch: int, step: int, position: dict | None = None) -> None:
+        """Save after `epoch` complete epochs; `position` marks a checkpoint inside the next one."""
         rng = {"torch": torch.get_rng_state(), "order": self.order_gen.get_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        save_checkpoint({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                         "epoch": epoch, "step": step, "rng": rng,
-                         "data_info": self.model.data_info.to_dict(),
-                         "recipe": self.recipe.to_dict()}, self.run.last)
-        self.last_saved = epoch
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "epoch": epoch, "step": step, "rng": rng,
+                 "data_info": self.model.data_info.to_dict(),
+                 "recipe": self.recipe.to_dict()}
+        if position is not None:
+            state["position"] = position
+        save_checkpoint(state, self.run.last)
 
     def _checkpoint(self, epoch: int, step: int) -> None:
         """Keep this epoch's checkpoint, measure it, and draw its figures."""
@@ -219,7 +359,11 @@ class _Loop:
         try:  # last.pt is only ever replaced by a rename, so a hard link keeps this copy intact
             os.link(self.run.last, tmp)
         except OSError:  # a file system without hard links
-            shutil.copyfile(self.run.last, tmp)
+            try:
+                shutil.copyfile(self.run.last, tmp)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                raise
         tmp.replace(target)
         ctx = EvalContext(self.model, self.data, self.test_split, seed=self.recipe.seed)
         results = run_metrics(self.metrics, ctx)

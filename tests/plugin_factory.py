@@ -54,4 +54,5 @@ CLASHING = """
     @hookimpl
     def cvaekit_register(registry):
         registry.add("encoder", "mlp", lambda **kw: None, summary="another mlp")
+        registry.add("encoder", "mlp_too", lambda **kw: None, summary="a free name")
 """

@@ -288,3 +288,37 @@ def test_metric_crashing_on_data_it_cannot_judge():
 
     err = _fails("bad input", "metric", LabelsOnly)
     assert "must raise a CvaekitError" in str(err)
+
+
+def test_check_component_validates_params_the_way_a_recipe_does():
+    from cvaekit.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=r"'params.hidden' must be an integer, got 'wide'"):
+        check_component("encoder", "mlp", {"hidden": "wide"})
+    with pytest.raises(RecipeError, match=r"Unknown key 'params.hiden' for encoder 'mlp'. Did you mean 'hidden'"):
+        check_component("encoder", "mlp", {"hiden": 8})
+
+
+class UnmaskedWords(nn.Module):
+    """One embedding per word, zero-padded to the longest text but without a mask."""
+
+    def __init__(self, *, data, dim: int = 4):
+        super().__init__()
+        self.dim = dim
+        self.embed = nn.Embedding(64, dim)
+
+    def parse(self, texts):
+        return list(texts)
+
+    def forward(self, texts):
+        words = [[sum(map(ord, w)) % 64 for w in t.split()] or [0] for t in texts]
+        longest = max(map(len, words))
+        ids = torch.tensor([w + [0] * (longest - len(w)) for w in words])
+        keep = torch.tensor([[1.0] * len(w) + [0.0] * (longest - len(w)) for w in words])
+        return self.embed(ids) * keep[..., None]
+
+
+def test_a_text_conditioner_that_pads_without_a_mask_breaks_the_token_path():
+    with pytest.raises(ContractError) as info:
+        check_component("conditioner", UnmaskedWords, registry=Registry())
+    assert info.value.point == "token path" and "padding must be masked out" in str(info.value)

@@ -1,11 +1,12 @@
 import json
+import warnings
 
 import pytest
 from typer.testing import CliRunner
 
 from cvaekit.cli import app
 from cvaekit.errors import DuplicateComponentError, UnknownComponentError
-from cvaekit.plugins import PluginWarning, load_registry
+from cvaekit.plugins import load_registry
 from cvaekit.registry import Registry
 
 from plugin_factory import BROKEN_IMPORT, BROKEN_REGISTER, CLASHING, GOOD, write_plugin
@@ -48,36 +49,52 @@ def test_third_party_entry_point_registers_with_its_distribution(tmp_path, monke
     assert reg.get("encoder", "mlp").origin.startswith("cvaekit ")
 
 
-def test_failing_plugins_are_reported_and_the_rest_still_load(tmp_path, monkeypatch):
+def test_failing_plugins_are_reported_and_the_rest_still_load(tmp_path, monkeypatch, capsys):
     write_plugin(tmp_path, "broken-import", "0.1", "broken_import", BROKEN_IMPORT)
     write_plugin(tmp_path, "broken-register", "0.2", "broken_register", BROKEN_REGISTER)
     write_plugin(tmp_path, "fake-plugin", "1.2.3", "fake_plugin", GOOD)
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.warns(PluginWarning) as caught:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a line of its own, not a warning pointing at cvaekit's source
         reg = load_registry()
-    messages = " ".join(str(w.message) for w in caught)
-    assert "broken-import 0.1" in messages and "this_module_does_not_exist" in messages
-    assert "boom while registering" in messages
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert ("cvaekit: plugin 'broken_import' from broken-import 0.1 was not loaded: "
+            "ModuleNotFoundError: No module named 'this_module_does_not_exist' "
+            "(the whole error: python -c \"import broken_import\")") in lines
+    assert "boom while registering" in lines[1]
     assert ("conditioner", "half_done") not in reg.components  # nothing half-registered
     assert reg.get("conditioner", "doubler").origin == "fake-plugin 1.2.3"
     assert {f.origin for f in reg.failures} == {"broken-import 0.1", "broken-register 0.2"}
 
 
-def test_clashing_plugin_names_both_origins(tmp_path, monkeypatch):
+def test_a_name_clashing_with_a_builtin_says_so_and_the_plugins_other_components_load(tmp_path, monkeypatch, capsys):
     write_plugin(tmp_path, "clashing-plugin", "3.0", "clashing_plugin", CLASHING)
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.warns(PluginWarning, match=r"encoder 'mlp'.*cvaekit .*clashing-plugin 3.0"):
-        reg = load_registry()
+    reg = load_registry()
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("The encoder 'mlp' from clashing-plugin 3.0 has the name of a cvaekit built-in (cvaekit "
+            in err and "rename the plugin's component, e.g. 'mlp_clashing_plugin'" in err)
+    assert "Its other 1 component(s) were loaded." in err
     assert reg.get("encoder", "mlp").origin.startswith("cvaekit ")
+    assert reg.get("encoder", "mlp_too").origin == "clashing-plugin 3.0"
+
+
+def test_unknown_component_names_the_plugins_that_failed_to_load(tmp_path, monkeypatch):
+    write_plugin(tmp_path, "broken-import", "0.1", "broken_import", BROKEN_IMPORT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UnknownComponentError, match=r"Unknown conditioner 'char_cnn'.*"
+                                                    r"plugin 'broken_import' from broken-import 0.1 failed to load"):
+        load_registry().get("conditioner", "char_cnn")
 
 
 def test_list_components_table_json_and_kind_filter(tmp_path, monkeypatch):
     write_plugin(tmp_path, "broken-import", "0.1", "broken_import", BROKEN_IMPORT)
     write_plugin(tmp_path, "fake-plugin", "1.2.3", "fake_plugin", GOOD)
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.warns(PluginWarning, match="broken-import 0.1"):
-        result = runner.invoke(app, ["list-components"], terminal_width=200)
+    result = runner.invoke(app, ["list-components"], terminal_width=200)
     assert result.exit_code == 0
+    assert result.output.count("cvaekit: plugin 'broken_import' from broken-import 0.1 was not loaded") == 1
     assert "doubler" in result.output and "fake-plugin 1.2.3" in result.output
     assert "failed" in result.output and "broken-import" in result.output
 
@@ -98,3 +115,47 @@ def test_list_components_rejects_unknown_kind():
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("cvaekit ")
+
+
+def test_builtins_are_registered_lazily_with_their_docstrings_first_sentence(registry):
+    from cvaekit.registry import _first_sentence
+
+    for comp in registry.of_kind():
+        if comp.origin.startswith("cvaekit ") and isinstance(comp.target, str):
+            assert comp.given_summary == _first_sentence(comp.factory.__doc__), comp.name
+
+
+def test_listing_components_imports_no_torch():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; from cvaekit.plugins import load_registry; r = load_registry(); "
+            "rows = [(c.kind, c.name, c.origin, c.summary) for c in r.of_kind()]; "
+            "assert len(rows) > 20 and not r.failures, r.failures; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))")
+    path = os.pathsep.join([str(root), str(root / "plugins/cvaekit-bagofwords/src"), os.environ.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": path}, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_component_by_import_path_is_imported_on_first_use(tmp_path, monkeypatch):
+    import sys
+
+    from cvaekit.errors import ComponentError
+
+    (tmp_path / "lazy_part.py").write_text('def make(*, data):\n    """A lazily imported conditioner."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry()
+    comp = reg.add("conditioner", "lazy", "lazy_part:make", summary="given")
+    assert "lazy_part" not in sys.modules and comp.summary == "given"
+    assert comp.factory.__name__ == "make" and "lazy_part" in sys.modules
+    missing = reg.add("conditioner", "gone", "no_such_module_here:make")
+    with pytest.raises(ComponentError, match=r"conditioner 'gone' .* could not be imported from "
+                                             r"'no_such_module_here:make'.*python -c \"import no_such_module_here\""):
+        missing.summary
+    with pytest.raises(TypeError, match="import path"):
+        reg.add("conditioner", "bad", "not a path")

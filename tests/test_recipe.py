@@ -1,4 +1,5 @@
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -114,3 +115,61 @@ def test_cli_invalid_yaml(tmp_path):
     path.write_text("name: [unclosed\n")
     result = runner.invoke(app, ["run", str(path)])
     assert result.exit_code == 2 and "not valid YAML" in result.output
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.encoder.name=[1, 2]", r"'model.encoder.name' must be a string naming the encoder, got \[1, 2\]. Valid encoder names: .*'mlp'"),
+    ("model.conditioner={}", r"'model.conditioner' must be a conditioner name or a mapping with 'name', got \{\}. Valid conditioner names"),
+    ("model.conditioner.name={a: 1}", r"'model.conditioner.name' must be a string naming the conditioner, got \{'a': 1\}"),
+    ("train=adam", r"'train' must be a mapping of keys, got 'adam'"),
+    ("train.epochs=[3]", r"'train.epochs' must be an integer, got \[3\]"),
+    ("train.lr=1e999", r"'train.lr' must be a finite number, got '1e999'"),
+    ("train.lr=.nan", r"'train.lr' must be a finite number, got nan"),
+    ("train.kl_weight=.inf", r"'train.kl_weight' must be a finite number"),
+    ("train.epochs=2.5", r"'train.epochs' must be an integer, got 2.5"),
+    ("train.epochs=1e999", r"'train.epochs' must be an integer, got '1e999'"),
+    ("train.batch_size=99999999999999999999999", r"'train.batch_size' must be an integer that fits in 64 bits"),
+    ("train.lr=[unclosed", r"Override 'train.lr=\[unclosed': the value is not valid YAML"),
+    ('runs_dir="a\\0b"', r"'runs_dir' must not hold a NUL character"),
+    ("name=a/b", r"'name' names the run folder"),
+])
+def test_wrong_shapes_and_non_finite_numbers_are_recipe_errors(tiny_fashion, override, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(tiny_fashion, [override])
+
+
+def test_number_strings_count_the_same_for_int_and_float_keys(tiny_fashion):
+    tiny_fashion["train"].update(batch_size="256", lr="1e-3", epochs=3.0)
+    tiny_fashion["model"]["encoder"]["hidden"] = " 32 "
+    r = load_recipe(tiny_fashion)
+    assert (r.train.batch_size, r.train.lr, r.train.epochs) == (256, 1e-3, 3)
+    assert r.model.encoder.params["hidden"] == 32 and isinstance(r.train.epochs, int)
+
+
+def test_a_model_too_big_for_the_machine_is_refused_before_allocating(tmp_path, tiny_fashion):
+    path = write(tmp_path, tiny_fashion)
+    result = runner.invoke(app, ["run", str(path), "--set", "model.encoder.hidden=100000000000"])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "The model does not fit" in text and "TB" in text
+    assert "model.encoder 'mlp' (hidden=100000000000): 81,100,000,000,016 parameters" in text
+    assert "'train.batch_size'" in text and "Traceback" not in text
+    assert not (tmp_path / "runs").exists()  # refused before the run folder is made
+
+
+def test_the_memory_guard_counts_parameters_and_activations(tiny_fashion):
+    from cvaekit.memory import check_fits, estimate
+    from cvaekit.plugins import get_registry
+
+    registry = get_registry()
+    recipe = load_recipe(tiny_fashion)
+    data = registry.build("dataset", recipe.data.name, recipe.data.params)
+    cond = registry.build("conditioner", "onehot", {"classes": None}, data=data.info())
+    est = estimate(recipe.model, data.info(), cond, registry, data.train.batch(torch.arange(4))[1], 64)
+    # mlp encoder: (784 + 10) * 64 + 64 + 2 * (64 * 8 + 8); decoder: (8 + 10) * 64 + 64 + 64 * 784 + 784 = 52,176
+    assert est.parameters == {"model.conditioner": 0, "model.encoder": 51_920, "model.decoder": 52_176}
+    assert 64 * 4 * (64 + 8 + 8 + 64 + 784) <= est.activations <= 64 * 4 * 3 * (64 + 8 + 8 + 64 + 784)
+    check_fits(est, recipe.model, torch.device("cpu"), free=(10**9, "plenty"))
+    with pytest.raises(RecipeError, match=r"104,096 parameters .* but 1 KB is all there is. By part: "
+                                          r"model.decoder 'mlp' \(hidden=64\): 52,176 parameters"):
+        check_fits(est, recipe.model, torch.device("cpu"), free=(1000, "1 KB is all there is"))

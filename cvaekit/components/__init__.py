@@ -1,71 +1,86 @@
 """cvaekit's built-in components: a plugin like any other, named by the entry point
-``builtin`` in the group ``cvaekit`` (see pyproject.toml). One subpackage per kind."""
+``builtin`` in the group ``cvaekit`` (see pyproject.toml). One subpackage per kind.
+
+Each is registered by import path with its summary, so listing them imports none of their
+modules (nor torch); a component's module is imported when a recipe or `describe` first
+uses it. `tests/test_plugins.py` checks each summary against its factory's docstring."""
 
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
-from .conditioners.clip_text import clip_text
-from .conditioners.learned_text import LearnedText
-from .conditioners.onehot import OneHot
-from .conditioners.sentence_transformer import sentence_transformer
-from .datasets.coco import coco_captions
-from .datasets.fashion_captions import fashion_captions
-from .datasets.fashion_mnist import fashion_mnist
-from .datasets.hf_dataset import hf_dataset
-from .datasets.image_captions import image_captions
-from .datasets.image_folder import image_folder
-from .datasets.shapes import shapes_captions
-from .datasets.torchvision_sets import torchvision_dataset
-from .injections.concat import EarlyConcat, MidConcat
-from .injections.cross_attention import CrossAttention
-from .injections.film import FiLM
-from .metrics.clip_score import CLIPScoreMetric
-from .metrics.cond_accuracy import ConditionalAccuracy
-from .metrics.fashion_fidelity import FashionFidelity
-from .metrics.fid import FID
-from .metrics.likelihood import NegativeELBO, Reconstruction
-from .metrics.shapes_fidelity import ShapesFidelity
-from .networks.conv import ConvEncoder, DeconvDecoder
-from .networks.mlp import MLPDecoder, MLPEncoder
-from .priors.conditional import ConditionalPrior
-from .priors.flow import FlowPrior
-from .priors.mixture import MixturePrior
+
+# kind, name, where (module:factory under cvaekit.components), summary
+BUILTINS = [
+    ("conditioner", "onehot", "conditioners.onehot:OneHot",
+     "One-hot vector of the class a label or word names (the study's short-text condition)."),
+    ("conditioner", "clip_text", "conditioners.clip_text:clip_text",
+     "CLIP text features of each caption (frozen, encoded once per caption)."),
+    ("conditioner", "sentence_transformer", "conditioners.sentence_transformer:sentence_transformer",
+     "Sentence-transformers embedding of each caption (frozen, encoded once per caption)."),
+    ("conditioner", "learned_text", "conditioners.learned_text:LearnedText",
+     "Word embeddings trained with the CVAE, pooled by a bidirectional GRU or by a mean."),
+
+    ("injection", "early_concat", "injections.concat:EarlyConcat",
+     "The condition vector broadcast over H x W and concatenated as channels at the input."),
+    ("injection", "mid", "injections.concat:MidConcat",
+     "The condition broadcast and concatenated as channels after stage k."),
+    ("injection", "cross_attention", "injections.cross_attention:CrossAttention",
+     "Image features attend to the condition's tokens, with a residual and a norm."),
+    ("injection", "film", "injections.film:FiLM",
+     "Per-channel scale and shift from the condition vector: h * (1 + gamma(c)) + beta(c)."),
+
+    ("encoder", "mlp", "networks.mlp:MLPEncoder",
+     "[flattened image, condition] -> hidden (ReLU) -> mu, logvar."),
+    ("encoder", "conv", "networks.conv:ConvEncoder",
+     "Stride-2 convs (kernel 3, LeakyReLU) to a small grid, flatten, linear mu and logvar."),
+
+    ("decoder", "mlp", "networks.mlp:MLPDecoder",
+     "[z, condition] -> hidden (ReLU) -> image logits."),
+    ("decoder", "deconv", "networks.conv:DeconvDecoder",
+     "[z, c] -> linear layers to a small grid -> stride-2 transposed convs -> image logits."),
+
+    ("prior", "conditional", "priors.conditional:ConditionalPrior",
+     "N(mu(c), diag exp(logvar(c))), linear in the condition vector; starts as N(0, I)."),
+    ("prior", "mixture", "priors.mixture:MixturePrior",
+     'A mixture of `components` diagonal Gaussians whose weights, means and scales depend on the condition through an MLP with one hidden layer of `hidden` units (0: linear).'),
+    ("prior", "flow", "priors.flow:FlowPrior",
+     'A zuko flow p(z | c): neural spline (`nsf`) or affine autoregressive (`maf`) transforms of a standard normal, each conditioned on the condition vector.'),
+
+    ("dataset", "fashion_mnist", "datasets.fashion_mnist:fashion_mnist",
+     "Fashion-MNIST 28x28 grey, 60k train / 10k test, 10 labelled classes."),
+    ("dataset", "coco_captions", "datasets.coco:coco_captions",
+     "MS-COCO images with their captions (5 per image), centre-cropped to `image_size`."),
+    ("dataset", "shapes_captions", "datasets.shapes:shapes_captions",
+     'Synthetic coloured shapes with captions, such as "a small red circle above a large blue square".'),
+    ("dataset", "fashion_captions", "datasets.fashion_captions:fashion_captions",
+     'Fashion-MNIST items on a 64x64 canvas with captions such as "a sneaker to the left of a bag".'),
+    ("dataset", "image_folder", "datasets.image_folder:image_folder",
+     'Pictures sorted into one folder per class; the folder names are the class names.'),
+    ("dataset", "image_captions", "datasets.image_captions:image_captions",
+     'Captioned pictures: an `imagefolder` folder (`root`) or a CSV/JSONL file (`metadata`).'),
+    ("dataset", "hf_dataset", "datasets.hf_dataset:hf_dataset",
+     'A `datasets` data set: a hub id or a local path (a save_to_disk folder, an imagefolder).'),
+    ("dataset", "torchvision", "datasets.torchvision_sets:torchvision_dataset",
+     'A torchvision labelled image data set by class name.'),
+
+    ("metric", "nelbo", "metrics.likelihood:NegativeELBO",
+     "Test negative ELBO (BCE summed over pixels + KL), nats per image; lower is better."),
+    ("metric", "recon", "metrics.likelihood:Reconstruction",
+     "Test reconstruction error from the posterior mean: BCE (nats/image) and MSE (per pixel)."),
+    ("metric", "cond_accuracy", "metrics.cond_accuracy:ConditionalAccuracy",
+     "Share of generated samples that a judge trained on real images classifies as asked."),
+    ("metric", "fid", "metrics.fid:FID",
+     "FID of generated vs held-out real images; the key names the features (fid_judge, ...)."),
+    ("metric", "clip_score", "metrics.clip_score:CLIPScoreMetric",
+     "CLIP cosine of generated images and their captions, and torchmetrics' CLIPScore."),
+    ("metric", "shapes_fidelity", "metrics.shapes_fidelity:ShapesFidelity",
+     "Caption fidelity on shapes_captions: the share of generated images that match their caption."),
+    ("metric", "fashion_fidelity", "metrics.fashion_fidelity:FashionFidelity",
+     "Caption fidelity on fashion_captions: the share of generated images the judge reads as asked."),
+]
 
 
 @hookimpl
 def cvaekit_register(registry):
-    registry.add("conditioner", "onehot", OneHot)
-    registry.add("conditioner", "clip_text", clip_text)
-    registry.add("conditioner", "sentence_transformer", sentence_transformer)
-    registry.add("conditioner", "learned_text", LearnedText)
-
-    registry.add("injection", "early_concat", EarlyConcat)
-    registry.add("injection", "mid", MidConcat)
-    registry.add("injection", "cross_attention", CrossAttention)
-    registry.add("injection", "film", FiLM)
-
-    registry.add("encoder", "mlp", MLPEncoder)
-    registry.add("encoder", "conv", ConvEncoder)
-    registry.add("decoder", "mlp", MLPDecoder)
-    registry.add("decoder", "deconv", DeconvDecoder)
-
-    registry.add("prior", "conditional", ConditionalPrior)
-    registry.add("prior", "mixture", MixturePrior)
-    registry.add("prior", "flow", FlowPrior)
-
-    registry.add("dataset", "fashion_mnist", fashion_mnist)
-    registry.add("dataset", "coco_captions", coco_captions)
-    registry.add("dataset", "shapes_captions", shapes_captions)
-    registry.add("dataset", "fashion_captions", fashion_captions)
-    registry.add("dataset", "image_folder", image_folder)
-    registry.add("dataset", "image_captions", image_captions)
-    registry.add("dataset", "hf_dataset", hf_dataset)
-    registry.add("dataset", "torchvision", torchvision_dataset)
-
-    registry.add("metric", "nelbo", NegativeELBO)
-    registry.add("metric", "recon", Reconstruction)
-    registry.add("metric", "cond_accuracy", ConditionalAccuracy)
-    registry.add("metric", "fid", FID)
-    registry.add("metric", "clip_score", CLIPScoreMetric)
-    registry.add("metric", "shapes_fidelity", ShapesFidelity)
-    registry.add("metric", "fashion_fidelity", FashionFidelity)
+    for kind, name, where, summary in BUILTINS:
+        registry.add(kind, name, f"{__name__}.{where}", summary=summary)

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..condition import Condition
 from ..errors import CvaekitError, RecipeError
-from ..recipe import _check, _resolve_annotation
+from ..recipe import ComponentSpec, _check, _component, _resolve_annotation
 from ..registry import Registry
 
 PROBE_CLASSES = ["circle", "square", "triangle"]
@@ -67,6 +67,13 @@ class _Checker:
             self.component = registry.get(kind, name)
         except CvaekitError as exc:
             self.fail("registered", str(exc))
+        self.params = self.validated(self.params)
+
+    def validated(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`params` checked the way a recipe's are (a RecipeError names the bad one), so a
+        string where an int goes is refused here instead of reaching torch."""
+        spec = _component(ComponentSpec, {**params, "name": self.name}, "params", self.kind, self.registry)
+        return {k: spec.params[k] for k in params}
 
     def fail(self, point: str, detail: str):
         raise ContractError(self.kind, self.name, point, detail)

@@ -12,7 +12,7 @@ from ..condition import Condition
 from ..data import DataInfo
 from ..errors import CvaekitError
 from ..registry import Registry
-from .checker import PROBE_CLASSES, _Checker, _keeps_rng, _run, _to
+from .checker import PROBE_CAPTIONS, PROBE_CLASSES, _Checker, _keeps_rng, _run, _to
 from .probes import probe_data_info
 
 
@@ -66,6 +66,9 @@ def check_conditioner(name: str | Callable[..., Any], params: dict[str, Any] | N
             c.fail("bad input", f"parse(['{unknown}']) gave label ids {accepted.tolist()}: a label "
                    f"conditioner must raise UnknownConditionError for a word outside its labels")
 
+    if not isinstance(raw, torch.Tensor):  # a text conditioner: probe the token path too
+        _check_token_path(c, m, dim)
+
     frozen = [n for n, p in m.named_parameters() if not p.requires_grad]
     if frozen:
         c.fail("no frozen weights", f"frozen parameters {frozen[:3]} are in the module tree, so every "
@@ -77,3 +80,40 @@ def check_conditioner(name: str | Callable[..., Any], params: dict[str, Any] | N
            cond, _run(c, "determinism", run, c.module(seed, data=data)))
     c.moves(m, run, cond)
     return m
+
+
+def _check_token_path(c: _Checker, m: nn.Module, dim: int) -> None:
+    """Multi-word texts of different lengths: a bool mask, True for real tokens, of the tokens'
+    shape; padding that leaves an attending layer's output for a text unchanged; an empty text
+    refused with a CvaekitError or given a finite condition."""
+    short, long = "a circle", max(PROBE_CAPTIONS, key=len) + " and a tiny green triangle"
+    alone = _run(c, "token path", lambda: Condition.of(m(m.parse([short]))))
+    both = _run(c, "token path", lambda: Condition.of(m(m.parse([short, long]))))
+    if both.mask is not None:
+        if both.mask.dtype != torch.bool or tuple(both.mask.shape) != tuple(both.tokens.shape[:2]):
+            c.fail("token path", f"the mask must be a bool tensor of shape [B, T] = "
+                   f"{list(both.tokens.shape[:2])}, got {both.mask.dtype} {list(both.mask.shape)}")
+        real = both.mask.sum(1).tolist()
+        if min(real) < 1 or real[0] > real[1]:
+            c.fail("token path", f"the mask marks {real[0]} real tokens for {short!r} and {real[1]} for a "
+                   f"longer text: it must be True for real tokens and False for padding")
+    attend = nn.MultiheadAttention(dim, 1, batch_first=True).eval()
+    query = torch.randn(1, 2, dim, generator=torch.Generator().manual_seed(0))
+
+    def attended(cond: Condition) -> torch.Tensor:
+        pad = None if cond.mask is None else ~cond.mask.cpu()
+        with torch.no_grad():
+            return attend(query, cond.tokens.cpu().float(), cond.tokens.cpu().float(), key_padding_mask=pad)[0]
+
+    c.same("token path", f"attending to the tokens of {short!r} gives another result when it is batched "
+           f"with a longer text (padding must be masked out: mask False for padded tokens)",
+           attended(alone), attended(both.index(torch.tensor([0]))), exact=False)
+    try:
+        empty = Condition.of(m(m.parse([""])))
+    except CvaekitError:
+        return  # refusing an empty text, with a message, is fine
+    except Exception as exc:  # noqa: BLE001
+        c.fail("token path", f"an empty text raised {type(exc).__name__} ({exc}); refuse it with "
+               f"cvaekit.errors.UnknownConditionError or give it a condition")
+    c.shape("the condition vector of an empty text", empty.vector, (1, dim))
+    c.floating("the condition of an empty text", empty.vector)

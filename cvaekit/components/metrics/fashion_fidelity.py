@@ -54,9 +54,10 @@ def fashion_judge(judge_epochs: int = 2, seed: int = 0) -> Judge:
 
 
 class FashionFidelity:
-    """Caption fidelity on fashion_captions: the share of generated images whose items and places
-    the Fashion-MNIST judge reads as the caption asks, with shuffled captions (chance) and real
-    test images (the ceiling) beside it."""
+    """Caption fidelity on fashion_captions: the share of generated images the judge reads as asked.
+
+    The Fashion-MNIST judge reads each cell; shuffled captions (chance) and the real test
+    images (the ceiling) are scored beside the samples."""
 
     def __init__(self, n_captions: PositiveInt = 500, judge_epochs: PositiveInt = 2):
         self.n_captions = n_captions

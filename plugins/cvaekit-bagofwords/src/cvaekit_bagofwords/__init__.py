@@ -1,6 +1,14 @@
-"""cvaekit-bagofwords: a vocabulary-free text conditioner and a gated injection for cvaekit."""
+"""cvaekit-bagofwords: a vocabulary-free text conditioner and a gated injection for cvaekit.
 
-from .char_ngram import CharNGram
-from .gated_add import GatedAdd
+The classes are imported on first access (PEP 562), so loading the plugin imports no torch."""
 
-__all__ = ["CharNGram", "GatedAdd"]
+import importlib
+
+_WHERE = {"CharNGram": ".char_ngram", "GatedAdd": ".gated_add"}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,206 @@
+"""Faults during training: a diverging loss, Ctrl-C part-way through an epoch, a full disk,
+kill -9, a tampered checkpoint. Each loses nothing already saved."""
+
+import argparse
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from cvaekit import checkpoint, training
+from cvaekit.checkpoint import load_checkpoint
+from cvaekit.errors import CvaekitError, DiskFullError
+from cvaekit.runs import RunDir
+from cvaekit.training import TrainingDiverged, TrainingInterrupted, _Loop, train
+
+
+def losses(run):
+    return [r["loss"] for r in RunDir(run).records() if r["kind"] == "train"]
+
+
+def same_weights(a, b):
+    a = load_checkpoint(a / "checkpoints/last.pt")["model"]
+    b = load_checkpoint(b / "checkpoints/last.pt")["model"]
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def only_run(runs_dir, other=None):
+    return next(p for p in runs_dir.iterdir() if p != other)
+
+
+def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(tmp_path, tiny_fashion, monkeypatch):
+    calls = 0
+    elbo = training.elbo
+
+    def nan_at_step_40(*args, **kwargs):  # 32 steps an epoch: step 40 is in epoch 2
+        nonlocal calls
+        calls += 1
+        terms = elbo(*args, **kwargs)
+        if calls == 40:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(training, "elbo", nan_at_step_40)
+    with pytest.raises(TrainingDiverged, match=r"became nan at epoch 2, step 40.*"
+                                               r"last good checkpoint stays .*last.pt.*train.lr.*train.grad_clip"):
+        train(tiny_fashion, progress=False)
+    assert calls == 40  # stopped at that step, not at the end of the epoch
+    run = only_run(tmp_path / "runs")
+    assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 1
+
+
+def interrupt_at_step(monkeypatch, at):
+    """Send this process a real SIGINT right after optimiser step `at`, as Ctrl-C would."""
+    step = torch.optim.Adam.step
+    calls = 0
+
+    def step_then_ctrl_c(self, *args, **kwargs):
+        nonlocal calls
+        out = step(self, *args, **kwargs)
+        calls += 1
+        if calls == at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step_then_ctrl_c)
+
+
+def test_ctrl_c_mid_epoch_saves_there_and_resume_ends_bit_identical(tmp_path, tiny_fashion, monkeypatch):
+    straight = train(tiny_fashion, progress=False)
+    interrupt_at_step(monkeypatch, 25)  # 78% of the first epoch (32 steps)
+    with pytest.raises(TrainingInterrupted, match=r"step 25 \(batch 25 of epoch 1\).*cvaekit run --resume"):
+        train(tiny_fashion, progress=False)
+    monkeypatch.undo()
+    interrupted = only_run(tmp_path / "runs", straight)
+    state = load_checkpoint(interrupted / "checkpoints/last.pt")
+    assert (state["epoch"], state["step"], state["position"]["batches"]) == (0, 25, 25)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+    resumed = train(None, resume=interrupted, progress=False)
+    assert resumed == interrupted
+    assert losses(resumed) == losses(straight)
+    assert same_weights(straight, resumed)
+    assert "position" not in load_checkpoint(resumed / "checkpoints/last.pt")
+
+
+def test_ctrl_c_before_anything_is_saved_leaves_no_folder_and_no_resume_command(tmp_path, tiny_fashion, monkeypatch):
+    def stop(self, *args):
+        raise KeyboardInterrupt  # outside the steps: stops at once, before any checkpoint
+
+    monkeypatch.setattr(_Loop, "_epoch", stop)
+    with pytest.raises(TrainingInterrupted) as info:
+        train(tiny_fashion, progress=False)
+    assert "--resume" not in str(info.value) and "before anything was saved" in str(info.value)
+    assert not list((tmp_path / "runs").iterdir())
+
+
+def test_a_full_disk_while_saving_leaves_the_previous_last_pt_intact(tmp_path, tiny_fashion, monkeypatch):
+    save = torch.save
+    calls = 0
+
+    def full_disk_on_second_save(obj, f, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            with open(f, "wb") as half:
+                half.write(b"PK\x03\x04 half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk_on_second_save)
+    with pytest.raises(DiskFullError, match=r"No space left.*previous one is intact.*epoch 1\) is intact.*"
+                                            r"cvaekit run --resume"):
+        train(tiny_fashion, progress=False)
+    run = only_run(tmp_path / "runs")
+    assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 1
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0001.pt", "last.pt"]  # no temp file
+    monkeypatch.undo()
+    train(None, resume=run, progress=False)
+    assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 2
+
+
+def test_a_checkpoint_carrying_a_pickled_payload_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "payload": argparse.Namespace(command="rm -rf ~")}, path)  # an arbitrary object
+    with pytest.raises(CvaekitError, match="cannot be read"):
+        load_checkpoint(path)
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_ends_bit_identical(tmp_path, tiny_fashion):
+    tiny_fashion["train"]["epochs"] = 3
+    straight = train(tiny_fashion, progress=False)
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(tiny_fashion))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "cvaekit.cli", "run", str(path), "-q"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            runs = [p for p in (tmp_path / "runs").iterdir() if p != straight]
+            if runs and (runs[0] / "checkpoints/last.pt").is_file():
+                time.sleep(0.3)  # somewhere in epoch 2: mid-step, mid-save or mid-evaluation
+                break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed = only_run(tmp_path / "runs", straight)
+    resumed = train(None, resume=killed, progress=False)
+    assert losses(resumed) == losses(straight)
+    assert same_weights(straight, resumed)
+
+
+class ShortLabels(torch.nn.Module):
+    """Declares dim 10 but gives 7 numbers per label: the engine must name it."""
+
+    def __init__(self, *, data):
+        super().__init__()
+        self.dim = 10
+        self.embed = torch.nn.Embedding(10, 7)
+
+    def forward(self, labels):
+        return self.embed(labels)
+
+
+class RaisingLabels(ShortLabels):
+    """Raises inside its forward at the first step."""
+
+    def forward(self, labels):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (64x7 and 10x4)")
+
+
+@pytest.mark.parametrize("factory, message", [
+    (ShortLabels, r"The conditioner 'odd' \(from test-pkg 1.0\) gave a condition of shape \[64, 7\] "
+                  r"for a batch of 64, but it declares dim 10"),
+    (RaisingLabels, r"The conditioner 'odd' \(from test-pkg 1.0\) raised at the first training step: "
+                    r"RuntimeError: mat1 and mat2"),
+])
+def test_a_misbehaving_plugin_is_named_at_the_first_step_and_leaves_no_folder(
+        tmp_path, tiny_fashion, monkeypatch, factory, message):
+    from typer.testing import CliRunner
+
+    from cvaekit.cli import app
+    from cvaekit.plugins import load_registry
+
+    registry = load_registry()
+    registry.add("conditioner", "odd", factory, origin="test-pkg 1.0")
+    monkeypatch.setattr(training, "get_registry", lambda: registry)
+    tiny_fashion["model"]["conditioner"] = "odd"
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(tiny_fashion))
+    result = CliRunner().invoke(app, ["run", str(path), "-q"])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert __import__("re").search(message, text), text
+    assert "Traceback" not in text
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+    debug = CliRunner().invoke(app, ["--debug", "run", str(path), "-q"])
+    assert debug.exit_code == 2 and "Traceback" in debug.output
