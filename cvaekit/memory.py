@@ -8,6 +8,7 @@ then gets a RecipeError with the numbers and the keys behind them, not an alloca
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from torch import nn
 
 from .condition import Condition
 from .data import DataInfo, RawConditions
-from .errors import CvaekitError, RecipeError
+from .errors import ComponentError, CvaekitError, RecipeError
 from .recipe import ComponentSpec, ModelConfig
 from .registry import Registry
 
@@ -48,8 +49,15 @@ def estimate(config: ModelConfig, data_info: DataInfo, conditioner: nn.Module, r
     try:
         with torch.device("meta"):
             model = build_model(config, data_info, registry, conditioner=conditioner)
+    except ComponentError as exc:
+        if isinstance(exc.__cause__, CvaekitError) or exc.__cause__ is None:
+            raise  # a recipe mistake: the real build would say the same
+        if config.prior is None:
+            return None
+        # a prior that cannot be built on meta (zuko's flows): estimate the networks without it
+        return estimate(dataclasses.replace(config, prior=None), data_info, conditioner, registry, raw, batch_size)
     except CvaekitError:
-        raise  # a recipe mistake: the real build would say the same
+        raise
     except Exception:  # noqa: BLE001 - a part that cannot be built without memory: no estimate
         return None
     parameters = {"model.conditioner": _count(conditioner)}
