@@ -106,7 +106,7 @@ def test_evaluate_a_caption_run_with_clip_score_and_fid(tmp_path, tiny_clip_path
     assert result.exit_code == 0, result.output
     table = json.loads((run / "evaluation.json").read_text())
     assert [r["epoch"] for r in table["rows"]] == [1, 2]
-    assert table["metrics"] == ["clip_cosine", "clip_score", "fid_random"]
+    assert table["metrics"] == ["clip_cosine", "clip_score", "clip_cosine_real", "clip_cosine_shuffled", "fid_random"]
     for row in table["rows"]:
         assert -1 <= row["clip_cosine"] <= 1 and row["clip_score"] == pytest.approx(max(100 * row["clip_cosine"], 0))
     assert (run / "samples_by_epoch.png").is_file()

@@ -66,4 +66,6 @@ def test_the_fashion_fidelity_metric_scores_a_model_that_draws_the_real_canvas_a
             return torch.stack([self.lookup[c].float() / 255 for c in captions])
 
     out = FashionFidelity(n_captions=100)(EvalContext(Copier(), data, data.test))
-    assert out["fidelity"] == out["fidelity_real"] > 0.7 and out["fidelity_shuffled"] < 0.1
+    # a caption that several test canvases share is drawn as one of them: near the ceiling, not on it
+    assert out["fidelity"] == pytest.approx(out["fidelity_real"], abs=0.05)
+    assert out["fidelity_real"] > 0.7 and out["fidelity_shuffled"] < 0.1
