@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import torch
 
-from ...errors import CvaekitError, UnknownConditionError
 from ...evaluation import EvalContext
 from ...recipe import PositiveInt
 from ..datasets.fashion_captions import CELL, ITEM, OFFSET, WORDS, Layout, parse_caption, relation_holds
 from ..datasets.fashion_mnist import fashion_mnist
+from .caption_fidelity import caption_fidelity
 from .judge import Judge, cached_judge, predictions
 
 EMPTY_INK = 0.05  # mean brightness below which a cell counts as empty
@@ -64,17 +64,6 @@ class FashionFidelity:
         self.judge_epochs = judge_epochs
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
-        n = min(self.n_captions, len(ctx.test))
-        real, captions = ctx.test.batch(torch.arange(n), caption="first")
-        try:
-            [parse_caption(c) for c in captions]
-        except (UnknownConditionError, AttributeError):
-            raise CvaekitError("Metric 'fashion_fidelity' needs the captions of the 'fashion_captions' "
-                               "data set.") from None
         judge = fashion_judge(self.judge_epochs)
-        gen = ctx.generator(2)
-        samples = torch.cat([ctx.model.sample(captions[i:i + ctx.batch_size], generator=gen).cpu()
-                             for i in range(0, n, ctx.batch_size)])
-        shuffled = captions[1:] + captions[:1]
-        return {"fidelity": fidelity(judge, captions, samples), "fidelity_shuffled": fidelity(judge, shuffled, samples),
-                "fidelity_real": fidelity(judge, captions, real)}
+        return caption_fidelity(ctx, self.n_captions, parse_caption, lambda c, im: fidelity(judge, c, im),
+                                "fashion_fidelity", "fashion_captions")

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ...errors import CvaekitError, UnknownConditionError
 from ...evaluation import EvalContext
 from ...recipe import PositiveInt
 from ..datasets.shapes import COLOURS, Scene, parse_caption, side_of
+from .caption_fidelity import caption_fidelity
 
 _PALETTE = np.array(list(COLOURS.values()), dtype=np.float32)
 _PALETTE = _PALETTE / np.linalg.norm(_PALETTE, axis=1, keepdims=True)
@@ -102,16 +102,4 @@ class ShapesFidelity:
         self.n_captions = n_captions
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
-        n = min(self.n_captions, len(ctx.test))
-        real, captions = ctx.test.batch(torch.arange(n), caption="first")
-        try:
-            [parse_caption(c) for c in captions]
-        except (UnknownConditionError, AttributeError):
-            raise CvaekitError("Metric 'shapes_fidelity' needs the captions of the 'shapes_captions' "
-                               "data set.") from None
-        gen = ctx.generator(2)
-        samples = torch.cat([ctx.model.sample(captions[i:i + ctx.batch_size], generator=gen).cpu()
-                             for i in range(0, n, ctx.batch_size)])
-        shuffled = captions[1:] + captions[:1]
-        return {"fidelity": fidelity(captions, samples), "fidelity_shuffled": fidelity(shuffled, samples),
-                "fidelity_real": fidelity(captions, real)}
+        return caption_fidelity(ctx, self.n_captions, parse_caption, fidelity, "shapes_fidelity", "shapes_captions")
