@@ -173,3 +173,14 @@ def test_the_memory_guard_counts_parameters_and_activations(tiny_fashion):
     with pytest.raises(RecipeError, match=r"104,096 parameters .* but 1 KB is all there is. By part: "
                                           r"model.decoder 'mlp' \(hidden=64\): 52,176 parameters"):
         check_fits(est, recipe.model, torch.device("cpu"), free=(1000, "1 KB is all there is"))
+
+
+def test_onehot_class_names_in_a_recipe_must_be_words_one_per_class(tiny_fashion, registry):
+    """Found by the property test: `classes: ['']` trained a one-class model on ten classes."""
+    data = registry.build("dataset", "fashion_mnist").info()
+    with pytest.raises(RecipeError, match=r"'model.conditioner.classes' must be class names, but entry 0 is ''"):
+        registry.build("conditioner", "onehot", {"classes": [""]}, data=data)
+    with pytest.raises(RecipeError, match=r"'model.conditioner.classes' names 2 classes .* the data set has 10"):
+        registry.build("conditioner", "onehot", {"classes": ["a", "b"]}, data=data)
+    renamed = registry.build("conditioner", "onehot", {"classes": [f"c{i}" for i in range(10)]}, data=data)
+    assert renamed.parse(["c3"]).tolist() == [3]

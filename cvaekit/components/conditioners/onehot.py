@@ -17,11 +17,27 @@ def normalize_word(text: str) -> str:
     return re.sub(r"[\s\-_/]+", "", text.strip().lower())
 
 
+def check_classes(classes: list[str] | None, data: DataInfo) -> None:
+    """Class names given in the recipe must be words, one per class of the data set."""
+    if classes is None:
+        return
+    blank = [i for i, c in enumerate(classes) if not normalize_word(c)]
+    if blank:
+        raise RecipeError(f"'model.conditioner.classes' must be class names, but entry {blank[0]} is "
+                          f"{classes[blank[0]]!r}. Give one word per class, or leave the key out to use the "
+                          f"data set's names.")
+    if data.classes and len(classes) != len(data.classes):
+        raise RecipeError(f"'model.conditioner.classes' names {len(classes)} classes ({choices_text(classes)}), "
+                          f"but the data set has {len(data.classes)} ({choices_text(data.classes)}). Give one "
+                          f"name per class, or leave the key out to use the data set's names.")
+
+
 class OneHot(nn.Module):
     """One-hot vector of the class a label or word names (the study's short-text condition)."""
 
     def __init__(self, *, data: DataInfo, classes: list[str] | None = None):
         super().__init__()
+        check_classes(classes, data)
         self.classes = list(classes or data.classes or [])
         if not self.classes:
             raise RecipeError("Conditioner 'onehot' needs class names: the data set has none, "
