@@ -116,7 +116,7 @@ def test_fid_inception_without_weights_offline_says_how_to_get_them(monkeypatch,
     monkeypatch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url",
                         lambda *a, **k: (_ for _ in ()).throw(OSError("no network")))
     data = caption_data()
-    with pytest.raises(CvaekitError, match="inception_weights"):
+    with pytest.raises(CvaekitError, match="inception_weights"), pytest.warns(fid_module.SmallSampleWarning):
         FID(features="inception")(EvalContext(Painter(), data, data.test))
 
 
