@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from .checkpoint import save_checkpoint
 from .condition import Condition
+from .data import Split
 from .device import resolve_device
 from .errors import CvaekitError, RecipeError
 from .evaluation import EvalContext, run_metrics
@@ -80,6 +81,15 @@ def encode(model: CVAE, split, draws: int, batch_size: int, seed: int) -> Codes:
     return Codes(torch.cat(mus), torch.cat(logvars), torch.cat(conds))
 
 
+def hold_out(split: Split, share: float = 0.1) -> tuple[Split, Split]:
+    """The training images less a last `share` of them, and that share (at least one image)."""
+    k = len(split) - max(1, int(len(split) * share))
+    if k < 1:
+        return split, split
+    return (Split(split.images[:k], split.conditions[:k], split.caption),
+            Split(split.images[k:], split.conditions[k:], split.caption))
+
+
 def prior_spec(recipe_dict: dict[str, Any], name: str, overrides: list[str], registry: Registry):
     """The prior `name` with `overrides` (`key=value`, relative to the prior), validated like a
     recipe's `model.prior` so a bad key or value names itself and the valid choices."""
@@ -116,8 +126,9 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
     before = run_metrics(metrics, EvalContext(model, data, test, seed=recipe.seed)) if metrics else {}
 
     torch.manual_seed(recipe.seed)
-    codes = encode(model, train_split, draws, 256, recipe.seed)
-    held_out = encode(model, test, 1, 256, recipe.seed + 1)
+    fit_split, check_split = hold_out(train_split)  # the fit never picks its weights on the test images
+    codes = encode(model, fit_split, draws, 256, recipe.seed)
+    held_out = encode(model, check_split, 1, 256, recipe.seed + 1)
     new = build_prior(spec.name, spec.params, model.conditioner.dim, model.latent_dim, registry).to(model.device)
     best = _fit(new, codes, held_out, epochs, lr, batch_size, recipe.seed, progress)
     new.load_state_dict(best)
@@ -135,8 +146,8 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
 
 def _fit(prior: torch.nn.Module, codes: Codes, held_out: Codes, epochs: int, lr: float, batch_size: int,
          seed: int, progress: bool) -> dict[str, torch.Tensor]:
-    """Maximum likelihood on fresh posterior draws; the weights with the best held-out
-    log-likelihood are kept."""
+    """Maximum likelihood on fresh posterior draws; the weights with the best log-likelihood
+    on `held_out` (training images the fit does not see) are kept."""
     device = next(prior.parameters()).device
     opt = torch.optim.Adam(prior.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
