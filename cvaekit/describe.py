@@ -25,6 +25,7 @@ from . import recipe as recipe_mod
 from .errors import UnknownComponentError, choices_text, did_you_mean
 from .recipe import AtLeast, ComponentSpec, InjectionSpec, Recipe, _resolve_annotation
 from .registry import ENGINE_ARGS, KINDS, Component, Registry
+from .static_signature import StaticFactory, Unresolved, read_factory, resolve_annotation
 
 REQUIRED = "(required)"
 
@@ -111,6 +112,10 @@ def _param_help(factory: Any) -> dict[str, str]:
     docs = [inspect.getdoc(factory) or ""]
     if inspect.isclass(factory):
         docs.append(inspect.getdoc(factory.__init__) or "")
+    return _help_lines(docs)
+
+
+def _help_lines(docs: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for doc in docs:
         for m in _PARAM_LINE.finditer(doc):
@@ -118,11 +123,31 @@ def _param_help(factory: Any) -> dict[str, str]:
     return found
 
 
-def _params(comp: Component) -> list[ParamInfo]:
+def _read(comp: Component) -> tuple[list[ParamInfo], str]:
+    """The recipe parameters and the docstring of a component's factory: from its source when
+    that settles them (no import of its module, nor torch), else from the imported factory."""
+    static = read_factory(comp.target) if isinstance(comp.target, str) else None
+    if static is not None:
+        try:
+            return _static_params(comp, static), static.doc
+        except Unresolved:
+            pass
     helps = _param_help(comp.factory)
     out = []
     for pname, p in comp.params().items():
         hint = _resolve_annotation(comp.factory, pname, p.annotation)
+        default = REQUIRED if p.default is inspect.Parameter.empty else p.default
+        out.append(ParamInfo(pname, type_text(hint), default, helps.get(pname, "")))
+    return out, inspect.getdoc(comp.factory) or ""
+
+
+def _static_params(comp: Component, static: StaticFactory) -> list[ParamInfo]:
+    helps = _help_lines([static.doc, static.init_doc])
+    out = []
+    for pname, p in static.parameters.items():
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or pname in ENGINE_ARGS.get(comp.kind, ()):
+            continue
+        hint = resolve_annotation(p.annotation)
         default = REQUIRED if p.default is inspect.Parameter.empty else p.default
         out.append(ParamInfo(pname, type_text(hint), default, helps.get(pname, "")))
     return out
@@ -140,9 +165,9 @@ def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
 _SnippetDumper.add_representer(list, _represent_list)
 
 
-def summary_of(comp: Component) -> str:
+def summary_of(comp: Component, doc: str | None = None) -> str:
     """The first paragraph of the factory's docstring (the registry keeps its first sentence)."""
-    doc = inspect.getdoc(comp.factory) or ""
+    doc = _read(comp)[1] if doc is None else doc
     return " ".join(doc.split("\n\n")[0].split()) or comp.summary
 
 
@@ -176,8 +201,8 @@ def describe_component(kind: str, name: str, registry: Registry | None = None) -
 
         registry = get_registry()
     comp = registry.get(kind, name)
-    params = _params(comp)
-    doc = _prose(inspect.getdoc(comp.factory) or "", {p.name for p in params})
+    params, doc = _read(comp)
+    doc = _prose(doc, {p.name for p in params})
     return ComponentInfo(kind, comp.name, comp.origin, comp.summary, doc, params,
                          list(ENGINE_ARGS.get(kind, ())), snippet(kind, comp.name, params))
 
@@ -305,8 +330,8 @@ def recipe_reference(registry: Registry | None = None) -> str:
     for comp in registry.of_kind():
         if comp.origin.split()[0] != "cvaekit":
             continue
-        lines += [f"### {comp.kind} `{comp.name}`", "", summary_of(comp), ""]
-        params = _params(comp)
+        params, doc = _read(comp)
+        lines += [f"### {comp.kind} `{comp.name}`", "", summary_of(comp, doc), ""]
         if params:
             lines += _table([{"key": f"`{p.name}`", "type": p.type,
                               "default": "required" if p.default is REQUIRED else f"`{yaml_value(p.default)}`",

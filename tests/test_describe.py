@@ -122,3 +122,56 @@ def test_recipe_reference_covers_every_key_with_help():
     undocumented = [f"{path}.{r['key']}" for path, rows in sections.items() for r in rows if not r["help"]]
     assert not undocumented, (f"recipe keys without help: {undocumented}; add a '# comment' beside the "
                               f"field in cvaekit/recipe.py or an entry in cvaekit.describe.KEY_HELP")
+
+
+READ_WITHOUT_TORCH = """
+import json, sys
+from cvaekit.describe import describe_component, recipe_reference, render_component
+from cvaekit.plugins import get_registry
+builtins = [(c.kind, c.name) for c in get_registry().of_kind() if c.origin.split()[0] == "cvaekit"]
+texts = {f"{k} {n}": render_component(describe_component(k, n)) for k, n in builtins}
+print(json.dumps({"torch": "torch" in sys.modules, "reference": recipe_reference(), "texts": texts}))
+"""
+
+
+def test_describe_reads_built_ins_from_their_source_without_torch_and_says_what_the_imported_factory_says(monkeypatch):
+    """`describe` and the recipe reference answer without importing torch (seconds), and what
+    they read from the source equals what the imported factories give."""
+    import json
+    import subprocess
+    import sys
+
+    import cvaekit.describe as describe
+
+    out = subprocess.run([sys.executable, "-c", READ_WITHOUT_TORCH], capture_output=True, text=True, check=True)
+    static = json.loads(out.stdout)
+    assert static["torch"] is False
+    monkeypatch.setattr(describe, "read_factory", lambda target: None)  # the import path
+    assert static["reference"] == describe.recipe_reference()
+    for key, text in static["texts"].items():
+        assert text == describe.render_component(describe.describe_component(*key.split())), key
+
+
+def test_a_signature_the_source_cannot_settle_is_read_from_the_imported_factory(tmp_path, monkeypatch):
+    from cvaekit.registry import Registry
+    from cvaekit.static_signature import read_factory
+
+    (tmp_path / "oddparts.py").write_text(
+        "from dataclasses import dataclass\n"
+        "import torch\n"
+        "WIDTH = 3 * 4\n"
+        "def made(width: int = WIDTH, scale: float = 1e-3):\n    '''Made.\n\n    width: how wide\n    '''\n"
+        "def runtime(scale: float = torch.pi):\n    '''Needs torch.'''\n"
+        "@dataclass\nclass Fields:\n    '''A dataclass.'''\n    depth: int = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    made = read_factory("oddparts:made")
+    assert made.parameters["width"].default == 12 and made.parameters["scale"].default == 1e-3
+    registry = Registry()
+    registry.add("metric", "made", "oddparts:made", summary="Made.")
+    registry.add("metric", "runtime", "oddparts:runtime", summary="Needs torch.")
+    registry.add("metric", "fields", "oddparts:Fields", summary="A dataclass.")
+    info = describe_component("metric", "made", registry)
+    assert [(p.name, p.type, p.default, p.help) for p in info.params] == [
+        ("width", "int", 12, "how wide"), ("scale", "number", 1e-3, "")]
+    assert describe_component("metric", "runtime", registry).params[0].default == pytest.approx(3.14159)
+    assert describe_component("metric", "fields", registry).params[0].default == 2
