@@ -38,11 +38,12 @@ console = Console(stderr=True)
 
 @dataclass
 class Codes:
-    """Posterior Gaussians of training images under their captions, with the condition vectors."""
+    """Posterior Gaussians of training images under their captions, with their conditions
+    (vectors, and tokens for a prior that reads them)."""
 
     mu: torch.Tensor  # [N, latent_dim]
     logvar: torch.Tensor  # [N, latent_dim]
-    cond: torch.Tensor  # [N, cond_dim]
+    cond: Condition  # vector [N, cond_dim], tokens [N, T, cond_dim], mask [N, T]
 
     def __len__(self) -> int:
         return self.mu.shape[0]
@@ -77,8 +78,24 @@ def encode(model: CVAE, split, draws: int, batch_size: int, seed: int) -> Codes:
             mu, logvar = model.encoder(images.to(model.device), cond)
             mus.append(mu.float().cpu())
             logvars.append(logvar.float().cpu())
-            conds.append(cond.vector.float().cpu())
-    return Codes(torch.cat(mus), torch.cat(logvars), torch.cat(conds))
+            conds.append(cond)
+    return Codes(torch.cat(mus), torch.cat(logvars), stack_conditions(conds))
+
+
+def stack_conditions(conds: list[Condition]) -> Condition:
+    """Batches' conditions as one, on the CPU in float32, tokens padded to the longest batch."""
+    longest = max(c.tokens.shape[1] for c in conds)
+    tokens, masks = [], []
+    for c in conds:
+        b, t, _ = c.tokens.shape
+        mask = torch.ones(b, t, dtype=torch.bool) if c.mask is None else c.mask.bool().cpu()
+        tokens.append(torch.nn.functional.pad(c.tokens.float().cpu(), (0, 0, 0, longest - t)))
+        masks.append(torch.nn.functional.pad(mask, (0, longest - t), value=False))
+    return Condition(torch.cat([c.vector.float().cpu() for c in conds]), torch.cat(tokens), torch.cat(masks))
+
+
+def to_device(cond: Condition, device) -> Condition:
+    return Condition(cond.vector.to(device), cond.tokens.to(device), cond.mask.to(device))
 
 
 def hold_out(split: Split, share: float = 0.1) -> tuple[Split, Split]:
@@ -153,7 +170,7 @@ def _fit(prior: torch.nn.Module, codes: Codes, held_out: Codes, epochs: int, lr:
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     gen = torch.Generator().manual_seed(seed)
     held_z = held_out.draw(torch.arange(len(held_out)), gen).to(device)
-    held_c = Condition.of(held_out.cond.to(device))
+    held_c = to_device(held_out.cond, device)
     best, best_nll = None, float("inf")
     columns = [TextColumn("fit-prior epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
                TaskProgressColumn(), TextColumn("held-out -log p(z|c) {task.fields[nll]:.3f}"), TimeRemainingColumn()]
@@ -163,7 +180,7 @@ def _fit(prior: torch.nn.Module, codes: Codes, held_out: Codes, epochs: int, lr:
             prior.train()
             for idx in torch.randperm(len(codes), generator=gen).split(batch_size):
                 z = codes.draw(idx, gen).to(device)
-                loss = -prior.log_prob(z, Condition.of(codes.cond[idx].to(device))).mean()
+                loss = -prior.log_prob(z, to_device(codes.cond.index(idx), device)).mean()
                 if not torch.isfinite(loss):
                     raise CvaekitError(f"fit-prior: the loss became {loss.item()} in epoch {epoch}. "
                                        f"Lower --lr (now {lr}).")

@@ -211,6 +211,37 @@ def test_a_flow_prior_fitted_to_clustered_codes_samples_each_conditions_cluster(
     assert (nearest == asked).float().mean() > 0.95
 
 
+def test_a_flow_with_token_context_reads_what_the_pooled_vector_leaves_out():
+    """The cluster is named by the second word only (the vector says nothing): the flow that
+    reads the tokens puts its samples in the asked cluster, and padding changes nothing."""
+    torch.manual_seed(0)
+    centres = torch.tensor([[3.0, 3.0], [-3.0, 3.0], [-3.0, -3.0], [3.0, -3.0]])
+    words = torch.eye(4)
+
+    def condition(labels, pad=0):
+        first = torch.ones(len(labels), 1, 4) / 2
+        tokens = torch.cat([first, words[labels][:, None], torch.zeros(len(labels), pad, 4)], dim=1)
+        mask = torch.ones(len(labels), 2 + pad, dtype=torch.bool)
+        mask[:, 2:] = False
+        return Condition(torch.zeros(len(labels), 4), tokens, mask)
+
+    labels = torch.arange(4).repeat(256)
+    codes = centres[labels] + 0.3 * torch.randn(len(labels), 2)
+    prior = FlowPrior(cond_dim=4, latent_dim=2, transforms=2, hidden=32, context="tokens", heads=1)
+    opt = torch.optim.Adam(prior.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = -prior.log_prob(codes, condition(labels)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    asked = torch.arange(4).repeat(50)
+    with torch.no_grad():
+        z = prior.sample(condition(asked), torch.Generator().manual_seed(0))
+        padded = prior.log_prob(codes[:8], condition(labels[:8], pad=3))
+        assert torch.allclose(padded, prior.log_prob(codes[:8], condition(labels[:8])), atol=1e-5)
+    assert (torch.cdist(z, centres).argmin(1) == asked).float().mean() > 0.95
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mixture", "flow"])
 def test_an_expressive_prior_trains_with_the_model_from_a_recipe(tiny_fashion, name):

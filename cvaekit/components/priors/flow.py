@@ -1,4 +1,4 @@
-"""`flow`: a conditional normalizing flow over z given the condition vector, built on zuko.
+"""`flow`: a conditional normalizing flow over z given the condition, built on zuko.
 
 A flow can take the shape of whatever the encoder's codes of a condition look like (several
 clusters, curved ridges), so samples land where the decoder has seen codes; it is trained with
@@ -7,40 +7,77 @@ the model (Monte Carlo KL) or fitted afterwards to a trained run's codes (`cvaek
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from ...condition import Condition
 from ...prior import noise
-from ...recipe import PositiveInt
+from ...recipe import AtLeast, PositiveInt
+
+
+class TokenSummary(nn.Module):
+    """The condition vector beside `queries` learned attention read-outs of the caption's tokens.
+
+    A model whose decoder attends to the words can leave its pooled vector short of what a long
+    caption says (a three-shape caption's third shape); the flow reads the words themselves."""
+
+    def __init__(self, dim: int, queries: int, heads: int):
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(queries, dim) / dim ** 0.5)
+        self.attend = nn.MultiheadAttention(dim, heads if dim % heads == 0 else 1, batch_first=True)
+        self.out_dim = dim * (1 + queries)
+
+    def forward(self, cond: Condition) -> torch.Tensor:
+        tokens = cond.tokens.float()
+        q = self.queries.expand(tokens.shape[0], -1, -1)
+        pad = None if cond.mask is None else ~cond.mask.bool()
+        read, _ = self.attend(q, tokens, tokens, key_padding_mask=pad, need_weights=False)
+        return torch.cat([cond.vector.float(), read.flatten(1)], dim=1)
 
 
 class FlowPrior(nn.Module):
     """A zuko flow p(z | c): neural spline (`nsf`) or affine autoregressive (`maf`) transforms of
-    a standard normal, each conditioned on the condition vector."""
+    a standard normal, each conditioned on the condition vector, or with `context: tokens` also on
+    `queries` attention read-outs of the caption's tokens.
+
+    kind: `nsf` (monotonic rational-quadratic splines, more flexible) or `maf` (affine, faster).
+    transforms: how many conditioned transforms are stacked.
+    hidden: width of the two hidden layers of each transform's network.
+    bins: spline bins per dimension (`nsf` only).
+    context: what the transforms are conditioned on: the condition vector, or it and the tokens.
+    queries: attention read-outs of the tokens (`context: tokens`).
+    heads: attention heads of those read-outs (1 when they do not divide the condition's size).
+    """
 
     def __init__(self, *, cond_dim: int, latent_dim: int, kind: Literal["nsf", "maf"] = "nsf",
-                 transforms: PositiveInt = 3, hidden: PositiveInt = 128, bins: PositiveInt = 8):
+                 transforms: PositiveInt = 3, hidden: PositiveInt = 128, bins: PositiveInt = 8,
+                 context: Literal["vector", "tokens"] = "vector", queries: Annotated[int, AtLeast(1)] = 4,
+                 heads: PositiveInt = 4):
         super().__init__()
         import zuko  # imported on first use: it is only needed once a flow is built
 
+        self.summary = TokenSummary(cond_dim, queries, heads) if context == "tokens" else None
+        context_dim = self.summary.out_dim if self.summary is not None else cond_dim
         hidden_features = (hidden, hidden)
         if kind == "nsf":
-            self.flow = zuko.flows.NSF(latent_dim, context=cond_dim, transforms=transforms,
+            self.flow = zuko.flows.NSF(latent_dim, context=context_dim, transforms=transforms,
                                        hidden_features=hidden_features, bins=bins)
         else:
-            self.flow = zuko.flows.MAF(latent_dim, context=cond_dim, transforms=transforms,
+            self.flow = zuko.flows.MAF(latent_dim, context=context_dim, transforms=transforms,
                                        hidden_features=hidden_features)
         self.latent_dim = latent_dim
 
+    def context(self, cond: Condition) -> torch.Tensor:
+        return cond.vector.float() if self.summary is None else self.summary(cond)
+
     def log_prob(self, z: torch.Tensor, cond: Condition) -> torch.Tensor:
-        return self.flow(cond.vector.float()).log_prob(z.float())
+        return self.flow(self.context(cond)).log_prob(z.float())
 
     def sample(self, cond: Condition, generator: torch.Generator | None = None,
                temperature: float = 1.0) -> torch.Tensor:
         """The flow's image of temperature-scaled standard normal noise (0: of the base's mean)."""
-        dist = self.flow(cond.vector.float())
-        u = noise((cond.vector.shape[0], self.latent_dim), cond.vector.float(), generator, temperature)
-        return dist.transform.inv(u)
+        context = self.context(cond)
+        u = noise((context.shape[0], self.latent_dim), context, generator, temperature)
+        return self.flow(context).transform.inv(u)
