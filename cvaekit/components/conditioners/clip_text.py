@@ -22,10 +22,12 @@ def clip_text(*, data: DataInfo, model: str = DEFAULT_CLIP, tokens: bool = False
               batch_size: PositiveInt = 256) -> FrozenTextConditioner:
     """CLIP text features of each caption (frozen, encoded once per caption).
 
-    `tokens: true` adds the per-token hidden states, for attention. `model` is a hub id or a
-    local folder saved with save_pretrained. `project: false` gives the text tower's hidden
-    states (hidden size) instead of the projected ones. With `precompute`, every training
-    caption is encoded up front instead of as batches meet it."""
+    model: the CLIP, a hub id or a local folder saved with save_pretrained.
+    tokens: also give every token's hidden state (true), for attention; else one vector per caption.
+    project: map the features through CLIP's text projection; false keeps the text tower's hidden size.
+    max_length: the most tokens read from a caption (capped at the model's limit, 77 for CLIP).
+    precompute: encode every training caption up front, instead of as batches meet it.
+    batch_size: captions encoded per pass of the model."""
     clip, tokenizer = load_clip(model, "Conditioner 'clip_text'")
     limit = min(max_length, clip.config.text_config.max_position_embeddings)
 

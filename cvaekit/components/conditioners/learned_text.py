@@ -39,8 +39,14 @@ class LearnedText(nn.Module):
 
     With the GRU word order matters ("a circle above a square" is not "a square above a
     circle"); the mean is a bag of words. The vocabulary is the training captions' words; a
-    word outside it reads as `<unk>`, so any caption with a word in it can be asked for. With
-    `tokens: true` it also returns per-word features for attention."""
+    word outside it reads as `<unk>`, so any caption with a word in it can be asked for.
+
+    dim: the width of the word embeddings and of the condition vector (even, for the GRU).
+    pool: 'gru' (a bidirectional GRU over the words) or 'mean' (their average).
+    tokens: also give per-word features (true), for attention; else one vector per caption.
+    min_count: how often a word must occur in the training captions to enter the vocabulary.
+    max_vocab: keep at most this many words, the most frequent (null: every word).
+    max_len: the most words read from a caption; later ones are dropped."""
 
     def __init__(self, *, data: DataInfo, dim: PositiveInt = 64, pool: Literal["gru", "mean"] = "gru",
                  tokens: bool = False, min_count: PositiveInt = 1, max_vocab: PositiveInt | None = None,

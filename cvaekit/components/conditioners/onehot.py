@@ -33,7 +33,9 @@ def check_classes(classes: list[str] | None, data: DataInfo) -> None:
 
 
 class OneHot(nn.Module):
-    """One-hot vector of the class a label or word names (the study's short-text condition)."""
+    """One-hot vector of the class a label or word names (the study's short-text condition).
+
+    classes: a name for each class, in label order (null: the data set's own names)."""
 
     def __init__(self, *, data: DataInfo, classes: list[str] | None = None):
         super().__init__()

@@ -56,8 +56,11 @@ def sentence_transformer(*, data: DataInfo, model: str = DEFAULT_MODEL, tokens: 
                          batch_size: PositiveInt = 256) -> FrozenTextConditioner:
     """Sentence-transformers embedding of each caption (frozen, encoded once per caption).
 
-    `tokens: true` adds the per-token embeddings, for attention. `model` is a hub id or a
-    local folder; `normalize` scales vectors to unit length."""
+    model: a hub id, or a local folder with a saved sentence-transformers model.
+    tokens: also give the per-token embeddings (true), for attention; else one vector per caption.
+    normalize: scale the vectors to unit length.
+    precompute: encode every training caption up front, instead of as batches meet it.
+    batch_size: captions encoded per pass of the model."""
     st = load_sentence_transformer(model)
 
     def encode(texts: list[str], device: torch.device) -> list[torch.Tensor]:

@@ -37,10 +37,20 @@ def coco_captions(root: str | None = None,
                   image_size: int = 224, seed: int = 0, progress: bool = True) -> DataSource:
     """MS-COCO images with their captions (5 per image), centre-cropped to `image_size`.
 
-    Give `root` (holding train2017/, val2017/ and annotations/captions_*2017.json) or the
-    four paths (each one given wins over `root`). `subset` keeps that fraction of the
-    training images, chosen with `seed` (the study used 0.1); `caption` picks each image's
-    caption per batch: a random one, or always the first."""
+    Give `root` or the four paths (each one given wins over `root`). Test batches always
+    use each image's first caption.
+
+    root: a folder holding train2017/, val2017/ and annotations/captions_*2017.json.
+    train_images: the folder of training images (default: root/train2017).
+    train_captions: the training captions file (default: root/annotations/captions_train2017.json).
+    test_images: the folder of test images (default: root/val2017).
+    test_captions: the test captions file (default: root/annotations/captions_val2017.json).
+    subset: the fraction of training images kept, drawn with `seed` (the study used 0.1).
+    test_subset: the fraction of test images kept, drawn with `seed`.
+    caption: the caption a training batch uses: 'random' (one of the image's) or 'first'.
+    image_size: the side in pixels of the square each image is cropped and resized to (at least 8).
+    seed: draws the images that `subset` and `test_subset` keep.
+    progress: show a progress bar while images are decoded into the cache."""
     for name, value in (("subset", subset), ("test_subset", test_subset)):
         if not 0 < value <= 1:
             raise RecipeError(f"'data.{name}' must be a fraction in (0, 1], got {value}.")

@@ -108,7 +108,14 @@ def fashion_captions(root: str | None = None, n_train: PositiveInt = 20000, n_te
                      caption: Literal["random", "first"] = "random") -> DataSource:
     """Fashion-MNIST items on a 64x64 canvas with captions such as "a sneaker to the left of a bag".
 
-    Test canvases use only test-split items. Deterministic for a seed; offline."""
+    Test canvases use only test-split items. Deterministic for a seed; offline.
+
+    root: the Fashion-MNIST folder, as for fashion_mnist (null: Debian's package, then a download).
+    n_train: canvases in the training split.
+    n_test: canvases in the test split.
+    max_items: the most items on a canvas, 1 or 2 (each canvas holds 1 to max_items).
+    seed: draws the items, their cells and the captions' relations, for both splits.
+    caption: the caption a batch uses: 'random' (a two-item canvas is told either way round) or 'first'."""
     if max_items not in (1, 2):
         raise RecipeError(f"'max_items' for fashion_captions must be 1 or 2, got {max_items}.")
     items = fashion_mnist(root)

@@ -71,9 +71,11 @@ def torchvision_root(root: str | None = None) -> Path:
 def fashion_mnist(root: str | None = None, download: bool = True) -> DataSource:
     """Fashion-MNIST 28x28 grey, 60k train / 10k test, 10 labelled classes.
 
-    `root` is a folder with the four files (plain or .gz), or where torchvision downloads
-    them; without it, Debian's package `dataset-fashion-mnist`, then a torchvision download
-    into the cache, are tried."""
+    Without `root`, Debian's package `dataset-fashion-mnist`, then a torchvision download
+    into the cache, are tried.
+
+    root: a folder with the four files (plain or .gz), or where torchvision downloads them.
+    download: let torchvision download the files when they are not found."""
     if root and not Path(root).is_dir():
         raise DataError(f"The Fashion-MNIST folder '{root}' (data.root) does not exist. {HOW_TO_GET}")
     base = torchvision_root(root)

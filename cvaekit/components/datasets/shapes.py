@@ -164,7 +164,14 @@ def shapes_captions(image_size: int = 32, n_train: PositiveInt = 10000, n_test: 
                     max_shapes: int = 3, caption: Literal["random", "first"] = "random") -> DataSource:
     """Synthetic coloured shapes with captions, such as "a small red circle above a large blue square".
 
-    Deterministic for a seed; needs no download."""
+    Deterministic for a seed; needs no download.
+
+    image_size: the side of the square images, in pixels (at least 16).
+    n_train: images in the training split.
+    n_test: images in the test split.
+    seed: draws the shapes, their colours, sizes and places, and the captions' wording.
+    max_shapes: the most shapes in an image, 1 to 3 (each image holds 1 to max_shapes).
+    caption: the caption a batch uses: 'random' (any of its phrasings) or 'first' (the full one)."""
     if image_size < 16:
         raise RecipeError(f"'image_size' for shapes_captions must be at least 16, got {image_size}.")
     if not 1 <= max_shapes <= 3:

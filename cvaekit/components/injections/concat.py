@@ -13,9 +13,10 @@ from ...recipe import PositiveInt
 class EarlyConcat(nn.Module):
     """The condition vector broadcast over H x W and concatenated as channels at the input.
 
-    The study's early concat. `proj_dim` first projects the vector linearly to fewer channels."""
+    The study's early concat."""
 
     def __init__(self, *, cond_dim: int, channels: int, proj_dim: PositiveInt | None = None):
+        """proj_dim: project the vector linearly to this many channels first (null: join it as it is)."""
         super().__init__()
         if proj_dim is not None and proj_dim < 1:
             raise RecipeError(f"'proj_dim' must be a positive number of channels or null, got {proj_dim}.")

@@ -13,8 +13,10 @@ from ...recipe import NonNegativeFloat, PositiveInt
 class CrossAttention(nn.Module):
     """Image features attend to the condition's tokens, with a residual and a norm.
 
-    h + attention(norm(h) + position, tokens), with `heads` heads; a vector condition is one
-    token."""
+    h + attention(norm(h) + position, tokens); a vector condition is one token.
+
+    heads: attention heads; they must divide the channel count at the injection's stage.
+    dropout: dropout on the attention weights during training, at least 0 and below 1."""
 
     def __init__(self, *, cond_dim: int, channels: int, heads: PositiveInt = 4, dropout: NonNegativeFloat = 0.0):
         super().__init__()

@@ -11,7 +11,9 @@ from ...recipe import PositiveInt
 
 class FiLM(nn.Module):
     """Per-channel scale and shift from the condition vector: h * (1 + gamma(c)) + beta(c).
-    Starts as the identity, so adding it never breaks a network at step 0."""
+    Starts as the identity, so adding it never breaks a network at step 0.
+
+    hidden: units of a hidden layer (SiLU) before gamma and beta (null: one linear layer)."""
 
     def __init__(self, *, cond_dim: int, channels: int, hidden: PositiveInt | None = None):
         super().__init__()

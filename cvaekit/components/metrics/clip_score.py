@@ -74,7 +74,11 @@ class CLIPScoreMetric:
 
     Higher is better. Beside it, the cosine of real test images with their own captions (the
     ceiling) and with shuffled ones (chance), so a figure such as the study's 0.2023 can be
-    read on a scale. `model` is a hub id or a local folder with a saved CLIP."""
+    read on a scale.
+
+    model: the CLIP, a hub id or a local folder with a saved CLIP.
+    n: how many test images (the first ones) are scored, with one sample for each one's caption.
+    template: the caption for labelled data, with `{}` where the class name goes."""
 
     def __init__(self, model: str = DEFAULT_CLIP, n: PositiveInt = 500,
                  template: str = "a photo of a {}"):

@@ -57,7 +57,10 @@ class FashionFidelity:
     """Caption fidelity on fashion_captions: the share of generated images the judge reads as asked.
 
     The Fashion-MNIST judge reads each cell; shuffled captions (chance) and the real test
-    images (the ceiling) are scored beside the samples."""
+    images (the ceiling) are scored beside the samples.
+
+    n_captions: how many test captions (the first ones) get one generated image each.
+    judge_epochs: epochs the Fashion-MNIST judge trains on the real training items."""
 
     def __init__(self, n_captions: PositiveInt = 500, judge_epochs: PositiveInt = 2):
         self.n_captions = n_captions

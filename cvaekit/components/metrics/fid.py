@@ -113,7 +113,13 @@ class FID:
     """FID of generated vs held-out real images; the key names the features (fid_judge, ...).
 
     Lower is better. Real-image features are kept between calls on the same test split,
-    so evaluating many checkpoints extracts them once."""
+    so evaluating many checkpoints extracts them once.
+
+    features: 'auto', 'inception', 'judge', 'random', or the path of a TorchScript extractor.
+    inception_weights: a local file of torch-fidelity's Inception weights; with it, 'auto' picks Inception.
+    n: how many test images (the first ones) are used, with one sample for each one's condition.
+    judge_epochs: epochs the judge trains on the real training split, for the judge's features.
+    seed: the seed of the random net's weights, for `features: random`."""
 
     def __init__(self, features: str = "auto", inception_weights: ExistingPath | None = None,
                  n: PositiveInt = 1000, judge_epochs: PositiveInt = 2, seed: int = 0):

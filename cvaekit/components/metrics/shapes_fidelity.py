@@ -96,7 +96,9 @@ class ShapesFidelity:
 
     A checker that knows how the data set draws looks at shapes, colours, sizes and places.
     It also scores the same images against shuffled captions (what a caption-ignoring model
-    would score) and the real test images (the ceiling)."""
+    would score) and the real test images (the ceiling).
+
+    n_captions: how many test captions (the first ones) get one generated image each."""
 
     def __init__(self, n_captions: PositiveInt = 200):
         self.n_captions = n_captions

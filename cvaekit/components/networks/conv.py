@@ -45,7 +45,11 @@ def _widths(channels: list[int], stages: int, image_shape, net: str) -> list[int
 
 
 class ConvEncoder(nn.Module):
-    """Stride-2 convs (kernel 3, LeakyReLU) to a small grid, flatten, linear mu and logvar."""
+    """Stride-2 convs (kernel 3, LeakyReLU) to a small grid, flatten, linear mu and logvar.
+
+    channels: widths of the stages, input side first (one per stage; extra ones go unused).
+    final_side: stages halve the image until its longer side is at most this many pixels.
+    slope: the LeakyReLU's slope for negative inputs."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections,
                  channels: list[PositiveInt] = STUDY_CHANNELS, final_side: PositiveInt = 7,
@@ -78,7 +82,12 @@ class DeconvDecoder(nn.Module):
     """[z, c] -> linear layers to a small grid -> stride-2 transposed convs -> image logits.
 
     In full: linear `hidden`, linear to the encoder's last grid, transposed convs (kernel 3,
-    stride 2, LeakyReLU) back to the image size, logits (no sigmoid)."""
+    stride 2, LeakyReLU) back to the image size, logits (no sigmoid).
+
+    channels: the encoder's stage widths, input side first; the decoder goes through them in reverse.
+    hidden: units of the first linear layer, between [z, c] and the grid.
+    final_side: the grid's longer side at most, in pixels, as for the encoder.
+    slope: the LeakyReLU's slope for negative inputs."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections,
                  channels: list[PositiveInt] = STUDY_CHANNELS, hidden: PositiveInt = 1024,

@@ -12,7 +12,9 @@ from ...recipe import PositiveInt
 
 
 class MLPEncoder(nn.Module):
-    """[flattened image, condition] -> hidden (ReLU) -> mu, logvar."""
+    """[flattened image, condition] -> hidden (ReLU) -> mu, logvar.
+
+    hidden: units of the hidden layer."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, hidden: PositiveInt = 400):
         super().__init__()
@@ -28,7 +30,9 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """[z, condition] -> hidden (ReLU) -> image logits."""
+    """[z, condition] -> hidden (ReLU) -> image logits.
+
+    hidden: units of the hidden layer."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, hidden: PositiveInt = 400):
         super().__init__()

@@ -21,7 +21,10 @@ from ...recipe import AtLeast, PositiveInt
 
 class MixturePrior(nn.Module):
     """A mixture of `components` diagonal Gaussians whose weights, means and scales depend on the
-    condition through an MLP with one hidden layer of `hidden` units (0: linear)."""
+    condition through an MLP with one hidden layer of `hidden` units (0: linear).
+
+    components: the number of Gaussians (K) in each condition's mixture.
+    hidden: units of the MLP's hidden layer (SiLU); 0 maps the condition linearly."""
 
     def __init__(self, *, cond_dim: int, latent_dim: int, components: PositiveInt = 10, hidden: Annotated[int, AtLeast(0)] = 256):
         super().__init__()
