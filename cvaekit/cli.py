@@ -219,13 +219,11 @@ def fit_prior_cmd(
 ) -> None:
     """Fit a prior to a trained run's codes (the model frozen) and save it in the run:
     generate, evaluate and serve then sample from it. Prints the metrics before and after."""
-    from .evaluate import metrics_table
-    from .fit_prior import fit_prior
+    from .fit_prior import before_after_table, fit_prior
 
     result = fit_prior(run, prior, set_, checkpoint=checkpoint, epochs=epochs, lr=lr, draws=draws,
                        device=device, progress=not quiet)
-    rows = [{"prior": "as trained", **result.before}, {"prior": f"fitted {result.prior}", **result.after}]
-    out.print(metrics_table(rows, ["prior"], list(result.after), f"{result.run.name}: before and after fit-prior"))
+    out.print(before_after_table(result))
     out.print(f"Fitted in {result.seconds:.0f} s. Saved [bold]{escape(str(result.path))}[/]; "
               f"generate, evaluate and serve use it for this checkpoint.")
     if result.figure:

@@ -29,7 +29,7 @@ from .evaluation import EvalContext, run_metrics
 from .figures import labelled_grid
 from .generate import sample_rows
 from .model import CVAE, build_prior
-from .recipe import apply_overrides, load_recipe
+from .recipe import ComponentSpec, FitPriorConfig, apply_overrides, load_recipe
 from .registry import Registry
 from .runs import RunDir, fitted_prior_path, load_run
 
@@ -122,9 +122,10 @@ def prior_spec(recipe_dict: dict[str, Any], name: str, overrides: list[str], reg
 def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] = (), *, checkpoint: str | None = None,
               epochs: int = 20, lr: float = 3e-3, batch_size: int = 512, draws: int = 4,
               registry: Registry | None = None, device: str = "auto", progress: bool = True,
-              measure: bool = True) -> FitResult:
-    """Fit the prior `prior` to the codes of a trained run's training images, the rest of the
-    model frozen; save it beside the checkpoint; measure the recipe's metrics before and after."""
+              measure: bool = True, spec: ComponentSpec | None = None) -> FitResult:
+    """Fit the prior `prior` (with `overrides`, or as `spec` when given) to the codes of a
+    trained run's training images, the rest of the model frozen; save it beside the
+    checkpoint; measure the recipe's metrics before and after."""
     from .plugins import get_registry
 
     registry = registry or get_registry()
@@ -136,7 +137,7 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
     start = time.perf_counter()
     trained = load_run(run, checkpoint, registry, resolve_device(device), fitted_prior=False)
     recipe, model = trained.recipe, trained.model
-    spec = prior_spec(recipe.to_dict(), prior, list(overrides), registry)
+    spec = spec or prior_spec(recipe.to_dict(), prior, list(overrides), registry)
     data = registry.build("dataset", recipe.data.name, recipe.data.params)
     train_split, test = data.train.head(recipe.train.limit), data.test.head(recipe.eval.limit)
     metrics = [registry.build("metric", m.name, m.params) for m in recipe.eval.metrics] if measure else []
@@ -159,6 +160,30 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
                      "before": before, "after": after}, path)
     figure = _sample_grid(model, data, recipe, trained.run, trained.epoch, spec.name)
     return FitResult(trained.run.path, spec.name, path, before, after, time.perf_counter() - start, figure)
+
+
+def before_after_table(result: FitResult):
+    """The recipe's metrics as trained and with the fitted prior, as a rich table."""
+    from .evaluate import metrics_table
+
+    rows = [{"prior": "as trained", **result.before}, {"prior": f"fitted {result.prior}", **result.after}]
+    return metrics_table(rows, ["prior"], list(result.after), f"{result.run.name}: before and after fit-prior")
+
+
+def second_stage(run: RunDir, config: FitPriorConfig, device: str, progress: bool) -> FitResult | None:
+    """A recipe's `fit_prior` stage for the run's last checkpoint, unless it was fitted already;
+    its before and after figures go into the run's metrics as a `fit_prior` record."""
+    state_epoch = max((e for e, _ in run.checkpoints()), default=None)
+    if state_epoch is None or fitted_prior_path(run, state_epoch).is_file():
+        return None
+    result = fit_prior(run.path, config.prior.name, spec=config.prior, epochs=config.epochs, lr=config.lr,
+                       batch_size=config.batch_size, draws=config.draws, device=device, progress=progress)
+    run.log({"kind": "fit_prior", "epoch": state_epoch, "prior": result.prior, "before": result.before,
+             "after": result.after, "seconds": result.seconds, "checkpoint": str(result.path.relative_to(run.path))})
+    Console().print(before_after_table(result))
+    Console().print(f"Fitted the {result.prior} prior in {result.seconds:.0f} s (the recipe's fit_prior stage); "
+                    f"generate, evaluate and serve sample from it.", highlight=False)
+    return result
 
 
 def _fit(prior: torch.nn.Module, codes: Codes, held_out: Codes, epochs: int, lr: float, batch_size: int,

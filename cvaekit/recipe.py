@@ -104,6 +104,15 @@ class EvalConfig:
 
 
 @dataclass
+class FitPriorConfig:
+    prior: ComponentSpec  # the prior to fit: a name, or a mapping with name and its parameters
+    epochs: PositiveInt = 20  # passes over the codes
+    lr: PositiveFloat = 3e-3
+    batch_size: PositiveInt = 512
+    draws: PositiveInt = 4  # codes per training image, a caption drawn at random for each
+
+
+@dataclass
 class LogConfig:
     tensorboard: bool = False
 
@@ -118,6 +127,7 @@ class Recipe:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    fit_prior: FitPriorConfig | None = None  # a second stage: after training, fit this prior to the codes
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)

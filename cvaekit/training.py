@@ -31,7 +31,7 @@ from .plugins import get_registry
 from .progress_figures import ProgressFigures, draw_figures, write_progress_figures
 from .recipe import Recipe, dump_recipe, load_recipe
 from .registry import Registry, named_failures
-from .runs import RunDir
+from .runs import RunDir, fitted_prior_path
 
 
 class TrainingInterrupted(CvaekitError):
@@ -62,7 +62,10 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
         _check_resumable(recipe, run, registry)
         state = load_checkpoint(run.last)
         if state["epoch"] >= recipe.train.epochs:  # before any data or model is built
-            return _already_trained(run, state["epoch"], recipe.train.epochs)
+            path = _already_trained(run, state["epoch"], recipe.train.epochs, recipe.fit_prior is not None)
+            if os.environ.get("RANK", "0") == "0":
+                _second_stage(recipe, run, progress)
+            return path
 
     device = resolve_device(recipe.train.device)
     ddp = Distributed(device)
@@ -117,7 +120,22 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
     finally:
         if ddp.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
+    if ddp.main:
+        _second_stage(recipe, run, progress)
     return run.path
+
+
+def _second_stage(recipe: Recipe, run: RunDir, progress: bool) -> None:
+    """The recipe's `fit_prior` stage, once training is done; an interrupt there loses no training."""
+    if recipe.fit_prior is None:
+        return
+    from .fit_prior import second_stage
+
+    try:
+        second_stage(run, recipe.fit_prior, recipe.train.device, progress)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(f"Interrupted while fitting the prior (the recipe's fit_prior stage); the trained "
+                                  f"model is saved in '{run.path}'. Fit it with: cvaekit run --resume {run.path}") from None
 
 
 def _build_checked(recipe: Recipe, data: DataSource, registry: Registry, device: torch.device):
@@ -193,14 +211,17 @@ class _Interrupts:
         raise KeyboardInterrupt
 
 
-def _already_trained(run: RunDir, done: int, epochs: int) -> Path:
-    """Resuming a run that has trained all its epochs changes nothing; fewer is a mistake."""
+def _already_trained(run: RunDir, done: int, epochs: int, second_stage: bool = False) -> Path:
+    """Resuming a run that has trained all its epochs trains nothing (it may still fit the
+    recipe's prior); fewer epochs than it has is a mistake."""
     more = f"cvaekit run --resume {run.path} --set train.epochs={done + 10}"
     if done > epochs:
         raise RecipeError(f"Run '{run.path}' has already trained {done} epochs, more than "
                           f"'train.epochs' ({epochs}) and is left as it is. To train further: {more}")
+    pending = second_stage and not fitted_prior_path(run, done).is_file()
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
-        console.print(f"Run '{run.path}' has already trained all {done} epochs of its recipe; nothing to do. "
+        rest = "fitting the recipe's prior" if pending else "nothing to do"
+        console.print(f"Run '{run.path}' has already trained all {done} epochs of its recipe; {rest}. "
                       f"To train further: {more}", markup=False, highlight=False)
     return run.path
 

@@ -69,3 +69,31 @@ def test_codes_keep_each_batchs_tokens_padded_to_the_longest_and_masked():
     assert both.vector.shape == (3, 3) and both.tokens.shape == (3, 4, 3)
     assert both.mask.tolist() == [[True, False, False, False]] * 2 + [[True, True, True, False]]
     assert torch.equal(both.tokens[0, 1:], torch.zeros(3, 3)) and torch.equal(both.tokens[2], long.tokens[0])
+
+
+def test_a_recipe_with_a_fit_prior_stage_fits_it_after_training_and_a_resume_fits_what_is_missing(tiny_fashion):
+    from cvaekit.runs import RunDir
+
+    tiny_fashion["train"].update(epochs=1, limit=600)
+    tiny_fashion["eval"]["limit"] = 100
+    tiny_fashion["fit_prior"] = {"prior": {"name": "mixture", "components": 3}, "epochs": 2}
+    run = train(tiny_fashion, progress=False)
+    fitted = run / "checkpoints" / "epoch-0001.prior.pt"
+    assert fitted.is_file() and type(load_run(run).model.prior).__name__ == "MixturePrior"
+    record = next(r for r in RunDir(run).records() if r["kind"] == "fit_prior")
+    assert record["prior"] == "mixture" and set(record["before"]) == set(record["after"]) == {"nelbo"}
+
+    fitted.unlink()  # as if the fit had been interrupted: resuming the finished run fits it
+    assert train(None, resume=run, progress=False) == run and fitted.is_file()
+    mtime = fitted.stat().st_mtime_ns
+    train(None, resume=run, progress=False)  # fitted already: nothing to do
+    assert fitted.stat().st_mtime_ns == mtime
+
+
+def test_a_bad_fit_prior_section_is_a_recipe_error_naming_the_key(tiny_fashion):
+    tiny_fashion["fit_prior"] = {"prior": {"name": "flow", "hiden": 3}}
+    with pytest.raises(RecipeError, match=r"'fit_prior.prior.hiden'.*hidden"):
+        train(tiny_fashion, progress=False)
+    tiny_fashion["fit_prior"] = {"prior": "flow", "epochs": 0}
+    with pytest.raises(RecipeError, match=r"'fit_prior.epochs' must be at least 1"):
+        train(tiny_fashion, progress=False)

@@ -39,21 +39,21 @@ class TokenSummary(nn.Module):
 
 class FlowPrior(nn.Module):
     """A zuko flow p(z | c): neural spline (`nsf`) or affine autoregressive (`maf`) transforms of
-    a standard normal, each conditioned on the condition vector, or with `context: tokens` also on
-    `queries` attention read-outs of the caption's tokens.
+    a standard normal, each conditioned on the condition. The condition is its vector beside
+    `queries` attention read-outs of its tokens (`context: vector` leaves the tokens out).
 
     kind: `nsf` (monotonic rational-quadratic splines, more flexible) or `maf` (affine, faster).
     transforms: how many conditioned transforms are stacked.
     hidden: width of the two hidden layers of each transform's network.
     bins: spline bins per dimension (`nsf` only).
-    context: what the transforms are conditioned on: the condition vector, or it and the tokens.
+    context: what the transforms are conditioned on: the condition vector and the tokens, or the vector alone.
     queries: attention read-outs of the tokens (`context: tokens`).
     heads: attention heads of those read-outs (1 when they do not divide the condition's size).
     """
 
     def __init__(self, *, cond_dim: int, latent_dim: int, kind: Literal["nsf", "maf"] = "nsf",
                  transforms: PositiveInt = 3, hidden: PositiveInt = 128, bins: PositiveInt = 8,
-                 context: Literal["vector", "tokens"] = "vector", queries: Annotated[int, AtLeast(1)] = 4,
+                 context: Literal["vector", "tokens"] = "tokens", queries: Annotated[int, AtLeast(1)] = 4,
                  heads: PositiveInt = 4):
         super().__init__()
         import zuko  # imported on first use: it is only needed once a flow is built
