@@ -177,7 +177,7 @@ def main() -> None:
     else:
         start = time.perf_counter()
         run = train(target, overrides=args.overrides)
-        print(f"trained {run.name} in {time.perf_counter() - start:.0f} s")
+        print(f"trained {run.name} in {time.perf_counter() - start:.0f} s (a recipe's fit_prior stage included)")
     if args.fit_prior:
         fit = fit_prior(run, args.fit_prior, args.prior_set, epochs=args.fit_epochs, measure=False)
         print(f"fitted a {fit.prior} prior in {fit.seconds:.0f} s")

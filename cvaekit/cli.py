@@ -236,13 +236,14 @@ def sweep_cmd(
     recipe: Path = typer.Argument(..., help="Recipe YAML."),
     grid: list[str] = typer.Option(..., "--grid", help="A key and its values: --grid model.latent_dim=128,256,512 (repeatable; all combinations run)."),
     set_: list[str] = typer.Option([], "--set", help="Override a key for every run: --set train.epochs=5."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Grid points trained at once, each in its own process, the cores divided among them."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """One run per grid point, then a table of metrics by setting and a figure of samples side by side."""
     from .evaluate import metrics_table
     from .sweep import sweep
 
-    result = sweep(recipe, grid, set_, progress=not quiet)
+    result = sweep(recipe, grid, set_, progress=not quiet, jobs=jobs)
     out.print(metrics_table(result.rows, result.keys, result.columns, f"{result.folder.name}: metrics by setting"))
     for path in result.files:
         out.print(f"Wrote [bold]{escape(str(path))}[/]")

@@ -38,18 +38,26 @@ class Split:
         return isinstance(self.conditions, torch.Tensor)
 
     def batch(self, index: torch.Tensor, generator: torch.Generator | None = None,
-              caption: str | None = None) -> tuple[torch.Tensor, RawConditions]:
-        """Float images in [0, 1] and the raw conditions of the samples at `index`."""
-        images = self.images[index].float().div_(255)
+              caption: str | None = None, draws: torch.Tensor | None = None) -> tuple[torch.Tensor, RawConditions]:
+        """Float images in [0, 1] and the raw conditions of the samples at `index`.
+
+        With `caption: random`, `draws` (uniform in [0, 1), one per sample; drawn from
+        `generator` when not given) picks each image's caption: caption floor(u * count)."""
+        return self.images[index].float().div_(255), self.conditions_at(index, generator, caption, draws)
+
+    def conditions_at(self, index: torch.Tensor, generator: torch.Generator | None = None,
+                      caption: str | None = None, draws: torch.Tensor | None = None) -> RawConditions:
+        """The raw conditions of the samples at `index` (see `batch`)."""
         if self.labelled:
-            return images, self.conditions[index]
-        pick = caption or self.caption
-        texts = []
-        for i in index.tolist():
-            caps = self.conditions[i]
-            j = torch.randint(len(caps), (1,), generator=generator).item() if pick == "random" else 0
-            texts.append(caps[j])
-        return images, texts
+            return self.conditions[index]
+        rows = index.tolist()
+        if (caption or self.caption) == "random":
+            u = torch.rand(len(rows), generator=generator) if draws is None else draws
+            counts = torch.tensor([len(self.conditions[i]) for i in rows])
+            picks = pick_captions(u, counts).tolist()
+        else:
+            picks = [0] * len(rows)
+        return [self.conditions[i][j] for i, j in zip(rows, picks)]
 
     def head(self, n: int | None) -> Split:
         """The first `n` samples (all when n is None)."""
@@ -60,6 +68,11 @@ class Split:
     def texts(self) -> list[str]:
         """Every caption of this split (empty for labelled data)."""
         return [] if self.labelled else [c for caps in self.conditions for c in caps]
+
+
+def pick_captions(draws: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Which caption each image uses: floor(u * count) for a uniform u in [0, 1)."""
+    return torch.minimum((draws * counts).long(), counts - 1)
 
 
 @dataclass

@@ -79,10 +79,12 @@ class CVAE(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def condition(self, raw: RawConditions) -> Condition:
+    def condition(self, raw: RawConditions | Condition) -> Condition:
+        """The conditioner's output for `raw`; a Condition (rows of a frozen conditioner's
+        table, see resident.py) is taken as it is."""
         if isinstance(raw, torch.Tensor):
             raw = raw.to(self.device)
-        cond = Condition.of(self.conditioner(raw))
+        cond = raw if isinstance(raw, Condition) else Condition.of(self.conditioner(raw))
         return Condition(cond.vector.to(self.device), cond.tokens.to(self.device),
                          None if cond.mask is None else cond.mask.to(self.device))
 

@@ -92,6 +92,10 @@ class TrainConfig:
     limit: PositiveInt | None = None  # train on the first N images only (quick runs, tests)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     amp: bool = False  # bfloat16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX)
+    data_on_device: bool | Literal["auto"] = "auto"  # training images and frozen conditions held on the device (auto: on a GPU, when they fit train.data_share)
+    data_share: Annotated[float, Above(0)] = 0.3  # the most of the GPU's memory that resident training data may take (auto)
+    channels_last: bool = False  # images and convolutions in NHWC memory order (faster convolutions on recent GPUs)
+    compile: bool = False  # torch.compile the networks (the checkpoint format is unchanged)
     grad_clip: PositiveFloat | None = None
 
 

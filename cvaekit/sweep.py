@@ -15,6 +15,8 @@ import itertools
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +24,10 @@ from typing import Any
 
 import torch
 import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .comparison import comparison_grid
-from .errors import RecipeError
+from .errors import CvaekitError, RecipeError
 from .evaluate import write_table
 from .recipe import load_recipe
 from .registry import Registry
@@ -68,6 +71,58 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
+def cores() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def side_by_side(recipe: str | os.PathLike | dict[str, Any], point_sets: list[list[str]], folder: Path,
+                 jobs: int, progress: bool) -> list[Path]:
+    """Each point's `cvaekit run` in a process of its own, `jobs` at once, the cores divided
+    among them (OMP_NUM_THREADS, unless the user set it); the run folders in point order. A
+    point that fails is named with the end of its output once the others have finished."""
+    if not isinstance(recipe, (str, os.PathLike)):
+        path = folder / "recipe.yaml"  # a recipe given as data goes to the processes as a file
+        path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+        recipe = path
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, cores() // jobs)))
+    logs = folder / "logs"
+    logs.mkdir(exist_ok=True)
+    waiting, running, done, failed = list(enumerate(point_sets)), {}, {}, []
+    columns = [TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("points, {task.fields[jobs]} at once"),
+               TimeElapsedColumn()]
+    with Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task("sweep", total=len(point_sets), jobs=jobs)
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                i, sets = waiting.pop(0)
+                log = (logs / f"point-{i + 1}.log").open("w")
+                cmd = [sys.executable, "-m", "cvaekit", "run", str(recipe), "-q"]
+                for item in sets:
+                    cmd += ["--set", item]
+                running[i] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+            time.sleep(0.2)
+            for i, (proc, log) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                log.close()
+                del running[i]
+                bar.advance(task)
+                name = json.loads(point_sets[i][-1].partition("=")[2])
+                found = [p for p in folder.iterdir() if p.is_dir() and re.fullmatch(
+                    rf"{re.escape(name)}-\d{{8}}-\d{{6}}(-\d+)?", p.name)]
+                if proc.returncode == 0 and len(found) == 1:
+                    done[i] = found[0]
+                else:
+                    tail = (logs / f"point-{i + 1}.log").read_text(errors="replace").strip().splitlines()[-5:]
+                    failed.append(f"point {i + 1} ({' '.join(point_sets[i][:-2])}): " + " / ".join(tail))
+    if failed:
+        raise CvaekitError(f"{len(failed)} of {len(point_sets)} sweep points failed (their output is in "
+                           f"{logs}): " + "; ".join(failed))
+    return [done[i] for i in range(len(point_sets))]
+
+
 def _label(point: dict[str, Any]) -> str:
     return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
 
@@ -83,9 +138,11 @@ def _last(records: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 
 
 def sweep(recipe: str | os.PathLike | dict[str, Any], grid: list[str], overrides: list[str] = (),
-          registry: Registry | None = None, progress: bool = True) -> Sweep:
+          registry: Registry | None = None, progress: bool = True, jobs: int = 1) -> Sweep:
     """Train one run per grid point (the recipe with `overrides`, then the point's values),
-    each into the sweep folder, then write the table and the samples figure."""
+    each into the sweep folder, `jobs` at a time, then write the table and the samples figure."""
+    if not isinstance(jobs, int) or jobs < 1:
+        raise RecipeError(f"sweep: 'jobs' must be a whole number of at least 1, got {jobs!r}.")
     from .generate import sample_rows
     from .plugins import get_registry
     from .training import train
@@ -105,10 +162,14 @@ def sweep(recipe: str | os.PathLike | dict[str, Any], grid: list[str], overrides
     data = registry.build("dataset", base.data.name, base.data.params)
     prompts = list(base.eval.conditions or data.default_prompts())
     rows, figure_rows = [], []
-    for point in points:
-        sets = [f"{k}={json.dumps(v)}" for k, v in point.items()]
-        where = [f"runs_dir={json.dumps(str(folder))}", f"name={json.dumps(f'{base.name}-{_slug(point)}')}"]
-        run_path = train(recipe, overrides=[*overrides, *sets, *where], registry=registry, progress=progress)
+    point_sets = [[*overrides, *(f"{k}={json.dumps(v)}" for k, v in point.items()),
+                   f"runs_dir={json.dumps(str(folder))}", f"name={json.dumps(f'{base.name}-{_slug(point)}')}"]
+                  for point in points]
+    if jobs > 1:
+        runs = side_by_side(recipe, point_sets, folder, jobs, progress)
+    else:
+        runs = [train(recipe, overrides=sets, registry=registry, progress=progress) for sets in point_sets]
+    for point, run_path in zip(points, runs):
         records = RunDir(run_path).records()
         evaluated = {k: v for k, v in _last(records, "eval").items()
                      if k not in ("kind", "epoch", "step", "checkpoint")}

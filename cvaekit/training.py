@@ -31,6 +31,7 @@ from .plugins import get_registry
 from .progress_figures import ProgressFigures, draw_figures, write_progress_figures
 from .recipe import Recipe, dump_recipe, load_recipe
 from .registry import Registry, named_failures
+from .resident import HostBatches, ResidentSplit, place, prefetched
 from .runs import RunDir, fitted_prior_path
 
 
@@ -97,7 +98,7 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
             dump_recipe(recipe, run.recipe_file)  # the resumed run may train for more epochs
     run = RunDir(Path(ddp.share(str(run.path) if ddp.main else None)))
 
-    loop = _Loop(recipe, run, model, ddp.wrap(model), optimizer, data, metrics, order_gen, ddp, progress)
+    loop = _Loop(recipe, run, model, _network(model, recipe, ddp), optimizer, data, metrics, order_gen, ddp, progress)
     try:
         with flush_denormals(ddp.device), _Interrupts(defer=ddp.world == 1) as interrupts:
             loop.interrupts = interrupts
@@ -136,6 +137,15 @@ def _second_stage(recipe: Recipe, run: RunDir, progress: bool) -> None:
     except KeyboardInterrupt:
         raise TrainingInterrupted(f"Interrupted while fitting the prior (the recipe's fit_prior stage); the trained "
                                   f"model is saved in '{run.path}'. Fit it with: cvaekit run --resume {run.path}") from None
+
+
+def _network(model: torch.nn.Module, recipe: Recipe, ddp: Distributed) -> torch.nn.Module:
+    """What the steps call: the model (its weights in channels-last order if asked), wrapped for
+    DDP, compiled if asked. The checkpoint always saves the plain model's state_dict."""
+    if recipe.train.channels_last:
+        model.to(memory_format=torch.channels_last)
+    net = ddp.wrap(model)
+    return torch.compile(net) if recipe.train.compile else net
 
 
 def _build_checked(recipe: Recipe, data: DataSource, registry: Registry, device: torch.device):
@@ -244,6 +254,7 @@ class _Loop:
         self.order_gen, self.ddp, self.progress = order_gen, ddp, progress and ddp.main
         self.train_split = data.train.head(recipe.train.limit)
         self.test_split = data.test.head(recipe.eval.limit)
+        self.source = self._batches()
         self.interrupts = _Interrupts(defer=False)
         self.parts = None  # the model's components, watched during the first step
         self.figures = None
@@ -255,6 +266,19 @@ class _Loop:
 
             self.board = TensorBoardLog(run.path / "tensorboard")
         self.autocast = mixed_precision(ddp.device, say=ddp.main) if recipe.train.amp else nullcontext()
+
+    def _batches(self) -> ResidentSplit | HostBatches:
+        """Where training batches come from: the split held on the device, or the host."""
+        cfg = self.recipe.train
+        placed = place(cfg.data_on_device, self.train_split, self.model.conditioner, self.ddp.device, cfg.data_share)
+        if placed.resident:
+            source = ResidentSplit(self.train_split, self.model.conditioner, self.ddp.device)
+        else:
+            source = HostBatches(self.train_split, self.ddp.device)
+        if self.ddp.main and self.progress and self.ddp.device.type != "cpu":
+            where = "on the device" if placed.resident else "from pinned host memory"
+            console.print(f"Training data {where}: {placed.reason}.", highlight=False)
+        return source
 
     def fit(self, epoch: int, step: int, position: dict | None = None) -> None:
         """Train from `epoch` (completed) to the recipe's last; `position` continues an epoch
@@ -291,13 +315,18 @@ class _Loop:
         cfg = self.recipe.train
         self.net.train()
         if position is None:
-            order = self.ddp.shard(torch.randperm(len(self.train_split), generator=self.order_gen))
+            n = len(self.train_split)
+            order = self.ddp.shard(torch.randperm(n, generator=self.order_gen))
+            draws = self.ddp.shard(torch.rand(n, generator=self.order_gen))  # each image's caption pick
             done, seen = 0, 0
             totals = torch.zeros(3, device=self.ddp.device)  # summed on the device: no sync per batch
         else:
             order, done, seen = position["order"], position["batches"], position["seen"]
+            draws = position.get("draws")
+            if draws is None:  # a checkpoint from before caption picks were drawn per epoch
+                draws = torch.rand(len(order), generator=self.order_gen)
             totals = position["totals"].to(self.ddp.device)
-        batches = order.split(cfg.batch_size)
+        batches, batch_draws = order.split(cfg.batch_size), draws.split(cfg.batch_size)
         bad_step = torch.full((), -1, dtype=torch.long, device=self.ddp.device)  # the first non-finite loss
         bad_loss = torch.zeros((), device=self.ddp.device)
         sync_every = 1 if self.ddp.device.type == "cpu" else 32  # a check costs a sync on a GPU
@@ -305,10 +334,9 @@ class _Loop:
         seen_at_start = seen
         self.interrupts.in_steps = True
         try:
-            for b in range(done, len(batches)):
-                idx = batches[b]
-                images, raw = self.train_split.batch(idx, generator=self.order_gen)
-                images = images.to(self.ddp.device, non_blocking=True)
+            for b, images, raw in prefetched(self.source, batches, batch_draws, done):
+                if self.recipe.train.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
                 first, self.parts = self.parts, None
                 with watched(first, self.model.conditioner) if first else nullcontext():
                     with self.autocast:
@@ -333,7 +361,7 @@ class _Loop:
                     if self.ddp.main:
                         self._save_last(epoch - 1, step, position={
                             "epoch": epoch, "batches": b + 1, "of": len(batches), "order": order,
-                            "seen": seen, "totals": totals.cpu()})
+                            "draws": draws, "seen": seen, "totals": totals.cpu()})
                     raise KeyboardInterrupt
                 now = time.perf_counter()
                 if self.progress and (now - shown > 0.25 or seen == len(order)):  # a few updates a second

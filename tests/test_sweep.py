@@ -54,3 +54,21 @@ def test_two_point_sweep_writes_its_table_and_figure(tmp_path, tiny_fashion):
         assert row["epoch"] == 1 and row["nelbo"] > 0 and row["recon_mse"] > 0 and row["train_loss"] > 0
     figure = Image.open(folder / "samples_by_setting.png")
     assert figure.size[0] > figure.size[1]  # ten prompts across, two settings down
+
+
+@pytest.mark.slow
+def test_jobs_train_points_side_by_side_with_the_results_of_one_at_a_time(tmp_path, tiny_fashion):
+    from cvaekit.errors import CvaekitError
+
+    tiny_fashion["train"].update(epochs=1, limit=300)
+    tiny_fashion["eval"].update(limit=100)
+    one = sweep(tiny_fashion, ["model.latent_dim=2,4"], progress=False)
+    two = sweep(tiny_fashion, ["model.latent_dim=2,4"], progress=False, jobs=2)
+    assert [r["model.latent_dim"] for r in two.rows] == [2, 4]
+    for a, b in zip(one.rows, two.rows):  # other thread counts may round differently
+        assert b["nelbo"] == pytest.approx(a["nelbo"], rel=1e-3) and (two.folder / b["run"] / "checkpoints").is_dir()
+    assert sorted(p.name for p in (two.folder / "logs").iterdir()) == ["point-1.log", "point-2.log"]
+    with pytest.raises(CvaekitError, match=r"1 of 2 sweep points failed.*point 2 \(train.device=\"cuda:7\"\).*CUDA"):
+        sweep(tiny_fashion, ["train.device=cpu,cuda:7"], progress=False, jobs=2)
+    with pytest.raises(RecipeError, match="'jobs' must be a whole number of at least 1"):
+        sweep(tiny_fashion, ["model.latent_dim=2,4"], progress=False, jobs=0)

@@ -40,7 +40,8 @@ def write_bpe_files(folder: Path) -> tuple[Path, Path]:
 
 def build_tiny_clip(folder: str | Path, *, seed: int = 0, hidden: int = 32, layers: int = 2,
                     projection_dim: int = 16, image_size: int = 32, patch: int = 8,
-                    max_positions: int = 77) -> Path:
+                    max_positions: int = 77, heads: int = 2, vision_hidden: int | None = None,
+                    vision_layers: int | None = None) -> Path:
     """Save a randomly initialised (seeded) tiny CLIP, its tokenizer and processor in `folder`."""
     import torch
     from transformers import (CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor,
@@ -51,13 +52,16 @@ def build_tiny_clip(folder: str | Path, *, seed: int = 0, hidden: int = 32, laye
     write_bpe_files(folder)
     tokenizer = CLIPTokenizer.from_pretrained(folder, model_max_length=max_positions)
 
-    towers = dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-                  num_attention_heads=2)
+    def tower(width: int, depth: int, n_heads: int) -> dict:
+        return dict(hidden_size=width, intermediate_size=(4 if width >= 256 else 2) * width,
+                    num_hidden_layers=depth, num_attention_heads=n_heads)
+
+    vision = tower(vision_hidden or hidden, vision_layers or layers, 2 if vision_hidden else heads)
     config = CLIPConfig(
-        text_config=dict(towers, vocab_size=len(tokenizer), max_position_embeddings=max_positions,
+        text_config=dict(tower(hidden, layers, heads), vocab_size=len(tokenizer), max_position_embeddings=max_positions,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id),
-        vision_config=dict(towers, image_size=image_size, patch_size=patch),
+        vision_config=dict(vision, image_size=image_size, patch_size=patch),
         projection_dim=projection_dim,
     )
     torch.manual_seed(seed)
