@@ -247,6 +247,15 @@ def _check_resumable(recipe: Recipe, run: RunDir, registry: Registry) -> None:
                           f"differ from the run's. Resume without a recipe to use the run's own.")
 
 
+def epoch_order(n: int, generator: torch.Generator, ddp: Distributed) -> tuple[torch.Tensor, torch.Tensor]:
+    """This process's share of an epoch: image indices in their shuffled order, and one uniform
+    draw per index that picks its caption. Every process draws the same permutation (the same
+    seed), so the shares of the processes are disjoint."""
+    order = torch.randperm(n, generator=generator)
+    draws = torch.rand(n, generator=generator)
+    return ddp.shard(order), ddp.shard(draws)
+
+
 class _Loop:
     def __init__(self, recipe, run, model, net, optimizer, data: DataSource, metrics, order_gen, ddp, progress):
         self.recipe, self.run, self.model, self.net = recipe, run, model, net
@@ -315,9 +324,7 @@ class _Loop:
         cfg = self.recipe.train
         self.net.train()
         if position is None:
-            n = len(self.train_split)
-            order = self.ddp.shard(torch.randperm(n, generator=self.order_gen))
-            draws = self.ddp.shard(torch.rand(n, generator=self.order_gen))  # each image's caption pick
+            order, draws = epoch_order(len(self.train_split), self.order_gen, self.ddp)
             done, seen = 0, 0
             totals = torch.zeros(3, device=self.ddp.device)  # summed on the device: no sync per batch
         else:

@@ -29,3 +29,34 @@ def test_torchrun_two_processes_train_one_run(tmp_path, tiny_fashion):
     assert train[0]["step"] == 1000 // 64 + 1
     state = load_checkpoint(runs[0] / "checkpoints" / "last.pt")
     assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def _share_of_rank(rank: int, port: int, out: str) -> None:
+    import os
+
+    from cvaekit.device import Distributed
+    from cvaekit.training import epoch_order
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    ddp = Distributed(torch.device("cpu"))
+    shares = [epoch_order(101, gen, ddp) for gen in [torch.Generator().manual_seed(7)] for _ in range(2)]
+    torch.save(shares, f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_ranks_take_disjoint_shares_of_each_epoch_with_their_own_caption_draws(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_share_of_rank, args=(port, str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    gen = torch.Generator().manual_seed(7)
+    for epoch in range(2):
+        full_order, full_draws = torch.randperm(101, generator=gen), torch.rand(101, generator=gen)
+        (order0, draws0), (order1, draws1) = ranks[0][epoch], ranks[1][epoch]
+        assert len(order0) == len(order1) == 50 and not set(order0.tolist()) & set(order1.tolist())
+        assert torch.equal(torch.cat([order0, order1]), full_order[:100])  # each epoch reshuffled, one image left over
+        assert torch.equal(torch.cat([draws0, draws1]), full_draws[:100])  # a rank's picks belong to its images
+    assert not torch.equal(ranks[0][0][0], ranks[0][1][0])

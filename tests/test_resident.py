@@ -106,3 +106,17 @@ def test_channels_last_trains_to_the_same_losses_within_rounding(tmp_path):
     plain = train(recipe, progress=False)
     nhwc = train({**recipe, "train": {**recipe["train"], "channels_last": True}}, progress=False)
     assert losses(nhwc) == pytest.approx(losses(plain), rel=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("shutil").which("cc"), reason="torch.compile on a CPU needs a C compiler")
+def test_compile_trains_the_same_model_and_keeps_the_checkpoint_format(tiny_fashion):
+    from cvaekit.checkpoint import load_checkpoint
+
+    tiny_fashion["train"].update(epochs=1, limit=256)
+    tiny_fashion["eval"]["limit"] = 64
+    plain = train(tiny_fashion, progress=False)
+    compiled = train({**tiny_fashion, "train": {**tiny_fashion["train"], "compile": True}}, progress=False)
+    assert losses(compiled) == pytest.approx(losses(plain), rel=1e-3)
+    a, b = (load_checkpoint(r / "checkpoints/last.pt")["model"] for r in (plain, compiled))
+    assert a.keys() == b.keys()  # no _orig_mod. prefixes: a compiled run loads like any other
