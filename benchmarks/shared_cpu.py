@@ -1,0 +1,89 @@
+"""Training on a shared CPU: one run alone, two at once, and one beside a busy torch process.
+
+Each run is `cvaekit run recipes/shapes_attention.yaml` cut to a few thousand images and two
+epochs, in a process of its own; its images/s is the last epoch's, from its metrics.jsonl.
+OpenMP busy-waits by default, so processes that share the cores stall each other; cvaekit
+sets OMP_WAIT_POLICY=PASSIVE before torch loads (cvaekit/threads.py). `--wait active` runs
+the same with OpenMP's busy waiting, to see what that setting buys.
+
+    python benchmarks/shared_cpu.py                  # about 3 minutes on 2 cores
+    python benchmarks/shared_cpu.py --wait active    # the same with busy waiting
+
+Targets (issue 17): two runs at once together at least 0.8x one run alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUSY = "import torch\na = torch.randn(384, 384)\nwhile True:\n    a = (a @ a).tanh()\n"
+
+
+def start_run(recipe: Path, runs: Path, name: str, images: int, epochs: int, env: dict) -> subprocess.Popen:
+    sets = [f"runs_dir={runs}", f"name={name}", f"data.n_train={images}", f"train.epochs={epochs}",
+            f"train.checkpoint_every={epochs}", "eval.limit=64", "eval.metrics=[nelbo]"]
+    cmd = [sys.executable, "-m", "cvaekit", "run", str(recipe), "-q"] + [a for s in sets for a in ("--set", s)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def rate_of(runs: Path, name: str) -> float:
+    """The last epoch's images/s of the run called `name`."""
+    folder = next(p for p in runs.iterdir() if p.name.startswith(f"{name}-"))
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in records if r["kind"] == "train"][-1]["images_per_s"]
+
+
+def scenario(label: str, n_runs: int, busy: bool, args, env: dict, work: Path) -> list[float]:
+    runs = work / label.replace(" ", "_")
+    runs.mkdir()
+    plain = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}  # a torch process as users start one
+    neighbour = subprocess.Popen([sys.executable, "-c", BUSY], env=plain) if busy else None
+    try:
+        procs = [start_run(args.recipe, runs, f"run{i}", args.images, args.epochs, env) for i in range(n_runs)]
+        for p in procs:
+            _, err = p.communicate()
+            if p.returncode:
+                raise SystemExit(f"{label}: a run failed:\n{err[-2000:]}")
+    finally:
+        if neighbour is not None:
+            neighbour.kill()
+            neighbour.wait()
+    return [rate_of(runs, f"run{i}") for i in range(n_runs)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "shapes_attention.yaml")
+    parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--wait", choices=["passive", "active"], default="passive",
+                        help="OMP_WAIT_POLICY of every process (cvaekit's default is passive)")
+    args = parser.parse_args()
+    env = {**os.environ, "OMP_WAIT_POLICY": args.wait.upper()}
+    work = Path(tempfile.mkdtemp(prefix="cvaekit-shared-cpu-"))
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the first run; "
+          f"OMP_WAIT_POLICY={args.wait.upper()}; {args.images} images, {args.epochs} epochs per run ({work})")
+    start = time.perf_counter()
+    alone = scenario("alone", 1, False, args, env, work)[0]
+    pair = scenario("two at once", 2, False, args, env, work)
+    beside = scenario("beside busy torch", 1, True, args, env, work)[0]
+    print()
+    print("| scenario | images/s per run | together | x one alone |")
+    print("|---|---|---|---|")
+    print(f"| one run alone | {alone:,.0f} | {alone:,.0f} | 1.00 |")
+    print(f"| two runs at once | {' and '.join(f'{r:,.0f}' for r in pair)} | {sum(pair):,.0f} | {sum(pair) / alone:.2f} |")
+    print(f"| one run beside a busy torch process | {beside:,.0f} | {beside:,.0f} | {beside / alone:.2f} |")
+    print(f"\nTarget: two at once together at least 0.8x one alone: {'met' if sum(pair) >= 0.8 * alone else 'not met'}. "
+          f"({time.perf_counter() - start:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()
