@@ -100,7 +100,7 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
 
     loop = _Loop(recipe, run, model, _network(model, recipe, ddp), optimizer, data, metrics, order_gen, ddp, progress)
     try:
-        with flush_denormals(ddp.device), _Interrupts(defer=ddp.world == 1) as interrupts:
+        with flush_denormals(ddp.device), _Interrupts(distributed=ddp.world > 1) as interrupts:
             loop.interrupts = interrupts
             loop.parts = parts_of(model, recipe, registry)  # named if one fails at the first step
             loop.fit(epoch, step, position)
@@ -182,7 +182,9 @@ def _resume_text(run: RunDir, lead: str) -> str:
     state = load_checkpoint(run.last)
     where = f"epoch {state['epoch']}" if "position" not in state else (
         f"step {state['step']} (batch {state['position']['batches']} of epoch {state['position']['epoch']})")
-    return f"The last checkpoint ({where}) is intact. {lead}: cvaekit run --resume {run.path}"
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    command = f"torchrun --nproc_per_node {world} -m cvaekit" if world > 1 else "cvaekit"
+    return f"The last checkpoint ({where}) is intact. {lead}: {command} run --resume {run.path}"
 
 
 def _interrupted_text(run: RunDir, loop: _Loop) -> str:
@@ -197,26 +199,35 @@ def _interrupted_text(run: RunDir, loop: _Loop) -> str:
 class _Interrupts:
     """Ctrl-C during an epoch's steps is noted and acted on between steps, so weights and
     optimiser are never caught half-updated and a mid-epoch checkpoint can be saved; a second
-    Ctrl-C, or one outside the steps (evaluation, figures), stops at once as usual."""
+    Ctrl-C, or one outside the steps (evaluation, figures), stops at once as usual.
 
-    def __init__(self, defer: bool = True):
+    Under torchrun a Ctrl-C reaches each process twice (from the terminal, and from torchrun,
+    which may send SIGTERM instead): SIGTERM counts too, and a repeat within `grace` seconds
+    of the first is the same Ctrl-C."""
+
+    def __init__(self, defer: bool = True, distributed: bool = False, grace: float = 2.0):
         self.defer = defer and threading.current_thread() is threading.main_thread()
+        self.signals = (signal.SIGINT, signal.SIGTERM) if distributed else (signal.SIGINT,)
+        self.grace = grace if distributed else 0.0
         self.in_steps = False
         self.requested = False
-        self._previous = None
+        self._first = 0.0
+        self._previous = {}
 
     def __enter__(self) -> _Interrupts:
         if self.defer:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.signals}
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.defer:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
 
     def _handle(self, signum, frame) -> None:
         if self.in_steps and not self.requested:
-            self.requested = True
+            self.requested, self._first = True, time.monotonic()
+            return
+        if self.requested and time.monotonic() - self._first < self.grace:
             return
         raise KeyboardInterrupt
 
@@ -247,13 +258,11 @@ def _check_resumable(recipe: Recipe, run: RunDir, registry: Registry) -> None:
                           f"differ from the run's. Resume without a recipe to use the run's own.")
 
 
-def epoch_order(n: int, generator: torch.Generator, ddp: Distributed) -> tuple[torch.Tensor, torch.Tensor]:
-    """This process's share of an epoch: image indices in their shuffled order, and one uniform
-    draw per index that picks its caption. Every process draws the same permutation (the same
-    seed), so the shares of the processes are disjoint."""
-    order = torch.randperm(n, generator=generator)
-    draws = torch.rand(n, generator=generator)
-    return ddp.shard(order), ddp.shard(draws)
+def epoch_order(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """An epoch: image indices in their shuffled order, and one uniform draw per index that picks
+    its caption. Every process draws the same (the same seed) and takes its share of both
+    (`Distributed.shard`), so the shares of the processes are disjoint."""
+    return torch.randperm(n, generator=generator), torch.rand(n, generator=generator)
 
 
 class _Loop:
@@ -324,15 +333,16 @@ class _Loop:
         cfg = self.recipe.train
         self.net.train()
         if position is None:
-            order, draws = epoch_order(len(self.train_split), self.order_gen, self.ddp)
+            full_order, full_draws = epoch_order(len(self.train_split), self.order_gen)
             done, seen = 0, 0
             totals = torch.zeros(3, device=self.ddp.device)  # summed on the device: no sync per batch
-        else:
-            order, done, seen = position["order"], position["batches"], position["seen"]
-            draws = position.get("draws")
-            if draws is None:  # a checkpoint from before caption picks were drawn per epoch
-                draws = torch.rand(len(order), generator=self.order_gen)
+        else:  # the whole epoch's order is saved, so a resume under torchrun finds every share
+            full_order, done, seen = position["order"], position["batches"], position["seen"]
+            full_draws = position.get("draws")
+            if full_draws is None:  # a checkpoint from before caption picks were drawn per epoch
+                full_draws = torch.rand(len(full_order), generator=self.order_gen)
             totals = position["totals"].to(self.ddp.device)
+        order, draws = self.ddp.shard(full_order), self.ddp.shard(full_draws)
         batches, batch_draws = order.split(cfg.batch_size), draws.split(cfg.batch_size)
         bad_step = torch.full((), -1, dtype=torch.long, device=self.ddp.device)  # the first non-finite loss
         bad_loss = torch.zeros((), device=self.ddp.device)
@@ -362,13 +372,14 @@ class _Loop:
                 n = images.shape[0]
                 totals += torch.stack([terms["loss"], terms["recon"], terms["kl"]]).detach() * n
                 seen += n
-                if self.interrupts.requested:  # Ctrl-C: save where this epoch stands, then stop
-                    if bad_step.item() >= 0:
+                if self._stop_now(step % sync_every == 0 or b == len(batches) - 1):
+                    if bad_step.item() >= 0:  # Ctrl-C: save where this epoch stands, then stop
                         self._diverged(epoch, bad_step.item(), bad_loss.item())
                     if self.ddp.main:
                         self._save_last(epoch - 1, step, position={
-                            "epoch": epoch, "batches": b + 1, "of": len(batches), "order": order,
-                            "draws": draws, "seen": seen, "totals": totals.cpu()})
+                            "epoch": epoch, "batches": b + 1, "of": len(batches), "order": full_order,
+                            "draws": full_draws, "seen": seen, "totals": totals.cpu()})
+                    self.ddp.barrier()  # no process leaves (and gets its peers killed) before the save
                     raise KeyboardInterrupt
                 now = time.perf_counter()
                 if self.progress and (now - shown > 0.25 or seen == len(order)):  # a few updates a second
@@ -384,6 +395,13 @@ class _Loop:
         loss, recon, kl = (totals / max(seen, 1)).tolist()
         return {"kind": "train", "epoch": epoch, "step": step, "loss": loss, "recon": recon, "kl": kl,
                 "images_per_s": (seen - seen_at_start) * self.ddp.world / seconds, "seconds": seconds}, step
+
+    def _stop_now(self, may_sync: bool) -> bool:
+        """Whether an interrupt stops training after this step. Under torchrun the processes
+        agree (one of them asked: all stop after the same step) where a sync is due."""
+        if self.ddp.world == 1:
+            return self.interrupts.requested
+        return may_sync and self.ddp.any(self.interrupts.requested)
 
     def _diverged(self, epoch: int, step: int, value: float) -> None:
         cfg = self.recipe.train

@@ -39,7 +39,7 @@ def _share_of_rank(rank: int, port: int, out: str) -> None:
 
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     ddp = Distributed(torch.device("cpu"))
-    shares = [epoch_order(101, gen, ddp) for gen in [torch.Generator().manual_seed(7)] for _ in range(2)]
+    shares = [tuple(map(ddp.shard, epoch_order(101, gen))) for gen in [torch.Generator().manual_seed(7)] for _ in range(2)]
     torch.save(shares, f"{out}/rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
@@ -60,3 +60,53 @@ def test_two_ranks_take_disjoint_shares_of_each_epoch_with_their_own_caption_dra
         assert torch.equal(torch.cat([order0, order1]), full_order[:100])  # each epoch reshuffled, one image left over
         assert torch.equal(torch.cat([draws0, draws1]), full_draws[:100])  # a rank's picks belong to its images
     assert not torch.equal(ranks[0][0][0], ranks[0][1][0])
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_torchrun_saves_mid_epoch_and_a_torchrun_resume_ends_bit_identical(tmp_path, tiny_fashion):
+    """The terminal's SIGINT reaches torchrun and both processes: they agree on a step, process
+    0 saves the place in the epoch, and resuming with torchrun ends as an uninterrupted run."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    tiny_fashion["train"].update(epochs=2, limit=1024)  # 8 steps an epoch a process
+    torchrun = (shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run").split()
+    launch = [*torchrun, "--standalone", "--nproc_per_node", "2"]
+
+    def run_in(folder, *args, script=None):
+        folder.mkdir()
+        recipe = folder / "r.yaml"
+        recipe.write_text(yaml.safe_dump({**tiny_fashion, "runs_dir": str(folder / "runs")}))
+        target = [script] if script else ["-m", "cvaekit"]
+        return subprocess.Popen([*launch, *target, "run", str(recipe), "-q", *args], cwd=folder, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    straight = run_in(tmp_path / "straight")
+    assert straight.wait(timeout=300) == 0, straight.stdout.read()[-3000:]
+    steps = tmp_path / "steps.txt"
+    os.environ["CVAEKIT_TEST_STEPS"] = str(steps)
+    try:
+        interrupted = run_in(tmp_path / "interrupted", script=str(Path(__file__).parent / "slow_steps.py"))
+    finally:
+        del os.environ["CVAEKIT_TEST_STEPS"]
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # Ctrl-C after the 2nd of epoch 2's 8 steps (100 ms each)
+        if steps.is_file() and steps.read_text().split().count("0") >= 10:
+            break
+        time.sleep(0.02)
+    os.killpg(interrupted.pid, signal.SIGINT)  # what the terminal does: torchrun and both processes
+    output = interrupted.communicate(timeout=120)[0]
+    assert interrupted.returncode != 0
+    assert "torchrun --nproc_per_node 2 -m cvaekit run --resume" in output, output[-3000:]
+    run = next((tmp_path / "interrupted" / "runs").iterdir())
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["epoch"] == 1 and 0 < state["position"]["batches"] < 8, state.get("position")
+
+    resumed = subprocess.run([*launch, "-m", "cvaekit", "run", "--resume", str(run), "-q"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = load_checkpoint(next((tmp_path / "straight" / "runs").iterdir()) / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
