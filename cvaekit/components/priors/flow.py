@@ -15,26 +15,7 @@ from torch import nn
 from ...condition import Condition
 from ...prior import noise
 from ...recipe import AtLeast, PositiveInt
-
-
-class TokenSummary(nn.Module):
-    """The condition vector beside `queries` learned attention read-outs of the caption's tokens.
-
-    A model whose decoder attends to the words can leave its pooled vector short of what a long
-    caption says (a three-shape caption's third shape); the flow reads the words themselves."""
-
-    def __init__(self, dim: int, queries: int, heads: int):
-        super().__init__()
-        self.queries = nn.Parameter(torch.randn(queries, dim) / dim ** 0.5)
-        self.attend = nn.MultiheadAttention(dim, heads if dim % heads == 0 else 1, batch_first=True)
-        self.out_dim = dim * (1 + queries)
-
-    def forward(self, cond: Condition) -> torch.Tensor:
-        tokens = cond.tokens.float()
-        q = self.queries.expand(tokens.shape[0], -1, -1)
-        pad = None if cond.mask is None else ~cond.mask.bool()
-        read, _ = self.attend(q, tokens, tokens, key_padding_mask=pad, need_weights=False)
-        return torch.cat([cond.vector.float(), read.flatten(1)], dim=1)
+from .context import context_reader, read_context
 
 
 class FlowPrior(nn.Module):
@@ -58,7 +39,7 @@ class FlowPrior(nn.Module):
         super().__init__()
         import zuko  # imported on first use: it is only needed once a flow is built
 
-        self.summary = TokenSummary(cond_dim, queries, heads) if context == "tokens" else None
+        self.summary = context_reader(context, cond_dim, queries, heads)
         context_dim = self.summary.out_dim if self.summary is not None else cond_dim
         hidden_features = (hidden, hidden)
         if kind == "nsf":
@@ -70,7 +51,7 @@ class FlowPrior(nn.Module):
         self.latent_dim = latent_dim
 
     def context(self, cond: Condition) -> torch.Tensor:
-        return cond.vector.float() if self.summary is None else self.summary(cond)
+        return read_context(self.summary, cond)
 
     def log_prob(self, z: torch.Tensor, cond: Condition) -> torch.Tensor:
         return self.flow(self.context(cond)).log_prob(z.float())

@@ -8,7 +8,7 @@ mixture can put one component on each.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 from torch import distributions as D
@@ -17,21 +17,31 @@ from torch import nn
 from ...condition import Condition
 from ...prior import check_temperature, noise
 from ...recipe import AtLeast, PositiveInt
+from .context import context_reader, read_context
 
 
 class MixturePrior(nn.Module):
     """A mixture of `components` diagonal Gaussians whose weights, means and scales depend on the
-    condition through an MLP with one hidden layer of `hidden` units (0: linear).
+    condition through an MLP with one hidden layer of `hidden` units (0: linear). The MLP reads
+    the condition vector and `queries` attention read-outs of its tokens (`context: vector`
+    leaves the tokens out).
 
     components: the number of Gaussians (K) in each condition's mixture.
-    hidden: units of the MLP's hidden layer (SiLU); 0 maps the condition linearly."""
+    hidden: units of the MLP's hidden layer (SiLU); 0 maps the condition linearly.
+    context: what the MLP reads: the condition vector and the tokens, or the vector alone.
+    queries: attention read-outs of the tokens (`context: tokens`).
+    heads: attention heads of those read-outs (1 when they do not divide the condition's size)."""
 
-    def __init__(self, *, cond_dim: int, latent_dim: int, components: PositiveInt = 10, hidden: Annotated[int, AtLeast(0)] = 256):
+    def __init__(self, *, cond_dim: int, latent_dim: int, components: PositiveInt = 10,
+                 hidden: Annotated[int, AtLeast(0)] = 256, context: Literal["vector", "tokens"] = "tokens",
+                 queries: PositiveInt = 4, heads: PositiveInt = 4):
         super().__init__()
         self.k, self.latent_dim = components, latent_dim
+        self.summary = context_reader(context, cond_dim, queries, heads)
+        width = self.summary.out_dim if self.summary is not None else cond_dim
         out = components * (1 + 2 * latent_dim)
-        body = [nn.Linear(cond_dim, hidden), nn.SiLU()] if hidden > 0 else []
-        self.net = nn.Sequential(*body, nn.Linear(hidden if hidden > 0 else cond_dim, out))
+        body = [nn.Linear(width, hidden), nn.SiLU()] if hidden > 0 else []
+        self.net = nn.Sequential(*body, nn.Linear(hidden if hidden > 0 else width, out))
         last = self.net[-1]
         nn.init.zeros_(last.weight)
         with torch.no_grad():  # equal weights, unit scales, means spread so components can separate
@@ -41,7 +51,7 @@ class MixturePrior(nn.Module):
 
     def parts(self, cond: Condition) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Weight logits [B, K], means [B, K, D] and log standard deviations [B, K, D]."""
-        out = self.net(cond.vector).float()
+        out = self.net(read_context(self.summary, cond)).float()
         b, k, d = out.shape[0], self.k, self.latent_dim
         logits = out[:, :k]
         mu = out[:, k:k * (1 + d)].view(b, k, d)
