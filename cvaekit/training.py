@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -25,6 +23,7 @@ from .errors import CvaekitError, DiskFullError, RecipeError
 from .device import Distributed, console, flush_denormals, mixed_precision, resolve_device
 from .evaluation import EvalContext, run_metrics
 from .figures import loss_curve
+from .interrupts import Interrupts
 from .memory import check_fits, estimate
 from .model import build_model, elbo
 from .plugins import get_registry
@@ -100,7 +99,7 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
 
     loop = _Loop(recipe, run, model, _network(model, recipe, ddp), optimizer, data, metrics, order_gen, ddp, progress)
     try:
-        with flush_denormals(ddp.device), _Interrupts(distributed=ddp.world > 1) as interrupts:
+        with flush_denormals(ddp.device), Interrupts(distributed=ddp.world > 1) as interrupts:
             loop.interrupts = interrupts
             loop.parts = parts_of(model, recipe, registry)  # named if one fails at the first step
             loop.fit(epoch, step, position)
@@ -196,42 +195,6 @@ def _interrupted_text(run: RunDir, loop: _Loop) -> str:
             f"{done or 'none'}). " + _resume_text(run, "Continue with"))
 
 
-class _Interrupts:
-    """Ctrl-C during an epoch's steps is noted and acted on between steps, so weights and
-    optimiser are never caught half-updated and a mid-epoch checkpoint can be saved; a second
-    Ctrl-C, or one outside the steps (evaluation, figures), stops at once as usual.
-
-    Under torchrun a Ctrl-C reaches each process twice (from the terminal, and from torchrun,
-    which may send SIGTERM instead): SIGTERM counts too, and a repeat within `grace` seconds
-    of the first is the same Ctrl-C."""
-
-    def __init__(self, defer: bool = True, distributed: bool = False, grace: float = 2.0):
-        self.defer = defer and threading.current_thread() is threading.main_thread()
-        self.signals = (signal.SIGINT, signal.SIGTERM) if distributed else (signal.SIGINT,)
-        self.grace = grace if distributed else 0.0
-        self.in_steps = False
-        self.requested = False
-        self._first = 0.0
-        self._previous = {}
-
-    def __enter__(self) -> _Interrupts:
-        if self.defer:
-            self._previous = {s: signal.signal(s, self._handle) for s in self.signals}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-
-    def _handle(self, signum, frame) -> None:
-        if self.in_steps and not self.requested:
-            self.requested, self._first = True, time.monotonic()
-            return
-        if self.requested and time.monotonic() - self._first < self.grace:
-            return
-        raise KeyboardInterrupt
-
-
 def _already_trained(run: RunDir, done: int, epochs: int, second_stage: bool = False) -> Path:
     """Resuming a run that has trained all its epochs trains nothing (it may still fit the
     recipe's prior); fewer epochs than it has is a mistake."""
@@ -273,7 +236,7 @@ class _Loop:
         self.train_split = data.train.head(recipe.train.limit)
         self.test_split = data.test.head(recipe.eval.limit)
         self.source = self._batches()
-        self.interrupts = _Interrupts(defer=False)
+        self.interrupts = Interrupts(defer=False)
         self.parts = None  # the model's components, watched during the first step
         self.figures = None
         self.board = None
