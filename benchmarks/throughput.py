@@ -77,7 +77,8 @@ def write_coco(root: Path, n: int, n_val: int, seed: int = 0) -> Path:
             picture.save(folder / name, quality=90)
             images.append({"id": first + k, "file_name": name, "width": 640, "height": 480})
             for j in range(5):
-                text = f"{words[rng.integers(len(words))]} {places[rng.integers(len(places))]}"
+                text = (f"{words[rng.integers(len(words))]} {places[rng.integers(len(places))]}, "
+                        f"picture {first + k} take {j}")  # every caption distinct, as in COCO
                 annotations.append({"id": (first + k) * 10 + j, "image_id": first + k, "caption": text})
         (root / "annotations").mkdir(exist_ok=True)
         (root / "annotations" / f"captions_{split}2017.json").write_text(
