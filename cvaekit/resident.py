@@ -11,6 +11,7 @@ and copied without blocking while the previous step runs.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -50,14 +51,22 @@ def estimate_bytes(split: Split, conditioner: nn.Module) -> int:
 
 def place(setting: bool | str, split: Split, conditioner: nn.Module, device: torch.device, share: float) -> Placement:
     """Whether the training split lives on `device`: `setting` is true, false or "auto" (on a
-    GPU when it takes at most `share` of the device's memory)."""
+    GPU when it takes at most `share` of the device's memory; on the CPU when the caption
+    table, all it adds there, takes at most `share` of the memory)."""
     if setting is False:
         return Placement(False, "train.data_on_device is false", 0)
     size = estimate_bytes(split, conditioner)
     if setting is True:
         return Placement(True, "train.data_on_device is true", size)
+    if device.type == "cpu":  # the images are in memory already: only the caption table is extra
+        extra = size - split.images.numel() * split.images.element_size()
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if extra > share * ram:
+            return Placement(False, f"its caption table would take {extra / 2**30:.1f} GiB, more than "
+                                    f"train.data_share ({share:g}) of the {ram / 2**30:.0f} GiB of memory", size)
+        return Placement(True, "on the CPU batches index the images where they are, and the caption table", size)
     if device.type != "cuda":
-        return Placement(False, f"on {device.type} the data is in memory already", size)
+        return Placement(False, f"on {device.type} batches come from the host", size)
     capacity = torch.cuda.get_device_properties(device).total_memory
     if size > share * capacity:
         return Placement(False, f"it takes {size / 2**30:.1f} GiB, more than train.data_share ({share:g}) of the "
@@ -103,7 +112,11 @@ class ResidentSplit:
         picks = torch.zeros(len(index), dtype=torch.long) if self.first else pick_captions(u, self.counts[index])
         ids = self.caption_ids[index, picks]
         if self.table is not None:
-            return images, self.table.index(ids.to(self.device, non_blocking=True))
+            cond = self.table.index(ids.to(self.device, non_blocking=True))
+            if self.device.type == "cpu":  # no longer than the batch's longest caption, as from the host
+                longest = int(cond.mask.sum(1).max())
+                cond = Condition(cond.vector, cond.tokens[:, :longest], cond.mask[:, :longest])
+            return images, cond
         return images, [self.texts[i] for i in ids.tolist()]
 
 

@@ -53,7 +53,9 @@ def test_a_frozen_conditioners_table_holds_each_captions_condition():
     assert resident.table.vector.shape == (3, 2) and resident.table.tokens.shape == (3, 3, 2)  # 3 distinct captions
     _, cond = resident.batch(torch.tensor([1, 0, 2]), torch.tensor([0.0, 0.9, 0.0]))
     want = Frozen()(["dd e f", "ccc", "a b"])
-    assert torch.equal(cond.vector, want.vector)
+    assert torch.equal(cond.vector, want.vector) and cond.tokens.shape[1] == 3  # the batch's longest
+    _, short = resident.batch(torch.tensor([0, 2]), torch.tensor([0.9, 0.0]))
+    assert short.tokens.shape[1] == 2 and short.mask.tolist() == [[True, False], [True, True]]
     for row, n in enumerate([3, 1, 2]):
         assert cond.mask[row].sum() == n and torch.equal(cond.tokens[row, :n], want.tokens[row, :n])
     table = encode_table(Frozen(), ["a", "b c d"], torch.device("cpu"), 1)
@@ -83,11 +85,12 @@ def test_ctrl_c_mid_epoch_with_resident_data_resumes_bit_identical(tmp_path, mon
     assert losses(resumed) == losses(straight) and same_weights(straight, resumed)
 
 
-def test_auto_keeps_the_data_on_the_host_on_a_cpu_and_on_a_gpu_too_small_for_it(monkeypatch):
+def test_auto_indexes_the_images_where_they_are_on_a_cpu_and_keeps_them_on_the_host_of_a_gpu_too_small(monkeypatch):
     data = shapes_captions(image_size=16, n_train=64, n_test=8)
     frozen = torch.nn.Linear(1, 1)  # trained, so no caption table: images only
     cpu = place("auto", data.train, frozen, torch.device("cpu"), 0.3)
-    assert not cpu.resident and "in memory already" in cpu.reason
+    assert cpu.resident and "index the images where they are" in cpu.reason  # nothing copied
+    assert ResidentSplit(data.train, frozen, torch.device("cpu")).images.data_ptr() == data.train.images.data_ptr()
     assert place(True, data.train, frozen, torch.device("cpu"), 0.3).resident
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d: types.SimpleNamespace(total_memory=100_000))
     small = place("auto", data.train, torch.nn.Linear(1, 1), torch.device("cuda"), 0.3)
