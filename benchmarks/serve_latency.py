@@ -12,7 +12,6 @@ recipe is trained for one short epoch first (into a temporary folder).
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import tempfile
 import time
@@ -24,6 +23,7 @@ from rich.table import Table
 
 from cvaekit.serving import compare_picture, generate_picture, load_runs, walk_picture
 from cvaekit.training import train
+from cvaekit.testing.local import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = {"quickstart": "sneaker", "shapes_midinject": "a small red circle above a large blue square"}
@@ -60,10 +60,6 @@ def quick_runs(folder: Path) -> list[str]:
     return runs
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

@@ -12,26 +12,19 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
 from cvaekit.page import launch
 from cvaekit.serving import load_runs
+from cvaekit.testing.local import free_port, only_local
 
 HERE = Path(__file__).resolve().parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def only_local(route):
-    url = route.request.url
-    return route.continue_() if url.startswith(("http://127.0.0.1", "data:", "blob:")) else route.abort()
 
 
 def main() -> None:

@@ -45,12 +45,9 @@ def _share_of_rank(rank: int, port: int, out: str) -> None:
 
 
 def test_two_ranks_take_disjoint_shares_of_each_epoch_with_their_own_caption_draws(tmp_path):
-    import socket
+    from cvaekit.testing.local import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    torch.multiprocessing.spawn(_share_of_rank, args=(port, str(tmp_path)), nprocs=2)
+    torch.multiprocessing.spawn(_share_of_rank, args=(free_port(), str(tmp_path)), nprocs=2)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     gen = torch.Generator().manual_seed(7)
     for epoch in range(2):

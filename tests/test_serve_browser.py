@@ -4,10 +4,11 @@ server on 127.0.0.1 that the test starts on a tiny run."""
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
+
+from cvaekit.testing.local import free_port, only_local
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -18,17 +19,8 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def only_local(route):
-    """Let the page reach the test's server and nothing else."""
-    url = route.request.url
-    local = url.startswith(("http://127.0.0.1", "data:", "blob:"))
-    return route.continue_() if local else route.abort()
 
 
 @pytest.fixture(scope="module")
