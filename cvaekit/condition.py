@@ -36,3 +36,17 @@ class Condition:
     def index(self, idx: torch.Tensor) -> Condition:
         return Condition(self.vector[idx], self.tokens[idx],
                          None if self.mask is None else self.mask[idx])
+
+    @classmethod
+    def cat(cls, parts: list[Condition], device: torch.device | str | None = None) -> Condition:
+        """Batches' conditions as one (on `device`, default each part's own), tokens padded to
+        the longest batch and masked (a part without a mask is all real tokens)."""
+        longest = max(p.tokens.shape[1] for p in parts)
+        vectors, tokens, masks = [], [], []
+        for p in parts:
+            b, t, _ = p.tokens.shape
+            mask = torch.ones(b, t, dtype=torch.bool, device=p.tokens.device) if p.mask is None else p.mask.bool()
+            vectors.append(p.vector.to(device))
+            tokens.append(torch.nn.functional.pad(p.tokens, (0, 0, 0, longest - t)).to(device))
+            masks.append(torch.nn.functional.pad(mask, (0, longest - t), value=False).to(device))
+        return cls(torch.cat(vectors), torch.cat(tokens), torch.cat(masks))

@@ -79,19 +79,8 @@ def encode(model: CVAE, split, draws: int, batch_size: int, seed: int) -> Codes:
             mus.append(mu.float().cpu())
             logvars.append(logvar.float().cpu())
             conds.append(cond)
-    return Codes(torch.cat(mus), torch.cat(logvars), stack_conditions(conds))
-
-
-def stack_conditions(conds: list[Condition]) -> Condition:
-    """Batches' conditions as one, on the CPU in float32, tokens padded to the longest batch."""
-    longest = max(c.tokens.shape[1] for c in conds)
-    tokens, masks = [], []
-    for c in conds:
-        b, t, _ = c.tokens.shape
-        mask = torch.ones(b, t, dtype=torch.bool) if c.mask is None else c.mask.bool().cpu()
-        tokens.append(torch.nn.functional.pad(c.tokens.float().cpu(), (0, 0, 0, longest - t)))
-        masks.append(torch.nn.functional.pad(mask, (0, longest - t), value=False))
-    return Condition(torch.cat([c.vector.float().cpu() for c in conds]), torch.cat(tokens), torch.cat(masks))
+    cpu = [Condition(c.vector.float(), c.tokens.float(), c.mask) for c in conds]
+    return Codes(torch.cat(mus), torch.cat(logvars), Condition.cat(cpu, device="cpu"))
 
 
 def to_device(cond: Condition, device) -> Condition:

@@ -123,16 +123,8 @@ class ResidentSplit:
 @torch.no_grad()
 def encode_table(conditioner: nn.Module, texts: list[str], device: torch.device, batch_size: int) -> Condition:
     """Every text's condition, in one Condition on `device` (tokens padded to the longest, masked)."""
-    parts = [Condition.of(conditioner(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
-    longest = max(p.tokens.shape[1] for p in parts)
-    vectors, tokens, masks = [], [], []
-    for p in parts:
-        b, t, _ = p.tokens.shape
-        mask = torch.ones(b, t, dtype=torch.bool, device=p.tokens.device) if p.mask is None else p.mask.bool()
-        vectors.append(p.vector.to(device))
-        tokens.append(nn.functional.pad(p.tokens, (0, 0, 0, longest - t)).to(device))
-        masks.append(nn.functional.pad(mask, (0, longest - t), value=False).to(device))
-    return Condition(torch.cat(vectors), torch.cat(tokens), torch.cat(masks))
+    return Condition.cat([Condition.of(conditioner(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)],
+                         device=device)
 
 
 class HostBatches:

@@ -61,11 +61,10 @@ def test_the_fit_prior_command_prints_the_metrics_before_and_after(tiny_run):
 
 def test_codes_keep_each_batchs_tokens_padded_to_the_longest_and_masked():
     from cvaekit.condition import Condition
-    from cvaekit.fit_prior import stack_conditions
 
     short = Condition(torch.ones(2, 3), torch.ones(2, 1, 3), torch.tensor([[True], [True]]))
     long = Condition(torch.zeros(1, 3), torch.full((1, 4, 3), 2.0), torch.tensor([[True, True, True, False]]))
-    both = stack_conditions([short, long])
+    both = Condition.cat([short, long], device="cpu")
     assert both.vector.shape == (3, 3) and both.tokens.shape == (3, 4, 3)
     assert both.mask.tolist() == [[True, False, False, False]] * 2 + [[True, True, True, False]]
     assert torch.equal(both.tokens[0, 1:], torch.zeros(3, 3)) and torch.equal(both.tokens[2], long.tokens[0])
