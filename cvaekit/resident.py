@@ -98,9 +98,6 @@ class ResidentSplit:
         else:
             self.texts = texts  # a trained text encoder reads the words at every step
 
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
     def batch(self, index: torch.Tensor, draws: torch.Tensor | None = None) -> tuple[torch.Tensor, RawConditions]:
         """Float images on the device and their conditions: label ids, rows of the caption
         table (a Condition), or the drawn captions' texts for a conditioner being trained."""
@@ -134,9 +131,6 @@ class HostBatches:
     def __init__(self, split: Split, device: torch.device):
         self.split, self.device = split, device
         self.pin = device.type == "cuda"
-
-    def __len__(self) -> int:
-        return len(self.split)
 
     def batch(self, index: torch.Tensor, draws: torch.Tensor | None = None) -> tuple[torch.Tensor, RawConditions]:
         raw = self.split.conditions_at(index, draws=draws)
