@@ -16,6 +16,7 @@ from cvaekit.registry import Registry
 from cvaekit.runs import RunDir, load_run
 from cvaekit.testing import ContractError, check_component
 from cvaekit.training import TrainingInterrupted, _Loop, train
+from test_training_faults import stop_in_epoch
 
 
 def normal_kl(mu, logvar, prior_mu, prior_logvar):
@@ -258,14 +259,7 @@ def test_a_resumed_run_with_a_flow_prior_ends_with_the_weights_of_an_uninterrupt
     tiny_fashion["model"]["prior"] = "flow"
     tiny_fashion["train"].update(epochs=2, limit=512)
     straight = train(tiny_fashion, progress=False)
-    original = _Loop._epoch
-
-    def stop_in_epoch_2(self, epoch, *args):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, epoch, *args)
-
-    monkeypatch.setattr(_Loop, "_epoch", stop_in_epoch_2)
+    original = stop_in_epoch(monkeypatch, 2)
     with pytest.raises(TrainingInterrupted):
         train(tiny_fashion, progress=False)
     monkeypatch.setattr(_Loop, "_epoch", original)

@@ -11,6 +11,7 @@ from cvaekit.generate import generate, sample_rows
 from cvaekit.runs import RunDir, load_run
 from cvaekit.device import native_bf16
 from cvaekit.training import TrainingInterrupted, _Loop, train
+from test_training_faults import stop_in_epoch
 
 runner = CliRunner()
 
@@ -67,14 +68,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_fashion, mon
     tiny_fashion["train"]["epochs"] = 3
     straight = train(tiny_fashion, progress=False)
 
-    original = _Loop._epoch
-
-    def stop_in_epoch_3(self, epoch, *args):
-        if epoch == 3:
-            raise KeyboardInterrupt
-        return original(self, epoch, *args)
-
-    monkeypatch.setattr(_Loop, "_epoch", stop_in_epoch_3)
+    original = stop_in_epoch(monkeypatch, 3)
     with pytest.raises(TrainingInterrupted, match="cvaekit run --resume") as info:
         train(tiny_fashion, progress=False)
     interrupted = next(p for p in (tmp_path / "runs").iterdir() if p != straight)

@@ -55,6 +55,20 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
     assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 1
 
 
+def stop_in_epoch(monkeypatch, at):
+    """A Ctrl-C as epoch `at` starts (outside the steps: it stops at once); returns the original
+    `_Loop._epoch` to put back."""
+    original = _Loop._epoch
+
+    def stop(self, epoch, *args):
+        if epoch == at:
+            raise KeyboardInterrupt
+        return original(self, epoch, *args)
+
+    monkeypatch.setattr(_Loop, "_epoch", stop)
+    return original
+
+
 def interrupt_at_step(monkeypatch, at):
     """Send this process a real SIGINT right after optimiser step `at`, as Ctrl-C would."""
     step = torch.optim.Adam.step
