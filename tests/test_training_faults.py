@@ -70,7 +70,8 @@ def stop_in_epoch(monkeypatch, at):
 
 
 def interrupt_at_step(monkeypatch, at):
-    """Send this process a real SIGINT right after optimiser step `at`, as Ctrl-C would."""
+    """Send this process a real SIGINT right after optimiser step `at`, as Ctrl-C would; returns
+    the original step to put back (monkeypatch.undo() would also undo the test's cache folder)."""
     step = torch.optim.Adam.step
     calls = 0
 
@@ -83,15 +84,16 @@ def interrupt_at_step(monkeypatch, at):
         return out
 
     monkeypatch.setattr(torch.optim.Adam, "step", step_then_ctrl_c)
+    return step
 
 
 def test_ctrl_c_mid_epoch_saves_there_and_resume_ends_bit_identical(tmp_path, tiny_fashion, monkeypatch):
     straight = train(tiny_fashion, progress=False)
     handler = signal.getsignal(signal.SIGINT)  # SIG_IGN when the suite runs in a background job
-    interrupt_at_step(monkeypatch, 25)  # 78% of the first epoch (32 steps)
+    step = interrupt_at_step(monkeypatch, 25)  # 78% of the first epoch (32 steps)
     with pytest.raises(TrainingInterrupted, match=r"step 25 \(batch 25 of epoch 1\).*cvaekit run --resume"):
         train(tiny_fashion, progress=False)
-    monkeypatch.undo()
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
     interrupted = only_run(tmp_path / "runs", straight)
     state = load_checkpoint(interrupted / "checkpoints/last.pt")
     assert (state["epoch"], state["step"], state["position"]["batches"]) == (0, 25, 25)
@@ -135,7 +137,7 @@ def test_a_full_disk_while_saving_leaves_the_previous_last_pt_intact(tmp_path, t
     run = only_run(tmp_path / "runs")
     assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 1
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0001.pt", "last.pt"]  # no temp file
-    monkeypatch.undo()
+    monkeypatch.setattr(checkpoint.torch, "save", save)
     train(None, resume=run, progress=False)
     assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 2
 
