@@ -96,6 +96,15 @@ def hold_out(split: Split, share: float = 0.1) -> tuple[Split, Split]:
             Split(split.images[k:], split.conditions[k:], split.caption))
 
 
+def recorded_metrics(run: RunDir, epoch: int) -> dict[str, float]:
+    """The figures training wrote for the checkpoint of `epoch` (the same metrics, test images and
+    seed as a fresh evaluation, so fit-prior need not compute them again); {} when there are none."""
+    records = [r for r in run.records() if r.get("kind") == "eval" and r.get("epoch") == epoch]
+    if not records:
+        return {}
+    return {k: v for k, v in records[-1].items() if k not in ("kind", "epoch", "step", "checkpoint")}
+
+
 def prior_spec(recipe_dict: dict[str, Any], name: str, overrides: list[str], registry: Registry):
     """The prior `name` with `overrides` (`key=value`, relative to the prior), validated like a
     recipe's `model.prior` so a bad key or value names itself and the valid choices."""
@@ -130,7 +139,8 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
     data = registry.build("dataset", recipe.data.name, recipe.data.params)
     train_split, test = data.train.head(recipe.train.limit), data.test.head(recipe.eval.limit)
     metrics = [registry.build("metric", m.name, m.params) for m in recipe.eval.metrics] if measure else []
-    before = run_metrics(metrics, EvalContext(model, data, test, seed=recipe.seed)) if metrics else {}
+    before = (recorded_metrics(trained.run, trained.epoch)
+              or run_metrics(metrics, EvalContext(model, data, test, seed=recipe.seed))) if metrics else {}
 
     torch.manual_seed(recipe.seed)
     fit_split, check_split = hold_out(train_split)  # the fit never picks its weights on the test images

@@ -24,9 +24,11 @@ def tiny_run(tiny_fashion):
 
 
 def test_fit_prior_saves_a_prior_that_generate_and_evaluate_use(tiny_run):
+    as_trained = evaluate(tiny_run, figures=False).rows[0]["nelbo"]
     result = fit_prior(tiny_run, "flow", ["transforms=2", "hidden=32"], epochs=3, progress=False)
     assert result.path == tiny_run / "checkpoints" / "epoch-0001.prior.pt" and result.path.is_file()
     assert set(result.before) == set(result.after) == {"nelbo"}
+    assert result.before["nelbo"] == pytest.approx(as_trained, rel=1e-5)  # training's figure for the checkpoint
     assert result.figure.is_file()
 
     fitted = load_run(tiny_run)
@@ -39,6 +41,13 @@ def test_fit_prior_saves_a_prior_that_generate_and_evaluate_use(tiny_run):
     assert out.is_file()
     rows = evaluate(tiny_run, figures=False).rows
     assert rows[0]["nelbo"] == pytest.approx(result.after["nelbo"], rel=0.05)  # measured with the fitted prior
+
+
+def test_fit_prior_measures_before_itself_when_training_wrote_no_figures_for_the_checkpoint(tiny_run):
+    as_trained = evaluate(tiny_run, figures=False).rows[0]["nelbo"]
+    (tiny_run / "metrics.jsonl").write_text("")
+    result = fit_prior(tiny_run, "mixture", ["components=2"], epochs=1, progress=False)
+    assert result.before["nelbo"] == pytest.approx(as_trained, rel=1e-5)
 
 
 def test_fit_prior_names_a_bad_parameter_and_the_valid_ones(tiny_run):
