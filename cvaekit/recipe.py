@@ -86,6 +86,7 @@ class TrainConfig:
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 128
     lr: PositiveFloat = 1e-3
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # constant: train.lr throughout; cosine: from train.lr down to 0 at the last step of train.epochs
     weight_decay: NonNegativeFloat = 0.0
     kl_weight: NonNegativeFloat = 1.0
     checkpoint_every: PositiveInt = 10  # epochs between kept checkpoints; the last is always kept

@@ -6,6 +6,7 @@ Runs on CPU or CUDA; under `torchrun` each process trains on its share of every 
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -228,6 +229,14 @@ def epoch_order(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch
     return torch.randperm(n, generator=generator), torch.rand(n, generator=generator)
 
 
+def learning_rate(base: float, schedule: str, step: int, total: int) -> float:
+    """The learning rate of optimizer step `step` (0-based) of `total`. A function of the step
+    alone, so a resumed run continues on the same curve with nothing more saved."""
+    if schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    return base
+
+
 class _Loop:
     def __init__(self, recipe, run, model, net, optimizer, data: DataSource, metrics, order_gen, ddp, progress):
         self.recipe, self.run, self.model, self.net = recipe, run, model, net
@@ -325,6 +334,8 @@ class _Loop:
                     terms["loss"].backward()
                 if cfg.grad_clip:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = learning_rate(cfg.lr, cfg.lr_schedule, step, cfg.epochs * len(batches))
                 self.optimizer.step()
                 step += 1
                 loss = terms["loss"].detach().float()

@@ -10,7 +10,7 @@ from cvaekit.errors import RecipeError, UnknownConditionError
 from cvaekit.generate import generate, sample_rows
 from cvaekit.runs import RunDir, load_run
 from cvaekit.device import native_bf16
-from cvaekit.training import TrainingInterrupted, _Loop, train
+from cvaekit.training import TrainingInterrupted, _Loop, learning_rate, train
 from test_training_faults import stop_in_epoch
 
 runner = CliRunner()
@@ -64,8 +64,9 @@ def test_same_seed_same_losses(tiny_fashion):
     assert losses(train(tiny_fashion, progress=False)) != losses(a)
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_fashion, monkeypatch):
-    tiny_fashion["train"]["epochs"] = 3
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_fashion, monkeypatch, schedule):
+    tiny_fashion["train"].update(epochs=3, lr_schedule=schedule)
     straight = train(tiny_fashion, progress=False)
 
     original = stop_in_epoch(monkeypatch, 3)
@@ -82,6 +83,21 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_fashion, mon
     a = load_checkpoint(straight / "checkpoints/last.pt")["model"]
     b = load_checkpoint(resumed / "checkpoints/last.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_cosine_schedule_falls_from_train_lr_to_zero_over_the_recipes_steps(tiny_fashion):
+    assert learning_rate(0.01, "cosine", 0, 100) == 0.01
+    assert learning_rate(0.01, "cosine", 50, 100) == pytest.approx(0.005)
+    assert learning_rate(0.01, "cosine", 100, 100) == pytest.approx(0.0)
+    assert learning_rate(0.01, "constant", 99, 100) == 0.01
+    tiny_fashion["train"].update(epochs=2, lr_schedule="cosine")
+    run = train(tiny_fashion, progress=False)
+    steps = load_checkpoint(run / "checkpoints/last.pt")["step"]
+    last_lr = load_checkpoint(run / "checkpoints/last.pt")["optimizer"]["param_groups"][0]["lr"]
+    assert last_lr == pytest.approx(learning_rate(tiny_fashion["train"]["lr"], "cosine", steps - 1, steps))
+    assert 0 < last_lr < 0.01 * tiny_fashion["train"]["lr"]
+    with pytest.raises(RecipeError, match=r"lr_schedule.*constant.*cosine"):
+        train({**tiny_fashion, "train": {**tiny_fashion["train"], "lr_schedule": "cosin"}}, progress=False)
 
 
 def test_resume_can_extend_training_and_rejects_a_different_model(tmp_path, tiny_fashion):
