@@ -8,8 +8,11 @@ the same with OpenMP's busy waiting, to see what that setting buys.
 
     python benchmarks/shared_cpu.py                  # about 3 minutes on 2 cores
     python benchmarks/shared_cpu.py --wait active    # the same with busy waiting
+    python benchmarks/shared_cpu.py --against ../old # one run alone, this code and an older checkout, in turns
 
-Targets (issue 17): two runs at once together at least 0.8x one run alone.
+Targets (issue 17): two runs at once together at least 0.8x one run alone; one run alone at
+least 0.95x the speed of the code before (`--against` a checkout of it, e.g. made with
+`git worktree add ../old COMMIT`: the runs alternate, so both meet the same load).
 """
 
 from __future__ import annotations
@@ -41,8 +44,24 @@ def rate_of(runs: Path, name: str) -> float:
     return [r for r in records if r["kind"] == "train"][-1]["images_per_s"]
 
 
+def against(args, env: dict, work: Path) -> None:
+    """One run alone with this code and with the checkout `args.against`, taking turns."""
+    old_env = {**env, "PYTHONPATH": os.pathsep.join([str(args.against.resolve()), env.get("PYTHONPATH", "")])}
+    rates = {"this code": [], str(args.against): []}
+    for turn in range(args.turns):
+        for label, run_env in (("this code", env), (str(args.against), old_env)):
+            rates[label].append(scenario(f"{label} {turn}", 1, False, args, run_env, work)[0])
+    print("\n| code | images/s, one run alone, each turn | median |")
+    print("|---|---|---|")
+    medians = {label: sorted(r)[len(r) // 2] for label, r in rates.items()}
+    for label, r in rates.items():
+        print(f"| {label} | {', '.join(f'{x:,.0f}' for x in r)} | {medians[label]:,.0f} |")
+    ratio = medians["this code"] / medians[str(args.against)]
+    print(f"\nThis code at {ratio:.2f}x the older one (target at least 0.95x: {'met' if ratio >= 0.95 else 'not met'}).")
+
+
 def scenario(label: str, n_runs: int, busy: bool, args, env: dict, work: Path) -> list[float]:
-    runs = work / label.replace(" ", "_")
+    runs = work / "".join(c if c.isalnum() else "_" for c in label)
     runs.mkdir()
     plain = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}  # a torch process as users start one
     neighbour = subprocess.Popen([sys.executable, "-c", BUSY], env=plain) if busy else None
@@ -66,12 +85,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--wait", choices=["passive", "active"], default="passive",
                         help="OMP_WAIT_POLICY of every process (cvaekit's default is passive)")
+    parser.add_argument("--against", type=Path, help="a checkout of older cvaekit code: time one run alone with each, in turns")
+    parser.add_argument("--turns", type=int, default=3, help="turns of each code with --against")
     args = parser.parse_args()
     env = {**os.environ, "OMP_WAIT_POLICY": args.wait.upper()}
     work = Path(tempfile.mkdtemp(prefix="cvaekit-shared-cpu-"))
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the first run; "
           f"OMP_WAIT_POLICY={args.wait.upper()}; {args.images} images, {args.epochs} epochs per run ({work})")
     start = time.perf_counter()
+    if args.against:
+        against(args, env, work)
+        print(f"({time.perf_counter() - start:.0f} s in all)")
+        return
     alone = scenario("alone", 1, False, args, env, work)[0]
     pair = scenario("two at once", 2, False, args, env, work)
     beside = scenario("beside busy torch", 1, True, args, env, work)[0]
