@@ -16,6 +16,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import CvaekitError
+from .recipe import FIT_PRIOR_DEFAULTS
 from .registry import KINDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -211,9 +212,10 @@ def fit_prior_cmd(
     prior: str = typer.Option("flow", "--prior", help="The prior component to fit (see list-components --kind prior)."),
     set_: list[str] = typer.Option([], "--set", help="A parameter of the prior: --set transforms=4 (value parsed as YAML)."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
-    epochs: int = typer.Option(20, "--epochs", help="Passes over the codes."),
-    lr: float = typer.Option(3e-3, "--lr", help="Adam's learning rate."),
-    draws: int = typer.Option(4, "--draws", help="Codes per training image (a caption drawn at random for each)."),
+    epochs: int = typer.Option(FIT_PRIOR_DEFAULTS["epochs"], "--epochs", help="Passes over the codes."),
+    lr: float = typer.Option(FIT_PRIOR_DEFAULTS["lr"], "--lr", help="Adam's learning rate."),
+    batch_size: int = typer.Option(FIT_PRIOR_DEFAULTS["batch_size"], "--batch-size", help="Codes per step."),
+    draws: int = typer.Option(FIT_PRIOR_DEFAULTS["draws"], "--draws", help="Codes per training image (a caption drawn at random for each)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, ..."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -221,7 +223,7 @@ def fit_prior_cmd(
     generate, evaluate and serve then sample from it. Prints the metrics before and after."""
     from .fit_prior import before_after_table, fit_prior
 
-    result = fit_prior(run, prior, set_, checkpoint=checkpoint, epochs=epochs, lr=lr, draws=draws,
+    result = fit_prior(run, prior, set_, checkpoint=checkpoint, epochs=epochs, lr=lr, batch_size=batch_size, draws=draws,
                        device=device, progress=not quiet)
     out.print(before_after_table(result))
     out.print(f"Fitted in {result.seconds:.0f} s. Saved [bold]{escape(str(result.path))}[/]; "

@@ -291,6 +291,9 @@ def recipe_sections(cls: type = Recipe, path: str = "") -> list[tuple[str, type,
         help_text = comments.get(f.name) or KEY_HELP.get(f"{cls.__name__}.{f.name}", "")
         rows.append({"key": f.name, "type": type_text(hint), "default": default, "help": help_text})
         inner = typing.get_args(hint)[0] if typing.get_origin(hint) is list else hint
+        optional = [a for a in typing.get_args(inner) if a is not type(None)]
+        if typing.get_origin(inner) in (typing.Union, types.UnionType) and len(optional) == 1:
+            inner = optional[0]  # an optional section (fit_prior: null) is documented like the others
         if dataclasses.is_dataclass(inner) and not issubclass(inner, ComponentSpec):
             nested.append((f"{path}{f.name}.", inner))
         elif inner is InjectionSpec:

@@ -29,7 +29,7 @@ from .evaluation import EvalContext, run_metrics
 from .figures import labelled_grid
 from .generate import sample_rows
 from .model import CVAE, build_prior
-from .recipe import ComponentSpec, FitPriorConfig, apply_overrides, load_recipe
+from .recipe import FIT_PRIOR_DEFAULTS, ComponentSpec, FitPriorConfig, apply_overrides, load_recipe
 from .registry import Registry
 from .runs import RunDir, fitted_prior_path, load_run
 
@@ -118,7 +118,8 @@ def prior_spec(recipe_dict: dict[str, Any], name: str, overrides: list[str], reg
 
 
 def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] = (), *, checkpoint: str | None = None,
-              epochs: int = 20, lr: float = 3e-3, batch_size: int = 512, draws: int = 4,
+              epochs: int = FIT_PRIOR_DEFAULTS["epochs"], lr: float = FIT_PRIOR_DEFAULTS["lr"],
+              batch_size: int = FIT_PRIOR_DEFAULTS["batch_size"], draws: int = FIT_PRIOR_DEFAULTS["draws"],
               registry: Registry | None = None, device: str = "auto", progress: bool = True,
               measure: bool = True, spec: ComponentSpec | None = None) -> FitResult:
     """Fit the prior `prior` (with `overrides`, or as `spec` when given) to the codes of a

@@ -111,10 +111,13 @@ class EvalConfig:
 @dataclass
 class FitPriorConfig:
     prior: ComponentSpec  # the prior to fit: a name, or a mapping with name and its parameters
-    epochs: PositiveInt = 20  # passes over the codes
-    lr: PositiveFloat = 3e-3
-    batch_size: PositiveInt = 512
+    epochs: PositiveInt = 14  # passes over the codes
+    lr: PositiveFloat = 5e-3  # Adam learning rate of the fit (cosine-annealed over its epochs)
+    batch_size: PositiveInt = 1024  # codes per step of the fit
     draws: PositiveInt = 4  # codes per training image, a caption drawn at random for each
+
+
+FIT_PRIOR_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FitPriorConfig) if f.name != "prior"}
 
 
 @dataclass
