@@ -86,7 +86,8 @@ class TrainConfig:
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 128
     lr: PositiveFloat = 1e-3
-    lr_schedule: Literal["constant", "cosine"] = "constant"  # constant: train.lr throughout; cosine: from train.lr down to 0 at the last step of train.epochs
+    lr_schedule: Literal["constant", "cosine", "cooldown"] = "constant"  # constant: train.lr throughout; cosine: from train.lr down to 0 at the last step of train.epochs; cooldown: train.lr, then down to 0 in a straight line over the last train.cooldown of the steps
+    cooldown: Annotated[float, Above(0)] = 0.2  # the share of the steps at the end over which lr_schedule: cooldown lowers the rate (1: all of them)
     weight_decay: NonNegativeFloat = 0.0
     kl_weight: NonNegativeFloat = 1.0
     checkpoint_every: PositiveInt = 10  # epochs between kept checkpoints; the last is always kept

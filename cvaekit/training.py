@@ -229,11 +229,17 @@ def epoch_order(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch
     return torch.randperm(n, generator=generator), torch.rand(n, generator=generator)
 
 
-def learning_rate(base: float, schedule: str, step: int, total: int) -> float:
+def learning_rate(base: float, schedule: str, step: int, total: int, cooldown: float = 0.2) -> float:
     """The learning rate of optimizer step `step` (0-based) of `total`. A function of the step
-    alone, so a resumed run continues on the same curve with nothing more saved."""
+    alone, so a resumed run continues on the same curve with nothing more saved. `cooldown`
+    holds the rate, then lowers it over the last share of the steps: a short run keeps its
+    high rate for most of its steps and still ends at a low one."""
+    step = min(step, total)
     if schedule == "cosine":
-        return base * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        return base * 0.5 * (1 + math.cos(math.pi * step / total))
+    if schedule == "cooldown":
+        start = total * (1 - min(cooldown, 1.0))
+        return base if step < start else base * (total - step) / (total - start)
     return base
 
 
@@ -335,7 +341,7 @@ class _Loop:
                 if cfg.grad_clip:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 for group in self.optimizer.param_groups:
-                    group["lr"] = learning_rate(cfg.lr, cfg.lr_schedule, step, cfg.epochs * len(batches))
+                    group["lr"] = learning_rate(cfg.lr, cfg.lr_schedule, step, cfg.epochs * len(batches), cfg.cooldown)
                 self.optimizer.step()
                 step += 1
                 loss = terms["loss"].detach().float()

@@ -64,7 +64,7 @@ def test_same_seed_same_losses(tiny_fashion):
     assert losses(train(tiny_fashion, progress=False)) != losses(a)
 
 
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "cooldown"])
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_fashion, monkeypatch, schedule):
     tiny_fashion["train"].update(epochs=3, lr_schedule=schedule)
     straight = train(tiny_fashion, progress=False)
@@ -90,13 +90,17 @@ def test_a_cosine_schedule_falls_from_train_lr_to_zero_over_the_recipes_steps(ti
     assert learning_rate(0.01, "cosine", 50, 100) == pytest.approx(0.005)
     assert learning_rate(0.01, "cosine", 100, 100) == pytest.approx(0.0)
     assert learning_rate(0.01, "constant", 99, 100) == 0.01
+    assert learning_rate(0.01, "cooldown", 79, 100, cooldown=0.2) == 0.01  # held for 80% of the steps
+    assert learning_rate(0.01, "cooldown", 90, 100, cooldown=0.2) == pytest.approx(0.005)
+    assert learning_rate(0.01, "cooldown", 100, 100, cooldown=0.2) == pytest.approx(0.0)
+    assert learning_rate(0.01, "cooldown", 50, 100, cooldown=1.0) == pytest.approx(0.005)
     tiny_fashion["train"].update(epochs=2, lr_schedule="cosine")
     run = train(tiny_fashion, progress=False)
     steps = load_checkpoint(run / "checkpoints/last.pt")["step"]
     last_lr = load_checkpoint(run / "checkpoints/last.pt")["optimizer"]["param_groups"][0]["lr"]
     assert last_lr == pytest.approx(learning_rate(tiny_fashion["train"]["lr"], "cosine", steps - 1, steps))
     assert 0 < last_lr < 0.01 * tiny_fashion["train"]["lr"]
-    with pytest.raises(RecipeError, match=r"lr_schedule.*constant.*cosine"):
+    with pytest.raises(RecipeError, match=r"'train.lr_schedule' must be one of 'constant', 'cooldown', 'cosine', got 'cosin'"):
         train({**tiny_fashion, "train": {**tiny_fashion["train"], "lr_schedule": "cosin"}}, progress=False)
 
 
