@@ -33,10 +33,11 @@ from cvaekit.components.metrics.cond_accuracy import ConditionalAccuracy
 from cvaekit.components.metrics.fashion_fidelity import fashion_judge, matches, read
 from cvaekit.components.metrics.fid import FID
 from cvaekit.components.metrics.judge import accuracy
-from cvaekit.components.metrics.shapes_fidelity import check, colour_masks, find_shape
+from cvaekit.components.metrics.shapes_fidelity import check, colour_masks, failure, find_shape
 from cvaekit.evaluation import EvalContext
 from cvaekit.fit_prior import fit_prior
 from cvaekit.plugins import get_registry
+from cvaekit.recipe import FIT_PRIOR_DEFAULTS
 from cvaekit.runs import load_run
 from cvaekit.training import train
 
@@ -90,6 +91,10 @@ class ShapesChecker:
     def size(self, caption: str) -> int:
         return len(parse_caption(caption).shapes)
 
+    def why(self, captions: list[str], images: torch.Tensor) -> list[str | None]:
+        """Each image's first failure: a shape missing, of the wrong kind or size, or a relation."""
+        return [failure(c, im) for c, im in zip(captions, images)]
+
 
 class FashionChecker:
     """fashion_captions: the Fashion-MNIST judge cell by cell; a caption's size is its items."""
@@ -126,6 +131,13 @@ def caption_table(trained, data, n: int, seed: int) -> None:
     shuffled = captions[1:] + captions[:1]
     t1 = modes["samples, temperature 1"]
     print(f"| samples against shuffled captions | {sum(checker.passes(shuffled, t1)) / len(t1):.3f} |")
+    if isinstance(checker, ShapesChecker):
+        reasons = ("missing", "kind", "size", "relation")
+        print("\nWhy images fail (the first failure of each image; shares of all images):")
+        print("| images | " + " | ".join(reasons) + " |\n|---|" + "---|" * len(reasons))
+        for mode in ("reconstructions", "posterior samples", "samples, temperature 1"):
+            found = checker.why(captions, modes[mode])
+            print(f"| {mode} | " + " | ".join(f"{found.count(r) / len(found):.3f}" for r in reasons) + " |")
     ones = list(dict.fromkeys(c for c, s in zip(captions, shapes) if s == 1))[:40]
     if ones and isinstance(checker, ShapesChecker):
         print(f"\nOne-shape captions: the 16 samples of a caption use {cells_used(model, ones, seed):.2f} "
@@ -165,7 +177,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="recipe override")
     parser.add_argument("--fit-prior", default=None, help="fit this prior to the trained codes first")
     parser.add_argument("--prior-set", action="append", default=[], help="a parameter of the fitted prior")
-    parser.add_argument("--fit-epochs", type=int, default=20)
+    parser.add_argument("--fit-epochs", type=int, default=FIT_PRIOR_DEFAULTS["epochs"])
     parser.add_argument("-n", "--captions", type=int, default=600, help="test captions or images judged")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

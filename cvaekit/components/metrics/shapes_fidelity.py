@@ -60,9 +60,10 @@ def find_shape(mask: np.ndarray, min_pixels: int) -> Found | None:
     return Found(max(ious, key=ious.get), int(max(crop.shape)), (float(ys.mean()), float(xs.mean())))
 
 
-def check(caption: str | Scene, image: torch.Tensor) -> bool:
-    """Does `image` ([3, H, W], uint8 or float in [0, 1]) show what `caption` asks: each shape in
-    its colour, of its kind and size, and each relation between their centres?"""
+def failure(caption: str | Scene, image: torch.Tensor) -> str | None:
+    """Why `image` ([3, H, W], uint8 or float in [0, 1]) does not show what `caption` asks: the
+    first of `missing` (a shape's colour is not there), `kind`, `size` or `relation` (every
+    shape is right, a relation between their centres is not); None when it does."""
     scene = parse_caption(caption) if isinstance(caption, str) else caption
     size = image.shape[-1]
     masks = colour_masks(image)
@@ -71,10 +72,12 @@ def check(caption: str | Scene, image: torch.Tensor) -> bool:
     found = {}
     for colour, shape in scene.shapes.items():
         got = find_shape(masks[names.index(colour)], min_pixels=max(4, small * small // 4))
-        if got is None or got.kind != shape.kind:
-            return False
+        if got is None:
+            return "missing"
+        if got.kind != shape.kind:
+            return "kind"
         if shape.size and (got.side >= (small + large) / 2) != (shape.size == "large"):
-            return False
+            return "size"
         found[colour] = got
     margin = size / 8
     for a, relation, b in scene.relations:
@@ -82,8 +85,14 @@ def check(caption: str | Scene, image: torch.Tensor) -> bool:
         ok = {"above": ya < yb - margin, "below": ya > yb + margin,
               "to the left of": xa < xb - margin, "to the right of": xa > xb + margin}[relation]
         if not ok:
-            return False
-    return True
+            return "relation"
+    return None
+
+
+def check(caption: str | Scene, image: torch.Tensor) -> bool:
+    """Does `image` show what `caption` asks: each shape in its colour, of its kind and size,
+    and each relation between their centres?"""
+    return failure(caption, image) is None
 
 
 def fidelity(captions: list[str], images: torch.Tensor) -> float:
