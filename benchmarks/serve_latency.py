@@ -60,8 +60,6 @@ def quick_runs(folder: Path) -> list[str]:
     return runs
 
 
-
-
 def main() -> None:
     args = parse_args()
     if args.threads:
