@@ -25,6 +25,7 @@ import random
 import time
 from pathlib import Path
 
+import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
 import torch
 
 from cvaekit.components.datasets import fashion_captions as fashion

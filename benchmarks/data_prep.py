@@ -28,6 +28,7 @@ import time
 import warnings
 from pathlib import Path
 
+import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
 import numpy as np
 import torch
 from PIL import Image, ImageOps

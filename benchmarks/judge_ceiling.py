@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 
+import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
 import torch
 import torchvision.transforms.functional as TF
 from rich.console import Console

@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
 import torch
 import yaml
 from rich.console import Console

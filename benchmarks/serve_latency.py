@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
 import torch
 from rich.console import Console
 from rich.table import Table

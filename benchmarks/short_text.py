@@ -19,6 +19,7 @@ import argparse
 import time
 from pathlib import Path
 
+import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
 import torch
 from rich.console import Console
 from rich.table import Table

@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
 import numpy as np
 import torch
 import yaml
