@@ -45,6 +45,18 @@ def noise(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator
     return (temperature * eps).to(like.device, like.dtype)
 
 
+def mixture_draw(logits: torch.Tensor, mu: torch.Tensor, std: torch.Tensor,
+                 generator: torch.Generator | None, temperature: float) -> torch.Tensor:
+    """One draw per row from diagonal Gaussian mixtures (logits [B, K], means and spreads
+    [B, K, D]): a component by its weight, then its mean + temperature * its spread * eps."""
+    check_temperature(temperature)
+    probs = logits.float().softmax(-1).detach().cpu()
+    pick = torch.multinomial(probs, 1, generator=generator).to(mu.device)[:, 0]
+    rows = torch.arange(mu.shape[0], device=mu.device)
+    mu, std = mu[rows, pick], std[rows, pick]
+    return mu + noise(tuple(mu.shape), mu, generator, temperature) * std
+
+
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag exp(logvar)), summed over the last dimension."""
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)

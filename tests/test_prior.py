@@ -123,9 +123,10 @@ def test_a_broken_prior_fails_check_prior_at_the_right_point(prior, point, says)
         check_component("prior", prior, registry=Registry())
 
 
-@pytest.mark.parametrize("name", ["conditional", "mixture", "flow"])
-def test_the_built_in_priors_pass_their_contract(name):
-    check_component("prior", name)
+@pytest.mark.parametrize("name, params", [("conditional", None), ("mixture", None), ("flow", None),
+                                          ("flow", {"components": 3})])
+def test_the_built_in_priors_pass_their_contract(name, params):
+    check_component("prior", name, params)
 
 
 def test_a_prior_written_for_the_old_contract_says_what_to_change_when_a_recipe_uses_it(tiny_fashion, registry):
@@ -210,6 +211,34 @@ def test_a_flow_prior_fitted_to_clustered_codes_samples_each_conditions_cluster(
         z = prior.sample(Condition.of(torch.eye(4)[asked]), torch.Generator().manual_seed(0))
     nearest = torch.cdist(z, centres).argmin(1)
     assert (nearest == asked).float().mean() > 0.95
+
+
+def test_a_flow_from_a_mixture_base_keeps_one_conditions_two_clusters_apart():
+    """Condition 0's codes sit in two clusters, condition 1's in one: from a mixture base the
+    flow draws condition 0 into both clusters, about half each, and hardly ever between them;
+    at temperature 0 each sample is the image of one component's mean."""
+    torch.manual_seed(0)
+    labels = torch.arange(2).repeat(512)
+    side = torch.randint(0, 2, (len(labels),)) * 2 - 1
+    centres = torch.where(labels[:, None] == 0, torch.stack([3.0 * side, 0 * side], 1), torch.tensor([0.0, 3.0]))
+    codes = centres + 0.3 * torch.randn(len(labels), 2)
+    prior = FlowPrior(cond_dim=2, latent_dim=2, transforms=2, hidden=32, context="vector", components=4)
+    opt = torch.optim.Adam(prior.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = -prior.log_prob(codes, Condition.of(torch.eye(2)[labels])).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    prior.eval()
+    cond = Condition.of(torch.eye(2)[[0] * 400])
+    with torch.no_grad():
+        z = prior.sample(cond, torch.Generator().manual_seed(0))
+        again = prior.sample(cond, torch.Generator().manual_seed(0))
+        modes = prior.sample(cond, torch.Generator().manual_seed(0), temperature=0.0)
+    assert torch.equal(z, again)
+    assert (z[:, 0].abs() < 1.5).float().mean() < 0.03  # between the clusters
+    assert 0.3 < (z[:, 0] > 0).float().mean() < 0.7
+    assert len(torch.unique(modes.round(decimals=4), dim=0)) <= 4
 
 
 def test_a_flow_with_token_context_reads_what_the_pooled_vector_leaves_out():

@@ -3,6 +3,9 @@
 A flow can take the shape of whatever the encoder's codes of a condition look like (several
 clusters, curved ridges), so samples land where the decoder has seen codes; it is trained with
 the model (Monte Carlo KL) or fitted afterwards to a trained run's codes (`cvaekit fit-prior`).
+A flow is a smooth map, so from one Gaussian it cannot tear the space into separate clusters
+without leaving mass on the paths between them (where the decoder draws a blend); from a
+mixture base (`components` > 1) each cluster can have its own component.
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ import torch
 from torch import nn
 
 from ...condition import Condition
-from ...prior import noise
+from ...prior import mixture_draw, noise
 from ...recipe import AtLeast, PositiveInt
 from .context import context_reader, read_context
 
 
 class FlowPrior(nn.Module):
     """A zuko flow p(z | c): neural spline (`nsf`) or affine autoregressive (`maf`) transforms of
-    a standard normal, each conditioned on the condition. The condition is its vector beside
-    `queries` attention read-outs of its tokens (`context: vector` leaves the tokens out).
+    a standard normal (or of a mixture of Gaussians), each conditioned on the condition. The
+    condition is its vector beside `queries` attention read-outs of its tokens (`context: vector`
+    leaves the tokens out).
 
     kind: `nsf` (monotonic rational-quadratic splines, more flexible) or `maf` (affine, faster).
     transforms: how many conditioned transforms are stacked.
@@ -30,12 +34,13 @@ class FlowPrior(nn.Module):
     context: what the transforms are conditioned on: the condition vector and the tokens, or the vector alone.
     queries: attention read-outs of the tokens (`context: tokens`).
     heads: attention heads of those read-outs (1 when they do not divide the condition's size).
+    components: Gaussians in the base, their weights, means and spreads set by the condition (1: a standard normal).
     """
 
     def __init__(self, *, cond_dim: int, latent_dim: int, kind: Literal["nsf", "maf"] = "nsf",
                  transforms: PositiveInt = 3, hidden: PositiveInt = 128, bins: PositiveInt = 8,
                  context: Literal["vector", "tokens"] = "tokens", queries: Annotated[int, AtLeast(1)] = 4,
-                 heads: PositiveInt = 4):
+                 heads: PositiveInt = 4, components: PositiveInt = 1):
         super().__init__()
         import zuko  # imported on first use: it is only needed once a flow is built
 
@@ -48,6 +53,10 @@ class FlowPrior(nn.Module):
         else:
             self.flow = zuko.flows.MAF(latent_dim, context=context_dim, transforms=transforms,
                                        hidden_features=hidden_features)
+        if components > 1:
+            self.flow.base = zuko.flows.GMM(latent_dim, context=context_dim, components=components,
+                                            covariance_type="diagonal", hidden_features=hidden_features)
+        self.components = components
         self.latent_dim = latent_dim
 
     def context(self, cond: Condition) -> torch.Tensor:
@@ -58,7 +67,14 @@ class FlowPrior(nn.Module):
 
     def sample(self, cond: Condition, generator: torch.Generator | None = None,
                temperature: float = 1.0) -> torch.Tensor:
-        """The flow's image of temperature-scaled standard normal noise (0: of the base's mean)."""
+        """The flow's image of a base draw at `temperature`: temperature-scaled standard normal
+        noise (0: the base's mean), or for a mixture base a component by its weight, then its
+        mean + temperature * its spread * eps."""
         context = self.context(cond)
-        u = noise((context.shape[0], self.latent_dim), context, generator, temperature)
-        return self.flow(context).transform.inv(u)
+        dist = self.flow(context)
+        if self.components == 1:
+            u = noise((context.shape[0], self.latent_dim), context, generator, temperature)
+        else:
+            mix = dist.base  # zuko Mixture of DiagNormal [B, K, D]
+            u = mixture_draw(mix.logits, mix.base.mean, mix.base.stddev, generator, temperature)
+        return dist.transform.inv(u)

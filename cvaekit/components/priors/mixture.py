@@ -15,7 +15,7 @@ from torch import distributions as D
 from torch import nn
 
 from ...condition import Condition
-from ...prior import check_temperature, noise
+from ...prior import mixture_draw
 from ...recipe import AtLeast, PositiveInt
 from .context import context_reader, read_context
 
@@ -68,10 +68,5 @@ class MixturePrior(nn.Module):
     def sample(self, cond: Condition, generator: torch.Generator | None = None,
                temperature: float = 1.0) -> torch.Tensor:
         """A component by its weight, then its mean + temperature * its spread * eps."""
-        check_temperature(temperature)
         logits, mu, log_std = self.parts(cond)
-        probs = logits.softmax(-1).detach().cpu()
-        pick = torch.multinomial(probs, 1, generator=generator).to(mu.device)[:, 0]
-        rows = torch.arange(mu.shape[0], device=mu.device)
-        mu, std = mu[rows, pick], log_std[rows, pick].exp()
-        return mu + noise(tuple(mu.shape), mu, generator, temperature) * std
+        return mixture_draw(logits, mu, log_std.exp(), generator, temperature)
