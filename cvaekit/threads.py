@@ -3,7 +3,8 @@
 OpenMP's default is to busy-wait between parallel regions: two trainings on one 2-core
 machine then run 45x slower each (a twentieth of one run together), and so does a training
 beside `cvaekit evaluate`, `generate` or the demo page. Passive waiting costs a lone run
-nothing measurable. A value the user set in the environment wins.
+little at 64 px; a model of many small operations loses more (shapes_best at 32 px: about a
+quarter of its images/s, docs/performance.md). A value the user set in the environment wins.
 """
 
 from __future__ import annotations
