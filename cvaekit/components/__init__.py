@@ -44,7 +44,7 @@ BUILTINS = [
     ("prior", "mixture", "priors.mixture:MixturePrior",
      'A mixture of `components` diagonal Gaussians whose weights, means and scales depend on the condition through an MLP with one hidden layer of `hidden` units (0: linear).'),
     ("prior", "flow", "priors.flow:FlowPrior",
-     'A zuko flow p(z | c): neural spline (`nsf`) or affine autoregressive (`maf`) transforms of a standard normal, each conditioned on the condition.'),
+     'A zuko flow p(z | c): neural spline (`nsf`) or affine autoregressive (`maf`) transforms of a standard normal (or of a mixture of Gaussians), each conditioned on the condition.'),
 
     ("dataset", "fashion_mnist", "datasets.fashion_mnist:fashion_mnist",
      "Fashion-MNIST 28x28 grey, 60k train / 10k test, 10 labelled classes."),
