@@ -1,10 +1,13 @@
-"""Training on a shared CPU: one run alone, two at once, and one beside a busy torch process.
+"""Training on a shared CPU: one run alone, two at once, one beside a busy torch process, and
+one run as two single-threaded processes (`train.processes: 2`).
 
 Each run is `cvaekit run recipes/shapes_attention.yaml` cut to a few thousand images and two
 epochs, in a process of its own; its images/s is the last epoch's, from its metrics.jsonl.
 OpenMP busy-waits by default, so processes that share the cores stall each other; cvaekit
 sets OMP_WAIT_POLICY=PASSIVE before torch loads (cvaekit/threads.py). `--wait active` runs
-the same with OpenMP's busy waiting, to see what that setting buys.
+the same with OpenMP's busy waiting, to see what that setting buys. The last row is one run
+of the same recipe split into two data-parallel processes of one thread each, which skips the
+threads' waiting on each other.
 
     python benchmarks/shared_cpu.py                  # about 3 minutes on 2 cores
     python benchmarks/shared_cpu.py --wait active    # the same with busy waiting
@@ -30,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BUSY = "import torch\na = torch.randn(384, 384)\nwhile True:\n    a = (a @ a).tanh()\n"
 
 
-def start_run(recipe: Path, runs: Path, name: str, images: int, epochs: int, env: dict) -> subprocess.Popen:
+def start_run(recipe: Path, runs: Path, name: str, images: int, epochs: int, env: dict,
+              extra: tuple[str, ...] = ()) -> subprocess.Popen:
     sets = [f"runs_dir={runs}", f"name={name}", f"data.n_train={images}", f"train.epochs={epochs}",
-            f"train.checkpoint_every={epochs}", "eval.limit=64", "eval.metrics=[nelbo]"]
+            f"train.checkpoint_every={epochs}", "eval.limit=64", "eval.metrics=[nelbo]", *extra]
     cmd = [sys.executable, "-m", "cvaekit", "run", str(recipe), "-q"] + [a for s in sets for a in ("--set", s)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -60,13 +64,13 @@ def against(args, env: dict, work: Path) -> None:
     print(f"\nThis code at {ratio:.2f}x the older one (target at least 0.95x: {'met' if ratio >= 0.95 else 'not met'}).")
 
 
-def scenario(label: str, n_runs: int, busy: bool, args, env: dict, work: Path) -> list[float]:
+def scenario(label: str, n_runs: int, busy: bool, args, env: dict, work: Path, extra: tuple[str, ...] = ()) -> list[float]:
     runs = work / "".join(c if c.isalnum() else "_" for c in label)
     runs.mkdir()
     plain = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}  # a torch process as users start one
     neighbour = subprocess.Popen([sys.executable, "-c", BUSY], env=plain) if busy else None
     try:
-        procs = [start_run(args.recipe, runs, f"run{i}", args.images, args.epochs, env) for i in range(n_runs)]
+        procs = [start_run(args.recipe, runs, f"run{i}", args.images, args.epochs, env, extra) for i in range(n_runs)]
         for p in procs:
             _, err = p.communicate()
             if p.returncode:
@@ -100,12 +104,14 @@ def main() -> None:
     alone = scenario("alone", 1, False, args, env, work)[0]
     pair = scenario("two at once", 2, False, args, env, work)
     beside = scenario("beside busy torch", 1, True, args, env, work)[0]
+    split = scenario("two processes", 1, False, args, env, work, ("train.processes=2",))[0]
     print()
     print("| scenario | images/s per run | together | x one alone |")
     print("|---|---|---|---|")
     print(f"| one run alone | {alone:,.0f} | {alone:,.0f} | 1.00 |")
     print(f"| two runs at once | {' and '.join(f'{r:,.0f}' for r in pair)} | {sum(pair):,.0f} | {sum(pair) / alone:.2f} |")
     print(f"| one run beside a busy torch process | {beside:,.0f} | {beside:,.0f} | {beside / alone:.2f} |")
+    print(f"| one run as two processes of one thread (train.processes=2) | {split:,.0f} | {split:,.0f} | {split / alone:.2f} |")
     print(f"\nTarget: two at once together at least 0.8x one alone: {'met' if sum(pair) >= 0.8 * alone else 'not met'}. "
           f"({time.perf_counter() - start:.0f} s in all)")
 

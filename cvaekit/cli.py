@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -69,7 +70,8 @@ def run_cmd(
     from .training import train
 
     path = train(recipe, overrides=set_, resume=resume, progress=not quiet)
-    out.print(f"Run folder: [bold]{path}[/]")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
+        out.print(f"Run folder: [bold]{path}[/]")
 
 
 @app.command("prepare")

@@ -99,6 +99,7 @@ class TrainConfig:
     channels_last: bool = False  # images and convolutions in NHWC memory order (faster convolutions on recent GPUs)
     compile: bool = False  # torch.compile the networks (the checkpoint format is unchanged)
     grad_clip: PositiveFloat | None = None
+    processes: PositiveInt = 1  # CPU processes training data-parallel, each with an equal share of every batch and of the cores (a model of many small operations trains faster so); one process on a GPU
 
 
 @dataclass

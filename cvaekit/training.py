@@ -28,6 +28,7 @@ from .interrupts import Interrupts
 from .memory import check_fits, estimate
 from .model import build_model, elbo
 from .plugins import get_registry
+from .processes import check_processes, launched, train_in_processes
 from .progress_figures import ProgressFigures, draw_figures, write_progress_figures
 from .recipe import Recipe, dump_recipe, load_recipe
 from .registry import Registry, named_failures
@@ -69,6 +70,11 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
             return path
 
     device = resolve_device(recipe.train.device)
+    check_processes(recipe.train.processes, recipe.train.batch_size)
+    if recipe.train.processes > 1 and device.type == "cpu" and not launched():
+        path = train_in_processes(recipe, run.path if run else None, progress)
+        _second_stage(recipe, RunDir(path), progress)  # on all the cores
+        return path
     ddp = Distributed(device)
     torch.manual_seed(recipe.seed)
     with named_failures():  # a part that raises while being built is named in the error
@@ -121,7 +127,7 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
     finally:
         if ddp.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
-    if ddp.main:
+    if ddp.main and not launched():  # train_in_processes fits the prior on all the cores
         _second_stage(recipe, run, progress)
     return run.path
 
@@ -183,7 +189,7 @@ def _resume_text(run: RunDir, lead: str) -> str:
     where = f"epoch {state['epoch']}" if "position" not in state else (
         f"step {state['step']} (batch {state['position']['batches']} of epoch {state['position']['epoch']})")
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    command = f"torchrun --nproc_per_node {world} -m cvaekit" if world > 1 else "cvaekit"
+    command = f"torchrun --nproc_per_node {world} -m cvaekit" if world > 1 and not launched() else "cvaekit"
     return f"The last checkpoint ({where}) is intact. {lead}: {command} run --resume {run.path}"
 
 
@@ -321,7 +327,8 @@ class _Loop:
                 full_draws = torch.rand(len(full_order), generator=self.order_gen)
             totals = position["totals"].to(self.ddp.device)
         order, draws = self.ddp.shard(full_order), self.ddp.shard(full_draws)
-        batches, batch_draws = order.split(cfg.batch_size), draws.split(cfg.batch_size)
+        share = cfg.batch_size // self.ddp.world if cfg.processes > 1 else cfg.batch_size  # torchrun: each its own
+        batches, batch_draws = order.split(share), draws.split(share)
         bad_step = torch.full((), -1, dtype=torch.long, device=self.ddp.device)  # the first non-finite loss
         bad_loss = torch.zeros((), device=self.ddp.device)
         sync_every = 1 if self.ddp.device.type == "cpu" else 32  # a check costs a sync on a GPU

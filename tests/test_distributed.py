@@ -59,51 +59,100 @@ def test_two_ranks_take_disjoint_shares_of_each_epoch_with_their_own_caption_dra
     assert not torch.equal(ranks[0][0][0], ranks[0][1][0])
 
 
+TORCHRUN = (shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run").split()
+
+
 @pytest.mark.slow
-def test_ctrl_c_under_torchrun_saves_mid_epoch_and_a_torchrun_resume_ends_bit_identical(tmp_path, tiny_fashion):
-    """The terminal's SIGINT reaches torchrun and both processes: they agree on a step, process
-    0 saves the place in the epoch, and resuming with torchrun ends as an uninterrupted run."""
+@pytest.mark.parametrize("launch, processes, resume_hint", [
+    ([*TORCHRUN, "--standalone", "--nproc_per_node", "2", "-m", "cvaekit"], 1,
+     "torchrun --nproc_per_node 2 -m cvaekit run --resume"),
+    ([sys.executable, "-m", "cvaekit"], 2, "Continue with: cvaekit run --resume"),
+], ids=["torchrun", "train.processes"])
+def test_ctrl_c_in_two_processes_saves_mid_epoch_and_a_resume_ends_bit_identical(tmp_path, tiny_fashion, launch,
+                                                                                  processes, resume_hint):
+    """The terminal's SIGINT reaches the launcher and both processes: they agree on a step,
+    process 0 saves the place in the epoch, and the resume the message gives ends as an
+    uninterrupted run."""
     import os
     import signal
     import time
     from pathlib import Path
 
-    tiny_fashion["train"].update(epochs=2, limit=1024)  # 8 steps an epoch a process
-    torchrun = (shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run").split()
-    launch = [*torchrun, "--standalone", "--nproc_per_node", "2"]
+    # 8 steps an epoch a process: under torchrun 64 images each, with train.processes 64 of 128
+    tiny_fashion["train"].update(epochs=2, limit=1024, processes=processes, batch_size=64 * processes)
+    slow = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "slow_site"),
+                                                         os.environ.get("PYTHONPATH", "")])}
 
-    def run_in(folder, *args, script=None):
+    def run_in(folder, env=None):
         folder.mkdir()
         recipe = folder / "r.yaml"
         recipe.write_text(yaml.safe_dump({**tiny_fashion, "runs_dir": str(folder / "runs")}))
-        target = [script] if script else ["-m", "cvaekit"]
-        return subprocess.Popen([*launch, *target, "run", str(recipe), "-q", *args], cwd=folder, start_new_session=True,
+        return subprocess.Popen([*launch, "run", str(recipe), "-q"], cwd=folder, start_new_session=True, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     straight = run_in(tmp_path / "straight")
     assert straight.wait(timeout=300) == 0, straight.stdout.read()[-3000:]
     steps = tmp_path / "steps.txt"
-    os.environ["CVAEKIT_TEST_STEPS"] = str(steps)
-    try:
-        interrupted = run_in(tmp_path / "interrupted", script=str(Path(__file__).parent / "slow_steps.py"))
-    finally:
-        del os.environ["CVAEKIT_TEST_STEPS"]
+    interrupted = run_in(tmp_path / "interrupted", env={**slow, "CVAEKIT_TEST_STEPS": str(steps)})
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # Ctrl-C after the 2nd of epoch 2's 8 steps (100 ms each)
         if steps.is_file() and steps.read_text().split().count("0") >= 10:
             break
         time.sleep(0.02)
-    os.killpg(interrupted.pid, signal.SIGINT)  # what the terminal does: torchrun and both processes
+    os.killpg(interrupted.pid, signal.SIGINT)  # what the terminal does: the launcher and both processes
     output = interrupted.communicate(timeout=120)[0]
     assert interrupted.returncode != 0
-    assert "torchrun --nproc_per_node 2 -m cvaekit run --resume" in output, output[-3000:]
+    assert resume_hint in output, output[-3000:]
     run = next((tmp_path / "interrupted" / "runs").iterdir())
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["epoch"] == 1 and 0 < state["position"]["batches"] < 8, state.get("position")
 
-    resumed = subprocess.run([*launch, "-m", "cvaekit", "run", "--resume", str(run), "-q"], cwd=tmp_path,
+    resumed = subprocess.run([*launch, "run", "--resume", str(run), "-q"], cwd=tmp_path,
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a = load_checkpoint(next((tmp_path / "straight" / "runs").iterdir()) / "checkpoints" / "last.pt")["model"]
     b = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_train_processes_starts_two_cpu_processes_that_split_each_batch(tmp_path, tiny_fashion):
+    """`train.processes: 2` (cvaekit run alone, no torchrun): the step's batch is split between
+    two processes, so a step sees batch_size images and there are as many steps as in one
+    process; the recipe's prior fit runs after, in the starting process."""
+    from cvaekit.training import train
+
+    tiny_fashion["train"].update(epochs=2, processes=2, checkpoint_every=2)
+    tiny_fashion["model"]["prior"] = "conditional"
+    tiny_fashion["fit_prior"] = {"prior": "mixture", "epochs": 2}
+    path = train(tiny_fashion, progress=False)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [path.name]
+    records = RunDir(path).records()
+    train_records = [r for r in records if r["kind"] == "train"]
+    assert [r["epoch"] for r in train_records] == [1, 2] and train_records[1]["loss"] < train_records[0]["loss"]
+    assert train_records[0]["step"] == 32  # each takes 32 of every 64: its 1,000 images in 32 steps, as one process's 2,000
+    assert [r["prior"] for r in records if r["kind"] == "fit_prior"] == ["mixture"]
+    assert (path / "checkpoints" / "epoch-0002.prior.pt").is_file()
+
+
+def test_train_processes_must_divide_the_batch_and_stay_out_of_torchrun(tiny_fashion, monkeypatch):
+    from cvaekit.errors import RecipeError
+    from cvaekit.training import train
+
+    tiny_fashion["train"].update(processes=3)
+    with pytest.raises(RecipeError, match=r"'train.processes' \(3\) must divide 'train.batch_size' \(64\).*Valid here: 1, 2, 4, 8, 16, 32, 64"):
+        train(tiny_fashion, progress=False)
+    tiny_fashion["train"].update(processes=2)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(RecipeError, match="under torchrun.*set it to 1"):
+        train(tiny_fashion, progress=False)
+
+
+@pytest.mark.slow
+def test_an_error_in_a_training_process_reaches_the_caller_as_itself(tmp_path, tiny_fashion):
+    from cvaekit.training import TrainingDiverged, train
+
+    tiny_fashion["train"].update(processes=2, lr=1e30)
+    with pytest.raises(TrainingDiverged, match="training diverged"):
+        train(tiny_fashion, progress=False)
+    assert not list((tmp_path / "runs").iterdir())  # nothing was saved, so no run folder is left
