@@ -5,7 +5,8 @@ other between operations; the same cores used as one single-threaded process eac
 data-parallel (gloo), do more: 1.37x the images/s on 2 cores (docs/performance.md). Each
 process takes an equal share of every batch, so `batch_size` stays the step's batch and the
 model trained is the same kind as in one process. The prior fit (the recipe's `fit_prior`)
-runs afterwards in this process, on all the cores.
+runs afterwards in this process, on all the cores. The processes are fresh interpreters: they
+build the model's parts from the installed plugins (entry points), as `cvaekit run` does.
 """
 
 from __future__ import annotations
@@ -49,15 +50,19 @@ def train_in_processes(recipe, resume: Path | None, progress: bool) -> Path:
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(n), LAUNCHED: str(n)}
     context = mp.get_context("spawn")
     results = context.SimpleQueue()
-    previous = signal.signal(signal.SIGINT, _second_interrupt_stops())  # the first: each process saves and stops
+    started = mp.start_processes(_worker, args=(n, env, threads, recipe.to_dict(), resume, progress, results),
+                                 nprocs=n, join=False, start_method="spawn")
+    handler = _passed_on(started.processes)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        mp.start_processes(_worker, args=(n, env, threads, recipe.to_dict(), resume, progress, results),
-                           nprocs=n, join=True, start_method="spawn")
+        while not started.join():
+            pass
     except mp.ProcessExitedException as exc:
         raise CvaekitError(f"A training process ended with exit code {exc.exit_code} ({exc}). What was saved "
                            f"stays saved; 'cvaekit run --resume RUN' continues the run.") from None
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
     outcomes = {}
     while not results.empty():
         rank, outcome = results.get()
@@ -71,15 +76,19 @@ def train_in_processes(recipe, resume: Path | None, progress: bool) -> Path:
     return Path(first)
 
 
-def _second_interrupt_stops():
-    """A SIGINT handler for this process while its trainings run: a Ctrl-C reaches them too and
-    each saves and stops after the same step; a second Ctrl-C stops this process at once."""
+def _passed_on(processes):
+    """A handler for SIGINT and SIGTERM while the trainings run: it passes the signal on to
+    them, and each saves and stops after the same step (a terminal's Ctrl-C, which reaches
+    them too, counts once). A second Ctrl-C stops this process at once."""
     seen = []
 
     def handler(signum, frame):
-        if seen:
+        if seen and signum == signal.SIGINT:
             raise KeyboardInterrupt
         seen.append(signum)
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, signum)
 
     return handler
 

@@ -63,16 +63,17 @@ TORCHRUN = (shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launch, processes, resume_hint", [
+@pytest.mark.parametrize("launch, processes, resume_hint, to_group", [
     ([*TORCHRUN, "--standalone", "--nproc_per_node", "2", "-m", "cvaekit"], 1,
-     "torchrun --nproc_per_node 2 -m cvaekit run --resume"),
-    ([sys.executable, "-m", "cvaekit"], 2, "Continue with: cvaekit run --resume"),
-], ids=["torchrun", "train.processes"])
+     "torchrun --nproc_per_node 2 -m cvaekit run --resume", True),
+    ([sys.executable, "-m", "cvaekit"], 2, "Continue with: cvaekit run --resume", True),
+    ([sys.executable, "-m", "cvaekit"], 2, "Continue with: cvaekit run --resume", False),
+], ids=["torchrun", "train.processes", "train.processes, the signal to cvaekit alone"])
 def test_ctrl_c_in_two_processes_saves_mid_epoch_and_a_resume_ends_bit_identical(tmp_path, tiny_fashion, launch,
-                                                                                  processes, resume_hint):
-    """The terminal's SIGINT reaches the launcher and both processes: they agree on a step,
-    process 0 saves the place in the epoch, and the resume the message gives ends as an
-    uninterrupted run."""
+                                                                                  processes, resume_hint, to_group):
+    """The terminal's SIGINT reaches the launcher and both processes (or, sent to cvaekit alone,
+    cvaekit passes it on): they agree on a step, process 0 saves the place in the epoch, and
+    the resume the message gives ends as an uninterrupted run."""
     import os
     import signal
     import time
@@ -99,7 +100,10 @@ def test_ctrl_c_in_two_processes_saves_mid_epoch_and_a_resume_ends_bit_identical
         if steps.is_file() and steps.read_text().split().count("0") >= 10:
             break
         time.sleep(0.02)
-    os.killpg(interrupted.pid, signal.SIGINT)  # what the terminal does: the launcher and both processes
+    if to_group:  # what the terminal does: the launcher and both processes
+        os.killpg(interrupted.pid, signal.SIGINT)
+    else:
+        os.kill(interrupted.pid, signal.SIGINT)
     output = interrupted.communicate(timeout=120)[0]
     assert interrupted.returncode != 0
     assert resume_hint in output, output[-3000:]
