@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 from .errors import CvaekitError, RecipeError
 from .testing.local import free_port
@@ -22,7 +21,7 @@ LAUNCHED = "CVAEKIT_PROCESSES"  # set in the processes this module starts
 
 
 def launched() -> bool:
-    """Whether this process is one of those `train_in_processes` started."""
+    """Whether this process is one of those `run_in_processes` started."""
     return LAUNCHED in os.environ
 
 
@@ -40,18 +39,18 @@ def check_processes(processes: int, batch_size: int) -> None:
                           f"process takes an equal share of every batch. Valid here: {', '.join(map(str, fits))}.")
 
 
-def train_in_processes(recipe, resume: Path | None, progress: bool) -> Path:
-    """Train `recipe` (a Recipe) in `recipe.train.processes` single-threaded processes on this
-    machine and return the run folder; the first error a process met is raised here."""
+def run_in_processes(target, args: tuple, n: int):
+    """Call `target(*args)` (a module-level function) in `n` processes on this machine, each
+    with its share of the cores and its rank in the environment; return rank 0's result. The
+    first `CvaekitError` a process met is raised here."""
     import torch.multiprocessing as mp
 
-    n = recipe.train.processes
     threads = max(1, (os.cpu_count() or 1) // n)
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(n), LAUNCHED: str(n)}
     context = mp.get_context("spawn")
     results = context.SimpleQueue()
-    started = mp.start_processes(_worker, args=(n, env, threads, recipe.to_dict(), resume, progress, results),
-                                 nprocs=n, join=False, start_method="spawn")
+    started = mp.start_processes(_worker, args=(env, threads, target, args, results), nprocs=n, join=False,
+                                 start_method="spawn")
     handler = _passed_on(started.processes)
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -67,13 +66,12 @@ def train_in_processes(recipe, resume: Path | None, progress: bool) -> Path:
     while not results.empty():
         rank, outcome = results.get()
         outcomes[rank] = outcome
-    first = outcomes.get(0)
-    failed = next((o for _, o in sorted(outcomes.items()) if isinstance(o, BaseException)), None)
-    if isinstance(first, BaseException) or failed is not None:
-        raise first if isinstance(first, BaseException) else failed
-    if first is None:
+    failed = [o for _, o in sorted(outcomes.items()) if isinstance(o, BaseException)]  # rank 0's first
+    if failed:
+        raise failed[0]
+    if 0 not in outcomes:
         raise CvaekitError("The training processes ended without a result; what was saved stays saved.")
-    return Path(first)
+    return outcomes[0]
 
 
 def _passed_on(processes):
@@ -93,16 +91,12 @@ def _passed_on(processes):
     return handler
 
 
-def _worker(rank: int, n: int, env: dict[str, str], threads: int, recipe: dict, resume, progress: bool, results):
+def _worker(rank: int, env: dict[str, str], threads: int, target, args: tuple, results):
     os.environ.update(env, RANK=str(rank), LOCAL_RANK=str(rank))
     import torch
 
     torch.set_num_threads(threads)
-    from .training import TrainingInterrupted, train
-
     try:
-        results.put((rank, str(train(recipe, resume=resume, progress=progress))))
+        results.put((rank, target(*args)))
     except CvaekitError as exc:
         results.put((rank, exc))
-    except KeyboardInterrupt:  # before training began: nothing of this run was saved by it
-        results.put((rank, TrainingInterrupted("Interrupted before training began.")))

@@ -28,7 +28,7 @@ from .interrupts import Interrupts
 from .memory import check_fits, estimate
 from .model import build_model, elbo
 from .plugins import get_registry
-from .processes import check_processes, launched, train_in_processes
+from .processes import check_processes, launched, run_in_processes
 from .progress_figures import ProgressFigures, draw_figures, write_progress_figures
 from .recipe import Recipe, dump_recipe, load_recipe
 from .registry import Registry, named_failures
@@ -72,7 +72,8 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
     device = resolve_device(recipe.train.device)
     check_processes(recipe.train.processes, recipe.train.batch_size)
     if recipe.train.processes > 1 and device.type == "cpu" and not launched():
-        path = train_in_processes(recipe, run.path if run else None, progress)
+        args = (recipe.to_dict(), run.path if run else None, progress)
+        path = Path(run_in_processes(_train_launched, args, recipe.train.processes))
         _second_stage(recipe, RunDir(path), progress)  # on all the cores
         return path
     ddp = Distributed(device)
@@ -127,9 +128,17 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
     finally:
         if ddp.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
-    if ddp.main and not launched():  # train_in_processes fits the prior on all the cores
+    if ddp.main and not launched():  # the process that started them fits the prior, on all the cores
         _second_stage(recipe, run, progress)
     return run.path
+
+
+def _train_launched(recipe: dict, resume: Path | None, progress: bool) -> str:
+    """What each process of `train.processes` runs: its share of the training."""
+    try:
+        return str(train(recipe, resume=resume, progress=progress))
+    except KeyboardInterrupt:  # before training began: nothing of this run was saved by it
+        raise TrainingInterrupted("Interrupted before training began.") from None
 
 
 def _second_stage(recipe: Recipe, run: RunDir, progress: bool) -> None:
