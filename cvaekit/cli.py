@@ -227,6 +227,8 @@ def fit_prior_cmd(
 
     result = fit_prior(run, prior, set_, checkpoint=checkpoint, epochs=epochs, lr=lr, batch_size=batch_size, draws=draws,
                        device=device, progress=not quiet)
+    if result is None:  # a process other than 0 under torchrun: process 0 reports
+        return
     out.print(before_after_table(result))
     out.print(f"Fitted in {result.seconds:.0f} s. Saved [bold]{escape(str(result.path))}[/]; "
               f"generate, evaluate and serve use it for this checkpoint.")

@@ -65,6 +65,13 @@ class Split:
             return self
         return Split(self.images[:n], self.conditions[:n], self.caption)
 
+    def part(self, rank: int, parts: int) -> Split:
+        """Every `parts`-th sample from `rank`, as many in each part (one process's share)."""
+        if parts == 1:
+            return self
+        stop = len(self) - len(self) % parts
+        return Split(self.images[rank:stop:parts], self.conditions[rank:stop:parts], self.caption)
+
     def texts(self) -> list[str]:
         """Every caption of this split (empty for labelled data)."""
         return [] if self.labelled else [c for caps in self.conditions for c in caps]

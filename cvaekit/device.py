@@ -92,6 +92,32 @@ class Distributed:
         dist.all_reduce(box, op=dist.ReduceOp.MAX)
         return bool(box.item())
 
+    def sum(self, values: list[float]) -> list[float]:
+        """Each of `values` summed over the processes (every process must ask at the same point)."""
+        if self.world == 1:
+            return list(values)
+        box = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(box)
+        return box.tolist()
+
+    def average_gradients(self, module: torch.nn.Module) -> None:
+        """Each gradient of `module` averaged over the processes, in one all-reduce (for a
+        module trained without the DDP wrapper, which only hooks `forward`)."""
+        if self.world == 1:
+            return
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        flat = torch.cat([g.flatten() for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        for g, part in zip(grads, flat.split([g.numel() for g in grads])):
+            g.copy_(part.view_as(g))
+
+    def same_weights(self, module: torch.nn.Module) -> None:
+        """Process 0's weights of `module` in every process."""
+        if self.world > 1:
+            for tensor in module.state_dict().values():
+                dist.broadcast(tensor, src=0)
+
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()

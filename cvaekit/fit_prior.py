@@ -6,10 +6,13 @@ covers them all fall between clusters. Fitting an expressive prior (`flow`, `mix
 encoder's codes afterwards puts samples where the decoder has seen codes, without training
 the model again. The fitted prior is saved beside the checkpoint it was fitted to
 (`checkpoints/epoch-NNNN.prior.pt`), and `generate`, `evaluate` and `serve` use it from then on.
+Under torchrun, or in the processes of `train.processes`, each process fits on its share of the
+codes and the gradients are averaged, as in training; process 0 measures and saves.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -23,7 +26,8 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from .checkpoint import save_checkpoint
 from .condition import Condition
 from .data import Split
-from .device import resolve_device
+from .device import Distributed, resolve_device
+from .interrupts import Interrupts
 from .errors import CvaekitError, RecipeError
 from .evaluation import EvalContext, run_metrics
 from .figures import labelled_grid
@@ -84,7 +88,7 @@ def encode(model: CVAE, split, draws: int, batch_size: int, seed: int) -> Codes:
 
 
 def to_device(cond: Condition, device) -> Condition:
-    return Condition(cond.vector.to(device), cond.tokens.to(device), cond.mask.to(device))
+    return Condition(cond.vector.to(device), cond.tokens.to(device), None if cond.mask is None else cond.mask.to(device))
 
 
 def hold_out(split: Split, share: float = 0.1) -> tuple[Split, Split]:
@@ -121,10 +125,11 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
               epochs: int = FIT_PRIOR_DEFAULTS["epochs"], lr: float = FIT_PRIOR_DEFAULTS["lr"],
               batch_size: int = FIT_PRIOR_DEFAULTS["batch_size"], draws: int = FIT_PRIOR_DEFAULTS["draws"],
               registry: Registry | None = None, device: str = "auto", progress: bool = True,
-              measure: bool = True, spec: ComponentSpec | None = None) -> FitResult:
+              measure: bool = True, spec: ComponentSpec | None = None) -> FitResult | None:
     """Fit the prior `prior` (with `overrides`, or as `spec` when given) to the codes of a
     trained run's training images, the rest of the model frozen; save it beside the
-    checkpoint; measure the recipe's metrics before and after."""
+    checkpoint; measure the recipe's metrics before and after. With several processes (torchrun),
+    each fits on its share and process 0 saves and returns the result (the others None)."""
     from .plugins import get_registry
 
     registry = registry or get_registry()
@@ -134,23 +139,28 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
     if not lr > 0:
         raise RecipeError(f"fit-prior: 'lr' must be above 0, got {lr}.")
     start = time.perf_counter()
-    trained = load_run(run, checkpoint, registry, resolve_device(device), fitted_prior=False)
+    ddp = Distributed(resolve_device(device))
+    trained = load_run(run, checkpoint, registry, ddp.device, fitted_prior=False)
     recipe, model = trained.recipe, trained.model
     spec = spec or prior_spec(recipe.to_dict(), prior, list(overrides), registry)
     data = registry.build("dataset", recipe.data.name, recipe.data.params)
     train_split, test = data.train.head(recipe.train.limit), data.test.head(recipe.eval.limit)
-    metrics = [registry.build("metric", m.name, m.params) for m in recipe.eval.metrics] if measure else []
+    metrics = [registry.build("metric", m.name, m.params) for m in recipe.eval.metrics] if measure and ddp.main else []
     before = (recorded_metrics(trained.run, trained.epoch)
               or run_metrics(metrics, EvalContext(model, data, test, seed=recipe.seed))) if metrics else {}
 
     torch.manual_seed(recipe.seed)
     fit_split, check_split = hold_out(train_split)  # the fit never picks its weights on the test images
-    codes = encode(model, fit_split, draws, 256, recipe.seed)
-    held_out = encode(model, check_split, 1, 256, recipe.seed + 1)
+    seed = recipe.seed + 2 * ddp.rank  # each process its own draws
+    codes = encode(model, fit_split.part(ddp.rank, ddp.world), draws, 256, seed)
+    held_out = encode(model, check_split.part(ddp.rank, ddp.world), 1, 256, seed + 1)
     new = build_prior(spec.name, spec.params, model.conditioner.dim, model.latent_dim, registry).to(model.device)
-    best = _fit(new, codes, held_out, epochs, lr, batch_size, recipe.seed, progress)
+    ddp.same_weights(new)
+    best = _fit(new, codes, held_out, epochs, lr, max(1, batch_size // ddp.world), seed, progress and ddp.main, ddp)
     new.load_state_dict(best)
     new.eval()
+    if not ddp.main:
+        return None
 
     model.prior = new
     after = run_metrics(metrics, EvalContext(model, data, test, seed=recipe.seed)) if metrics else {}
@@ -178,6 +188,8 @@ def second_stage(run: RunDir, config: FitPriorConfig, device: str, progress: boo
         return None
     result = fit_prior(run.path, config.prior.name, spec=config.prior, epochs=config.epochs, lr=config.lr,
                        batch_size=config.batch_size, draws=config.draws, device=device, progress=progress)
+    if result is None:  # a process other than 0 of several, which fitted its share
+        return None
     run.log({"kind": "fit_prior", "epoch": state_epoch, "prior": result.prior, "before": result.before,
              "after": result.after, "seconds": result.seconds, "checkpoint": str(result.path.relative_to(run.path))})
     Console().print(before_after_table(result))
@@ -187,9 +199,11 @@ def second_stage(run: RunDir, config: FitPriorConfig, device: str, progress: boo
 
 
 def _fit(prior: torch.nn.Module, codes: Codes, held_out: Codes, epochs: int, lr: float, batch_size: int,
-         seed: int, progress: bool) -> dict[str, torch.Tensor]:
+         seed: int, progress: bool, ddp: Distributed) -> dict[str, torch.Tensor]:
     """Maximum likelihood on fresh posterior draws; the weights with the best log-likelihood
-    on `held_out` (training images the fit does not see) are kept."""
+    on `held_out` (training images the fit does not see) are kept. With several processes
+    each steps on its own codes with the gradients averaged, and they agree on the held-out
+    figure, on a diverged loss and on a Ctrl-C (all stop after the same step)."""
     device = next(prior.parameters()).device
     opt = torch.optim.Adam(prior.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))  # one kernel per step
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
@@ -199,24 +213,32 @@ def _fit(prior: torch.nn.Module, codes: Codes, held_out: Codes, epochs: int, lr:
     best, best_nll = None, float("inf")
     columns = [TextColumn("fit-prior epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
                TaskProgressColumn(), TextColumn("held-out -log p(z|c) {task.fields[nll]:.3f}"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=not progress) as bar:
+    with Progress(*columns, console=console, disable=not progress) as bar, \
+            Interrupts(defer=ddp.world > 1, distributed=True) as interrupts:
         task = bar.add_task("fit", total=epochs, epoch=0, epochs=epochs, nll=float("nan"))
         for epoch in range(1, epochs + 1):
             prior.train()
+            interrupts.in_steps = True
             for idx in torch.randperm(len(codes), generator=gen).split(batch_size):
                 z = codes.draw(idx, gen).to(device)
                 loss = -prior.log_prob(z, to_device(codes.cond.index(idx), device)).mean()
-                if not torch.isfinite(loss):
-                    raise CvaekitError(f"fit-prior: the loss became {loss.item()} in epoch {epoch}. "
-                                       f"Lower --lr (now {lr}).")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                ddp.average_gradients(prior)
+                total, stops = ddp.sum([loss.item(), float(interrupts.requested)])
+                if not math.isfinite(total):
+                    raise CvaekitError(f"fit-prior: the loss became {total / ddp.world} in epoch {epoch}. "
+                                       f"Lower --lr (now {lr}).")
+                if stops:
+                    raise KeyboardInterrupt
                 torch.nn.utils.clip_grad_norm_(prior.parameters(), 10.0)
                 opt.step()
+            interrupts.in_steps = False
             sched.step()
             prior.eval()
             with torch.no_grad():
-                nll = -prior.log_prob(held_z, held_c).mean().item()
+                total, count = ddp.sum([-prior.log_prob(held_z, held_c).sum().item(), len(held_z)])
+            nll = total / count
             if nll < best_nll:
                 best_nll = nll
                 best = {k: v.detach().clone() for k, v in prior.state_dict().items()}

@@ -4,9 +4,10 @@ A model of many small operations (shapes_best at 32 px) keeps a CPU's threads wa
 other between operations; the same cores used as one single-threaded process each, training
 data-parallel (gloo), do more: 1.37x the images/s on 2 cores (docs/performance.md). Each
 process takes an equal share of every batch, so `batch_size` stays the step's batch and the
-model trained is the same kind as in one process. The prior fit (the recipe's `fit_prior`)
-runs afterwards in this process, on all the cores. The processes are fresh interpreters: they
-build the model's parts from the installed plugins (entry points), as `cvaekit run` does.
+model trained is the same kind as in one process. The recipe's `fit_prior` stage runs in the
+same processes afterwards, each fitting on its share of the codes. The processes are fresh
+interpreters: they build the model's parts from the installed plugins (entry points), as
+`cvaekit run` does.
 """
 
 from __future__ import annotations

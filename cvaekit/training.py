@@ -65,17 +65,14 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
         state = load_checkpoint(run.last)
         if state["epoch"] >= recipe.train.epochs:  # before any data or model is built
             path = _already_trained(run, state["epoch"], recipe.train.epochs, recipe.fit_prior is not None)
-            if os.environ.get("RANK", "0") == "0":
-                _second_stage(recipe, run, progress)
+            _second_stage(recipe, run, progress)  # under torchrun, each process fits its share
             return path
 
     device = resolve_device(recipe.train.device)
     check_processes(recipe.train.processes, recipe.train.batch_size)
     if recipe.train.processes > 1 and device.type == "cpu" and not launched():
         args = (recipe.to_dict(), run.path if run else None, progress)
-        path = Path(run_in_processes(_train_launched, args, recipe.train.processes))
-        _second_stage(recipe, RunDir(path), progress)  # on all the cores
-        return path
+        return Path(run_in_processes(_train_launched, args, recipe.train.processes))  # the fit_prior stage too
     ddp = Distributed(device)
     torch.manual_seed(recipe.seed)
     with named_failures():  # a part that raises while being built is named in the error
@@ -125,11 +122,11 @@ def train(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), resu
         if isinstance(exc, DiskFullError):
             raise DiskFullError(f"{exc} " + _resume_text(run, "Free some space, then continue with")) from None
         raise
+    else:
+        _second_stage(recipe, run, progress)  # with several processes, each fits on its share of the codes
     finally:
         if ddp.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
-    if ddp.main and not launched():  # the process that started them fits the prior, on all the cores
-        _second_stage(recipe, run, progress)
     return run.path
 
 

@@ -59,6 +59,48 @@ def test_two_ranks_take_disjoint_shares_of_each_epoch_with_their_own_caption_dra
     assert not torch.equal(ranks[0][0][0], ranks[0][1][0])
 
 
+def _fit_in_rank(rank: int, port: int, out: str) -> None:
+    import os
+
+    from cvaekit.components.priors.mixture import MixturePrior
+    from cvaekit.condition import Condition
+    from cvaekit.device import Distributed
+    from cvaekit.errors import CvaekitError
+    from cvaekit.fit_prior import Codes, _fit
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    ddp = Distributed(torch.device("cpu"))
+    outcomes = []
+    for poisoned in (False, True):
+        torch.manual_seed(rank)  # each process its own codes and its own first weights
+        labels = torch.arange(2).repeat(64)
+        mu = 3.0 * torch.eye(2)[labels] + 0.1 * torch.randn(len(labels), 2)
+        if poisoned and rank == 1:
+            mu[5] = float("inf")
+        codes = Codes(mu, torch.full_like(mu, -4.0), Condition.of(torch.eye(2)[labels]))
+        prior = MixturePrior(cond_dim=2, latent_dim=2, components=2, hidden=16)
+        ddp.same_weights(prior)
+        try:
+            outcomes.append(_fit(prior, codes, codes, epochs=3, lr=1e-2, batch_size=32, seed=rank, progress=False,
+                                 ddp=ddp))
+        except CvaekitError as exc:
+            outcomes.append(str(exc))
+    torch.save(outcomes, f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_processes_fitting_a_prior_stay_in_step_and_stop_together(tmp_path):
+    """Two processes fit one prior, each on its own codes: they start from process 0's weights,
+    average their gradients, and end with the same weights; a loss that diverges in one of
+    them stops both with the error (neither waits for the other)."""
+    from cvaekit.testing.local import free_port
+
+    torch.multiprocessing.spawn(_fit_in_rank, args=(free_port(), str(tmp_path)), nprocs=2)
+    (a, a_poisoned), (b, b_poisoned) = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and torch.isfinite(a[k]).all() for k in a)
+    assert a_poisoned == b_poisoned and "fit-prior: the loss became inf in epoch 1" in a_poisoned
+
+
 TORCHRUN = (shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run").split()
 
 
@@ -123,7 +165,7 @@ def test_ctrl_c_in_two_processes_saves_mid_epoch_and_a_resume_ends_bit_identical
 def test_train_processes_starts_two_cpu_processes_that_split_each_batch(tmp_path, tiny_fashion):
     """`train.processes: 2` (cvaekit run alone, no torchrun): the step's batch is split between
     two processes, so a step sees batch_size images and there are as many steps as in one
-    process; the recipe's prior fit runs after, in the starting process."""
+    process; the recipe's prior fit runs after, in the same processes."""
     from cvaekit.training import train
 
     tiny_fashion["train"].update(epochs=2, processes=2, checkpoint_every=2)
