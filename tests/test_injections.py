@@ -71,6 +71,21 @@ def test_each_injection_takes_vectors_and_maps(registry, name):
     assert inj.out_channels == expected
 
 
+@pytest.mark.parametrize("cond_dim", [6, 8], ids=["condition narrower than the features", "as wide"])
+def test_attention_from_a_multihead_attention_modules_weights_gives_what_the_module_gives(cond_dim):
+    """Cross-attention (and the priors' token read-outs) compute attention from their
+    nn.MultiheadAttention's weights directly, a faster path: the result is the module's own,
+    padding ignored, for both of its weight layouts."""
+    from cvaekit.attention import attend
+
+    module = torch.nn.MultiheadAttention(8, 2, kdim=cond_dim, vdim=cond_dim, batch_first=True).eval()
+    tokens, mask = torch.randn(3, 5, cond_dim), torch.tensor([[True] * 5, [True] * 2 + [False] * 3, [True] + [False] * 4])
+    query = torch.randn(3, 16, 8)
+    expected, _ = module(query, tokens, tokens, key_padding_mask=~mask, need_weights=False)
+    assert torch.allclose(attend(module, query, tokens, ~mask), expected, atol=1e-6)
+    assert torch.allclose(attend(module, query, tokens), module(query, tokens, tokens, need_weights=False)[0], atol=1e-6)
+
+
 def test_film_starts_as_identity(registry):
     film = registry.build("injection", "film", {}, cond_dim=6, channels=8)
     h = torch.randn(2, 8, 4, 4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...attention import attend
 from ...condition import Condition
 from ...errors import RecipeError
 from ...recipe import NonNegativeFloat, PositiveInt
@@ -37,12 +38,11 @@ class CrossAttention(nn.Module):
         ignore = None if cond.mask is None else ~cond.mask.bool()
         if h.dim() == 2:  # one query at the centre
             query = self.norm(h)[:, None] + self.position(h.new_zeros(1, 1, 2))
-            out, _ = self.attend(query, tokens, tokens, key_padding_mask=ignore, need_weights=False)
-            return h + out[:, 0]
+            return h + attend(self.attend, query, tokens, ignore)[:, 0]
         b, c, height, width = h.shape
         ys = torch.linspace(-1, 1, height, device=h.device, dtype=h.dtype)
         xs = torch.linspace(-1, 1, width, device=h.device, dtype=h.dtype)
         grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).view(1, height * width, 2)
         query = self.norm(h).flatten(2).transpose(1, 2) + self.position(grid)
-        out, _ = self.attend(query, tokens, tokens, key_padding_mask=ignore, need_weights=False)
+        out = attend(self.attend, query, tokens, ignore)
         return h + out.transpose(1, 2).reshape(b, c, height, width)

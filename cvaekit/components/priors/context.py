@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...attention import attend
 from ...condition import Condition
 
 
@@ -29,7 +30,7 @@ class TokenSummary(nn.Module):
         tokens = cond.tokens.float()
         q = self.queries.expand(tokens.shape[0], -1, -1)
         pad = None if cond.mask is None else ~cond.mask.bool()
-        read, _ = self.attend(q, tokens, tokens, key_padding_mask=pad, need_weights=False)
+        read = attend(self.attend, q, tokens, pad)
         return torch.cat([cond.vector.float(), read.flatten(1)], dim=1)
 
 
