@@ -79,6 +79,17 @@ def test_codes_keep_each_batchs_tokens_padded_to_the_longest_and_masked():
     assert torch.equal(both.tokens[0, 1:], torch.zeros(3, 3)) and torch.equal(both.tokens[2], long.tokens[0])
 
 
+def test_each_process_fits_on_an_equal_disjoint_share_of_the_images():
+    from cvaekit.data import Split
+
+    split = Split(torch.arange(7).view(7, 1, 1, 1).to(torch.uint8), [[f"caption {i}"] for i in range(7)])
+    parts = [split.part(rank, 3) for rank in range(3)]
+    assert [len(p) for p in parts] == [2, 2, 2]  # the seventh image is left out, so every process takes as many steps
+    assert sorted(int(i) for p in parts for i in p.images.flatten()) == list(range(6))
+    assert [p.conditions for p in parts][1] == [["caption 1"], ["caption 4"]]
+    assert split.part(0, 1) is split
+
+
 def test_a_recipe_with_a_fit_prior_stage_fits_it_after_training_and_a_resume_fits_what_is_missing(tiny_fashion):
     from cvaekit.runs import RunDir
 
