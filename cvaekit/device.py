@@ -100,6 +100,15 @@ class Distributed:
         dist.all_reduce(box)
         return box.tolist()
 
+    def gather(self, values: list[float]) -> list[list[float]]:
+        """Every process's `values`, in rank order (every process must ask at the same point)."""
+        if self.world == 1:
+            return [list(values)]
+        mine = torch.tensor(values, dtype=torch.float64, device=self.device)
+        rows = [torch.empty_like(mine) for _ in range(self.world)]
+        dist.all_gather(rows, mine)
+        return [row.tolist() for row in rows]
+
     def average_gradients(self, module: torch.nn.Module) -> None:
         """Each gradient of `module` averaged over the processes, in one all-reduce (for a
         module trained without the DDP wrapper, which only hooks `forward`)."""

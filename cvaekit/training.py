@@ -360,14 +360,13 @@ class _Loop:
                 loss = terms["loss"].detach().float()
                 new = (bad_step < 0) & ~torch.isfinite(loss)
                 bad_step, bad_loss = torch.where(new, step, bad_step), torch.where(new, loss, bad_loss)
-                if (step % sync_every == 0 or b == len(batches) - 1) and bad_step.item() >= 0:
-                    self._diverged(epoch, bad_step.item(), bad_loss.item())
+                if step % sync_every == 0 or b == len(batches) - 1:
+                    self._check_diverged(epoch, bad_step, bad_loss)
                 n = images.shape[0]
                 totals += torch.stack([terms["loss"], terms["recon"], terms["kl"]]).detach() * n
                 seen += n
                 if self._stop_now(step % sync_every == 0 or b == len(batches) - 1):
-                    if bad_step.item() >= 0:  # Ctrl-C: save where this epoch stands, then stop
-                        self._diverged(epoch, bad_step.item(), bad_loss.item())
+                    self._check_diverged(epoch, bad_step, bad_loss)  # Ctrl-C: save where this epoch stands, then stop
                     if self.ddp.main:
                         self._save_last(epoch - 1, step, position={
                             "epoch": epoch, "batches": b + 1, "of": len(batches), "order": full_order,
@@ -382,8 +381,8 @@ class _Loop:
         finally:
             self.interrupts.in_steps = False
         totals = totals.cpu()
-        if not torch.isfinite(totals).all():  # a product overflowed though each loss was finite
-            self._diverged(epoch, step, totals[0].item())
+        overflowed = not torch.isfinite(totals).all()  # a product overflowed though each loss was finite
+        self._check_diverged(epoch, torch.tensor(step if overflowed else -1), totals[0])
         seconds = time.perf_counter() - start
         loss, recon, kl = (totals / max(seen, 1)).tolist()
         return {"kind": "train", "epoch": epoch, "step": step, "loss": loss, "recon": recon, "kl": kl,
@@ -395,6 +394,15 @@ class _Loop:
         if self.ddp.world == 1:
             return self.interrupts.requested
         return may_sync and self.ddp.any(self.interrupts.requested)
+
+    def _check_diverged(self, epoch: int, bad_step: torch.Tensor, bad_loss: torch.Tensor) -> None:
+        """Stop if a loss became infinite or NaN (`bad_step` >= 0). With several processes each
+        checks its own share, so they compare at the same step and all stop, naming the first."""
+        rows = self.ddp.gather([float(bad_step.item()), bad_loss.item()])
+        bad = [(s, v) for s, v in rows if s >= 0]
+        if bad:
+            first, value = min(bad, key=lambda row: row[0])
+            self._diverged(epoch, int(first), value)
 
     def _diverged(self, epoch: int, step: int, value: float) -> None:
         cfg = self.recipe.train

@@ -85,20 +85,36 @@ def _fit_in_rank(rank: int, port: int, out: str) -> None:
                                  ddp=ddp))
         except CvaekitError as exc:
             outcomes.append(str(exc))
+    # training: only process 1's loss became infinite, at step 5; both stop there, naming it
+    from types import SimpleNamespace
+
+    from cvaekit.training import TrainingDiverged, _Loop
+
+    def diverged(epoch, step, value):
+        raise TrainingDiverged(f"The loss became {value} at epoch {epoch}, step {step}")
+
+    loop = SimpleNamespace(ddp=ddp, _diverged=diverged)
+    bad_step = torch.tensor(5 if rank == 1 else -1)
+    try:
+        _Loop._check_diverged(loop, 2, bad_step, torch.tensor(float("inf") if rank == 1 else 0.0))
+        outcomes.append("went on")
+    except TrainingDiverged as exc:
+        outcomes.append(str(exc))
     torch.save(outcomes, f"{out}/rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
 
-def test_processes_fitting_a_prior_stay_in_step_and_stop_together(tmp_path):
+def test_processes_stay_in_step_and_a_loss_diverging_in_one_stops_all(tmp_path):
     """Two processes fit one prior, each on its own codes: they start from process 0's weights,
-    average their gradients, and end with the same weights; a loss that diverges in one of
-    them stops both with the error (neither waits for the other)."""
+    average their gradients, and end with the same weights. A loss that diverges in one of
+    them, fitting or training, stops both with the error (neither waits for the other)."""
     from cvaekit.testing.local import free_port
 
     torch.multiprocessing.spawn(_fit_in_rank, args=(free_port(), str(tmp_path)), nprocs=2)
-    (a, a_poisoned), (b, b_poisoned) = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    (a, a_poisoned, a_trained), (b, b_poisoned, b_trained) = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and torch.isfinite(a[k]).all() for k in a)
     assert a_poisoned == b_poisoned and "fit-prior: the loss became inf in epoch 1" in a_poisoned
+    assert a_trained == b_trained == "The loss became inf at epoch 2, step 5"
 
 
 TORCHRUN = (shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run").split()
