@@ -27,11 +27,11 @@ from .checkpoint import save_checkpoint
 from .condition import Condition
 from .data import Split
 from .device import Distributed, resolve_device
-from .interrupts import Interrupts
 from .errors import CvaekitError, RecipeError
 from .evaluation import EvalContext, run_metrics
 from .figures import labelled_grid
 from .generate import sample_rows
+from .interrupts import Interrupts
 from .model import CVAE, build_prior
 from .recipe import FIT_PRIOR_DEFAULTS, ComponentSpec, FitPriorConfig, apply_overrides, load_recipe
 from .registry import Registry
