@@ -84,14 +84,6 @@ class Distributed:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    def any(self, flag: bool) -> bool:
-        """Whether any process's `flag` is true (every process must ask at the same point)."""
-        if self.world == 1:
-            return flag
-        box = torch.tensor([1.0 if flag else 0.0], device=self.device)
-        dist.all_reduce(box, op=dist.ReduceOp.MAX)
-        return bool(box.item())
-
     def sum(self, values: list[float]) -> list[float]:
         """Each of `values` summed over the processes (every process must ask at the same point)."""
         if self.world == 1:

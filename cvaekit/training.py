@@ -360,14 +360,13 @@ class _Loop:
                 loss = terms["loss"].detach().float()
                 new = (bad_step < 0) & ~torch.isfinite(loss)
                 bad_step, bad_loss = torch.where(new, step, bad_step), torch.where(new, loss, bad_loss)
-                if step % sync_every == 0 or b == len(batches) - 1:
-                    self._check_diverged(epoch, bad_step, bad_loss)
                 n = images.shape[0]
                 totals += torch.stack([terms["loss"], terms["recon"], terms["kl"]]).detach() * n
                 seen += n
-                if self._stop_now(step % sync_every == 0 or b == len(batches) - 1):
-                    self._check_diverged(epoch, bad_step, bad_loss)  # Ctrl-C: save where this epoch stands, then stop
-                    if self.ddp.main:
+                compare = step % sync_every == 0 or b == len(batches) - 1
+                alone_asked = self.ddp.world == 1 and self.interrupts.requested  # one process stops at any step
+                if (compare or alone_asked) and self._agree(epoch, bad_step, bad_loss):
+                    if self.ddp.main:  # Ctrl-C: save where this epoch stands, then stop
                         self._save_last(epoch - 1, step, position={
                             "epoch": epoch, "batches": b + 1, "of": len(batches), "order": full_order,
                             "draws": full_draws, "seen": seen, "totals": totals.cpu()})
@@ -382,27 +381,23 @@ class _Loop:
             self.interrupts.in_steps = False
         totals = totals.cpu()
         overflowed = not torch.isfinite(totals).all()  # a product overflowed though each loss was finite
-        self._check_diverged(epoch, torch.tensor(step if overflowed else -1), totals[0])
+        self._agree(epoch, torch.tensor(step if overflowed else -1), totals[0])
         seconds = time.perf_counter() - start
         loss, recon, kl = (totals / max(seen, 1)).tolist()
         return {"kind": "train", "epoch": epoch, "step": step, "loss": loss, "recon": recon, "kl": kl,
                 "images_per_s": (seen - seen_at_start) * self.ddp.world / seconds, "seconds": seconds}, step
 
-    def _stop_now(self, may_sync: bool) -> bool:
-        """Whether an interrupt stops training after this step. Under torchrun the processes
-        agree (one of them asked: all stop after the same step) where a sync is due."""
-        if self.ddp.world == 1:
-            return self.interrupts.requested
-        return may_sync and self.ddp.any(self.interrupts.requested)
-
-    def _check_diverged(self, epoch: int, bad_step: torch.Tensor, bad_loss: torch.Tensor) -> None:
-        """Stop if a loss became infinite or NaN (`bad_step` >= 0). With several processes each
-        checks its own share, so they compare at the same step and all stop, naming the first."""
-        rows = self.ddp.gather([float(bad_step.item()), bad_loss.item()])
-        bad = [(s, v) for s, v in rows if s >= 0]
+    def _agree(self, epoch: int, bad_step: torch.Tensor, bad_loss: torch.Tensor) -> bool:
+        """Where the processes compare (every step on a CPU, every 32 on a GPU), in one exchange:
+        stop with the error if a loss became infinite or NaN in any of them (`bad_step` >= 0),
+        naming the first; otherwise whether a Ctrl-C in any of them stops all after this step.
+        Each process sees only its share of the batch, so one alone cannot decide."""
+        rows = self.ddp.gather([float(bad_step.item()), bad_loss.item(), float(self.interrupts.requested)])
+        bad = [(s, v) for s, v, _ in rows if s >= 0]
         if bad:
             first, value = min(bad, key=lambda row: row[0])
             self._diverged(epoch, int(first), value)
+        return any(asked for _, _, asked in rows)
 
     def _diverged(self, epoch: int, step: int, value: float) -> None:
         cfg = self.recipe.train

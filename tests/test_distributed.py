@@ -93,10 +93,10 @@ def _fit_in_rank(rank: int, port: int, out: str) -> None:
     def diverged(epoch, step, value):
         raise TrainingDiverged(f"The loss became {value} at epoch {epoch}, step {step}")
 
-    loop = SimpleNamespace(ddp=ddp, _diverged=diverged)
+    loop = SimpleNamespace(ddp=ddp, _diverged=diverged, interrupts=SimpleNamespace(requested=False))
     bad_step = torch.tensor(5 if rank == 1 else -1)
     try:
-        _Loop._check_diverged(loop, 2, bad_step, torch.tensor(float("inf") if rank == 1 else 0.0))
+        _Loop._agree(loop, 2, bad_step, torch.tensor(float("inf") if rank == 1 else 0.0))
         outcomes.append("went on")
     except TrainingDiverged as exc:
         outcomes.append(str(exc))
