@@ -109,6 +109,24 @@ def test_a_recipe_with_a_fit_prior_stage_fits_it_after_training_and_a_resume_fit
     assert fitted.stat().st_mtime_ns == mtime
 
 
+def test_a_model_trained_with_a_flow_prior_gets_a_fresh_flow_fitted_and_keeps_its_own(tiny_fashion):
+    """shapes_best's two stages: the flow trained with the model stays in the checkpoint, and
+    samples come from the flow fitted afterwards to the final codes."""
+    flow = {"name": "flow", "transforms": 1, "hidden": 16, "context": "vector"}
+    tiny_fashion["model"]["prior"] = flow
+    tiny_fashion["train"].update(epochs=1, limit=300)
+    tiny_fashion["eval"]["limit"] = 50
+    tiny_fashion["fit_prior"] = {"prior": dict(flow), "epochs": 1}
+    run = train(tiny_fashion, progress=False)
+    fitted, own = load_run(run), load_run(run, fitted_prior=False)
+    assert fitted.fitted_prior == run / "checkpoints" / "epoch-0001.prior.pt"
+    assert type(fitted.model.prior).__name__ == type(own.model.prior).__name__ == "FlowPrior"
+    cond = own.model.condition(torch.tensor([0, 1]))
+    z = torch.zeros(2, own.model.latent_dim)
+    assert not torch.allclose(fitted.model.prior.log_prob(z, cond), own.model.prior.log_prob(z, cond))
+    assert generate(run, ["bag"], n=2, out=run / "bag.png").is_file()
+
+
 def test_a_bad_fit_prior_section_is_a_recipe_error_naming_the_key(tiny_fashion):
     tiny_fashion["fit_prior"] = {"prior": {"name": "flow", "hiden": 3}}
     with pytest.raises(RecipeError, match=r"'fit_prior.prior.hiden'.*hidden"):
