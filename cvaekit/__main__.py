@@ -1,3 +1,3 @@
-from .cli import app
+from cvaekit.cli import app
 
 app(prog_name="cvaekit")

@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
-from .errors import CvaekitError
-from .recipe import FIT_PRIOR_DEFAULTS
-from .registry import KINDS
+from cvaekit import __version__
+from cvaekit.errors import CvaekitError
+from cvaekit.plugins.registry import KINDS
+from cvaekit.recipe import FIT_PRIOR_DEFAULTS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Text-to-image conditional VAEs from plugins and YAML recipes.")
@@ -67,7 +67,7 @@ def run_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train (and evaluate at each checkpoint) what a recipe describes."""
-    from .training import train
+    from cvaekit.training.run import train
 
     path = train(recipe, overrides=set_, resume=resume, progress=not quiet)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
@@ -83,7 +83,7 @@ def prepare_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Fill the caches a recipe uses before training: decode its images, encode its captions."""
-    from .prepare import prepare
+    from cvaekit.training.prepare import prepare
 
     report = prepare(recipe, overrides=set_, device=device, progress=not quiet)
     c, h, w = report.image_shape
@@ -104,8 +104,8 @@ def list_components(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Every registered component: kind, name, origin and summary; plugins that failed too."""
-    from .errors import UnknownComponentError, choices_text, did_you_mean
-    from .plugins import get_registry
+    from cvaekit.errors import UnknownComponentError, choices_text, did_you_mean
+    from cvaekit.plugins.loading import get_registry
 
     if kind is not None and kind not in KINDS:
         raise UnknownComponentError(f"Unknown kind '{kind}'.{did_you_mean(kind, KINDS)} Valid kinds: {choices_text(KINDS)}.")
@@ -143,7 +143,8 @@ def generate_cmd(
 ) -> None:
     """Sample images for each text from a trained run, as one labelled grid (or, with
     --interpolate "text A" "text B", the strip between two texts)."""
-    from .generate import generate, interpolate as interpolate_texts
+    from cvaekit.serving.generate import generate
+    from cvaekit.serving.generate import interpolate as interpolate_texts
 
     if interpolate:
         if len(texts) != 2:
@@ -166,10 +167,10 @@ def serve_cmd(
     device: str = typer.Option("auto", "--device", help="auto (the GPU when there is one), cpu, cuda, ..."),
 ) -> None:
     """A page to try trained runs: generate from a text, compare runs, walk the latent space."""
-    from .serving import load_runs
+    from cvaekit.serving.service import load_runs
 
     served = load_runs(runs, checkpoint, device)  # a missing run or checkpoint: an error before any page
-    from .page import launch
+    from cvaekit.serving.page import launch
 
     out.print(f"Serving {', '.join(r.label for r in served)} on [bold]http://{host}:{port}[/] (Ctrl-C stops)")
     launch(served, host=host, port=port)
@@ -182,7 +183,7 @@ def describe_cmd(
     name: str = typer.Argument(..., help="The component's registered name (see list-components)."),
 ) -> None:
     """A component's parameters (types, defaults), origin, and a recipe snippet that uses it."""
-    from .describe import describe_component, render_component
+    from cvaekit.recipe.describe import describe_component, render_component
 
     print(render_component(describe_component(kind, name)))
 
@@ -198,7 +199,8 @@ def evaluate_cmd(
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Also draw samples and reconstructions by checkpoint."),
 ) -> None:
     """Metrics at every checkpoint of a run, as a table (also evaluation.csv/.json in the run)."""
-    from .evaluate import evaluate, metrics_table
+    from cvaekit.evaluation.checkpoints import evaluate
+    from cvaekit.evaluation.tables import metrics_table
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     result = evaluate(run, checkpoints, names, device=device, limit=limit, figures=figures)
@@ -223,7 +225,7 @@ def fit_prior_cmd(
 ) -> None:
     """Fit a prior to a trained run's codes (the model frozen) and save it in the run:
     generate, evaluate and serve then sample from it. Prints the metrics before and after."""
-    from .fit_prior import before_after_table, fit_prior
+    from cvaekit.training.fit_prior import before_after_table, fit_prior
 
     result = fit_prior(run, prior, set_, checkpoint=checkpoint, epochs=epochs, lr=lr, batch_size=batch_size, draws=draws,
                        device=device, progress=not quiet)
@@ -246,8 +248,8 @@ def sweep_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """One run per grid point, then a table of metrics by setting and a figure of samples side by side."""
-    from .evaluate import metrics_table
-    from .sweep import sweep
+    from cvaekit.evaluation.tables import metrics_table
+    from cvaekit.training.sweep import sweep
 
     result = sweep(recipe, grid, set_, progress=not quiet, jobs=jobs)
     out.print(metrics_table(result.rows, result.keys, result.columns, f"{result.folder.name}: metrics by setting"))

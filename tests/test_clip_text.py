@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cvaekit.condition import Condition
-from cvaekit.data import DataInfo
+from cvaekit.core.condition import Condition
+from cvaekit.core.data import DataInfo
 from cvaekit.errors import CvaekitError, UnknownConditionError
-from cvaekit.model import build_model
+from cvaekit.assembly import build_model
 from cvaekit.recipe import ComponentSpec, ModelConfig
 
 INFO = DataInfo((3, 8, 8))
@@ -69,7 +69,7 @@ def test_frozen_and_not_in_the_checkpoint(tiny_clip_path, registry):
     model = build_model(config, INFO, registry)
     assert not any(k.startswith("conditioner") for k in model.state_dict())
     assert list(model.conditioner.parameters()) == []
-    from cvaekit.pretrained import load_clip
+    from cvaekit.caches.pretrained import load_clip
 
     clip, _ = load_clip(tiny_clip_path)
     assert not any(p.requires_grad for p in clip.parameters())
@@ -79,7 +79,7 @@ def test_frozen_and_not_in_the_checkpoint(tiny_clip_path, registry):
 
 
 def test_each_caption_is_encoded_once_and_kept_on_disk(tiny_clip_path, registry, tmp_path, monkeypatch):
-    from cvaekit.text_cache import EmbeddingCache
+    from cvaekit.caches.text import EmbeddingCache
 
     monkeypatch.setenv("CVAEKIT_CACHE", str(tmp_path / "cache"))
     cond = registry.build("conditioner", "clip_text", {"model": tiny_clip_path}, data=INFO)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cvaekit import image_cache
+from cvaekit.caches import images as image_cache
 from cvaekit.components.datasets import coco
 from cvaekit.components.datasets.coco import SkippedImagesWarning, coco_captions
 from cvaekit.errors import DataError, RecipeError
@@ -138,7 +138,7 @@ def coco_overrides(tree: Path, clip: str, **extra: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["coco_early", "coco_midinject", "coco_attention"])
 def test_coco_recipes_validate_and_train_a_step(recipe, tree, tiny_clip_path, tmp_path):
-    from cvaekit.runs import RunDir
+    from cvaekit.store.runs import RunDir
     from cvaekit.training import train
 
     spec = load_recipe(RECIPES / f"{recipe}.yaml", coco_overrides(tree, tiny_clip_path))

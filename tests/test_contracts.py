@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from cvaekit.data import DataSource, Split
+from cvaekit.core.data import DataSource, Split
 from cvaekit.errors import UnknownConditionError
 from cvaekit.plugins import load_registry
-from cvaekit.registry import Registry
+from cvaekit.plugins.registry import Registry
 from cvaekit.testing import ContractError, check_component, probe_data_source
 
 

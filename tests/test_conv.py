@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from cvaekit.components.networks.conv import ConvEncoder, DeconvDecoder, stage_sizes
-from cvaekit.condition import Condition
+from cvaekit.core.condition import Condition
 from cvaekit.errors import RecipeError
-from cvaekit.model import InjectionPlan
+from cvaekit.assembly import InjectionPlan
 from cvaekit.recipe import InjectionSpec
 
 

@@ -10,10 +10,11 @@ from typer.testing import CliRunner
 
 from cvaekit import hookimpl
 from cvaekit.cli import app
-from cvaekit.describe import REQUIRED, describe_component, recipe_sections
+from cvaekit.recipe.describe import REQUIRED, describe_component
+from cvaekit.recipe.reference import recipe_sections
 from cvaekit.plugins import load_registry, register_plugin
 from cvaekit.recipe import load_recipe
-from cvaekit.registry import KINDS
+from cvaekit.plugins.registry import KINDS
 
 runner = CliRunner()
 
@@ -121,12 +122,13 @@ def test_recipe_reference_covers_every_key_with_help():
     assert [r["key"] for r in sections["model.injections[]"]] == ["at", "net"]
     undocumented = [f"{path}.{r['key']}" for path, rows in sections.items() for r in rows if not r["help"]]
     assert not undocumented, (f"recipe keys without help: {undocumented}; add a '# comment' beside the "
-                              f"field in cvaekit/recipe.py or an entry in cvaekit.describe.KEY_HELP")
+                              f"field in cvaekit/recipe/schema.py or an entry in cvaekit.recipe.reference.KEY_HELP")
 
 
 READ_WITHOUT_TORCH = """
 import json, sys
-from cvaekit.describe import describe_component, recipe_reference, render_component
+from cvaekit.recipe.describe import describe_component, render_component
+from cvaekit.recipe.reference import recipe_reference
 from cvaekit.plugins import get_registry
 builtins = [(c.kind, c.name) for c in get_registry().of_kind() if c.origin.split()[0] == "cvaekit"]
 texts = {f"{k} {n}": render_component(describe_component(k, n)) for k, n in builtins}
@@ -141,20 +143,21 @@ def test_describe_reads_built_ins_from_their_source_without_torch_and_says_what_
     import subprocess
     import sys
 
-    import cvaekit.describe as describe
+    import cvaekit.recipe.describe as describe
+    import cvaekit.recipe.reference as reference
 
     out = subprocess.run([sys.executable, "-c", READ_WITHOUT_TORCH], capture_output=True, text=True, check=True)
     static = json.loads(out.stdout)
     assert static["torch"] is False
     monkeypatch.setattr(describe, "read_factory", lambda target: None)  # the import path
-    assert static["reference"] == describe.recipe_reference()
+    assert static["reference"] == reference.recipe_reference()
     for key, text in static["texts"].items():
         assert text == describe.render_component(describe.describe_component(*key.split())), key
 
 
 def test_a_signature_the_source_cannot_settle_is_read_from_the_imported_factory(tmp_path, monkeypatch):
-    from cvaekit.registry import Registry
-    from cvaekit.static_signature import read_factory
+    from cvaekit.plugins.registry import Registry
+    from cvaekit.recipe.signatures import read_factory
 
     (tmp_path / "oddparts.py").write_text(
         "from dataclasses import dataclass\n"

@@ -6,8 +6,8 @@ import pytest
 import torch
 import yaml
 
-from cvaekit.checkpoint import load_checkpoint
-from cvaekit.runs import RunDir
+from cvaekit.store.checkpoint import load_checkpoint
+from cvaekit.store.runs import RunDir
 
 
 @pytest.mark.slow
@@ -34,7 +34,7 @@ def test_torchrun_two_processes_train_one_run(tmp_path, tiny_fashion):
 def _share_of_rank(rank: int, port: int, out: str) -> None:
     import os
 
-    from cvaekit.device import Distributed
+    from cvaekit.runtime.device import Distributed
     from cvaekit.training import epoch_order
 
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -63,10 +63,11 @@ def _fit_in_rank(rank: int, port: int, out: str) -> None:
     import os
 
     from cvaekit.components.priors.mixture import MixturePrior
-    from cvaekit.condition import Condition
-    from cvaekit.device import Distributed
+    from cvaekit.core.condition import Condition
+    from cvaekit.runtime.device import Distributed
     from cvaekit.errors import CvaekitError
-    from cvaekit.fit_prior import Codes, _fit
+    from cvaekit.training.codes import Codes
+    from cvaekit.training.fit_prior import _fit
 
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     ddp = Distributed(torch.device("cpu"))
@@ -88,7 +89,7 @@ def _fit_in_rank(rank: int, port: int, out: str) -> None:
     # training: only process 1's loss became infinite, at step 5; both stop there, naming it
     from types import SimpleNamespace
 
-    from cvaekit.training import TrainingDiverged, _Loop
+    from cvaekit.training import TrainingDiverged, TrainingLoop
 
     def diverged(epoch, step, value):
         raise TrainingDiverged(f"The loss became {value} at epoch {epoch}, step {step}")
@@ -96,7 +97,7 @@ def _fit_in_rank(rank: int, port: int, out: str) -> None:
     loop = SimpleNamespace(ddp=ddp, _diverged=diverged, interrupts=SimpleNamespace(requested=False))
     bad_step = torch.tensor(5 if rank == 1 else -1)
     try:
-        _Loop._agree(loop, 2, bad_step, torch.tensor(float("inf") if rank == 1 else 0.0))
+        TrainingLoop._agree(loop, 2, bad_step, torch.tensor(float("inf") if rank == 1 else 0.0))
         outcomes.append("went on")
     except TrainingDiverged as exc:
         outcomes.append(str(exc))

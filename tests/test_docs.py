@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cvaekit.describe import BEGIN, END, recipe_reference, recipe_sections
+from cvaekit.recipe.reference import BEGIN, END, recipe_reference, recipe_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / "docs").glob("*.md"))
@@ -54,7 +54,7 @@ def test_recipe_reference_is_generated_from_the_code():
     assert BEGIN in text and END in text
     generated = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert generated == recipe_reference().strip(), (
-        "docs/recipes.md is out of date with the code; run: python -m cvaekit.describe docs/recipes.md")
+        "docs/recipes.md is out of date with the code; run: python -m cvaekit.recipe.reference docs/recipes.md")
 
 
 def test_recipe_reference_names_every_key():

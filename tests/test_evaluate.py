@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from cvaekit.cli import app
 from cvaekit.errors import CvaekitError
-from cvaekit.evaluate import evaluate
-from cvaekit.runs import RunDir
+from cvaekit.evaluation.checkpoints import evaluate
+from cvaekit.store.runs import RunDir
 from cvaekit.training import train
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cvaekit.runs import RunDir
+from cvaekit.store.runs import RunDir
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

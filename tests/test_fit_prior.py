@@ -7,10 +7,10 @@ from typer.testing import CliRunner
 
 from cvaekit.cli import app
 from cvaekit.errors import RecipeError
-from cvaekit.evaluate import evaluate
-from cvaekit.fit_prior import fit_prior
-from cvaekit.generate import generate
-from cvaekit.runs import load_run
+from cvaekit.evaluation.checkpoints import evaluate
+from cvaekit.training.fit_prior import fit_prior
+from cvaekit.serving.generate import generate
+from cvaekit.assembly import load_run
 from cvaekit.training import train
 
 runner = CliRunner()
@@ -69,7 +69,7 @@ def test_the_fit_prior_command_prints_the_metrics_before_and_after(tiny_run):
 
 
 def test_codes_keep_each_batchs_tokens_padded_to_the_longest_and_masked():
-    from cvaekit.condition import Condition
+    from cvaekit.core.condition import Condition
 
     short = Condition(torch.ones(2, 3), torch.ones(2, 1, 3), torch.tensor([[True], [True]]))
     long = Condition(torch.zeros(1, 3), torch.full((1, 4, 3), 2.0), torch.tensor([[True, True, True, False]]))
@@ -80,7 +80,7 @@ def test_codes_keep_each_batchs_tokens_padded_to_the_longest_and_masked():
 
 
 def test_each_process_fits_on_an_equal_disjoint_share_of_the_images():
-    from cvaekit.data import Split
+    from cvaekit.core.data import Split
 
     split = Split(torch.arange(7).view(7, 1, 1, 1).to(torch.uint8), [[f"caption {i}"] for i in range(7)])
     parts = [split.part(rank, 3) for rank in range(3)]
@@ -91,7 +91,7 @@ def test_each_process_fits_on_an_equal_disjoint_share_of_the_images():
 
 
 def test_a_recipe_with_a_fit_prior_stage_fits_it_after_training_and_a_resume_fits_what_is_missing(tiny_fashion):
-    from cvaekit.runs import RunDir
+    from cvaekit.store.runs import RunDir
 
     tiny_fashion["train"].update(epochs=1, limit=600)
     tiny_fashion["eval"]["limit"] = 100

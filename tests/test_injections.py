@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cvaekit.condition import Condition
+from cvaekit.core.condition import Condition
 from cvaekit.errors import RecipeError
-from cvaekit.model import build_model
+from cvaekit.assembly import build_model
 from cvaekit.recipe import load_recipe
 
 INJECTIONS = {
@@ -76,7 +76,7 @@ def test_attention_from_a_multihead_attention_modules_weights_gives_what_the_mod
     """Cross-attention (and the priors' token read-outs) compute attention from their
     nn.MultiheadAttention's weights directly, a faster path: the result is the module's own,
     padding ignored, for both of its weight layouts."""
-    from cvaekit.attention import attend
+    from cvaekit.core.attention import attend
 
     module = torch.nn.MultiheadAttention(8, 2, kdim=cond_dim, vdim=cond_dim, batch_first=True).eval()
     tokens, mask = torch.randn(3, 5, cond_dim), torch.tensor([[True] * 5, [True] * 2 + [False] * 3, [True] + [False] * 4])

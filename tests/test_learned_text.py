@@ -8,11 +8,11 @@ import torch
 from test_injections import shapes_recipe
 
 from cvaekit.components.conditioners.learned_text import UNK, LearnedText
-from cvaekit.condition import Condition
-from cvaekit.data import DataInfo
+from cvaekit.core.condition import Condition
+from cvaekit.core.data import DataInfo
 from cvaekit.errors import UnknownConditionError
-from cvaekit.generate import generate
-from cvaekit.runs import load_run
+from cvaekit.serving.generate import generate
+from cvaekit.assembly import load_run
 from cvaekit.training import train
 
 TEXTS = ["a red circle above a blue square", "a small green triangle", "a red square"]

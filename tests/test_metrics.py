@@ -9,7 +9,7 @@ import torch
 
 from cvaekit.components.metrics.clip_score import CLIPScoreMetric, clip_cosines, scores, to_clip_pixels
 from cvaekit.components.metrics.fid import FID, random_features
-from cvaekit.data import DataSource, Split
+from cvaekit.core.data import DataSource, Split
 from cvaekit.errors import CvaekitError, RecipeError
 from cvaekit.evaluation import EvalContext, run_metrics
 
@@ -229,7 +229,7 @@ def test_clip_score_matches_torchmetrics_clipscore(colour_clip):
 def test_clip_score_uses_the_clip_that_the_clip_text_conditioner_loaded(colour_clip, registry, monkeypatch):
     import transformers
 
-    from cvaekit.data import DataInfo
+    from cvaekit.core.data import DataInfo
 
     cond = registry.build("conditioner", "clip_text", {"model": colour_clip}, data=DataInfo((3, 28, 28)))
     cond(["a red square"])
@@ -252,7 +252,7 @@ def test_clip_score_with_an_unloadable_model_is_a_clear_error(tmp_path):
 
 def test_recon_is_lower_after_some_training(registry, tiny_fashion):
     from cvaekit.components.metrics.likelihood import Reconstruction
-    from cvaekit.model import build_model
+    from cvaekit.assembly import build_model
     from cvaekit.recipe import load_recipe
 
     recipe = load_recipe(tiny_fashion, registry=registry)
@@ -290,7 +290,7 @@ def test_cond_accuracy_judges_the_samples_it_draws_per_class():
 
 
 def test_cond_accuracy_judge_seed_picks_another_judge_and_each_is_cached():
-    from cvaekit.cache import cache_dir
+    from cvaekit.caches.paths import cache_dir
     from cvaekit.components.metrics.cond_accuracy import ConditionalAccuracy
     from cvaekit.components.metrics.judge import _key
 

@@ -19,7 +19,7 @@ sys.meta_path.insert(0, Block())
 warnings.simplefilter("error")
 from cvaekit.plugins import load_registry
 registry = load_registry()
-from cvaekit.data import DataInfo
+from cvaekit.core.data import DataInfo
 from cvaekit.errors import CvaekitError
 try:
     registry.build("conditioner", "clip_text", {{}}, data=DataInfo((3, 32, 32)))

@@ -14,13 +14,13 @@ import pytest
 import torch
 from PIL import Image
 
-from cvaekit import image_cache
+from cvaekit.caches import images as image_cache
 from cvaekit.components.datasets.hf_dataset import hf_dataset
 from cvaekit.components.datasets.image_captions import image_captions
 from cvaekit.components.datasets.image_folder import image_folder
 from cvaekit.components.datasets.torchvision_sets import torchvision_dataset
 from cvaekit.errors import DataError, RecipeError
-from cvaekit.image_cache import FileReader, SkippedImagesWarning, cached_images
+from cvaekit.caches.images import FileReader, SkippedImagesWarning, cached_images
 from own_pictures import (COLOURS, captions_of, picture, write_caption_folder, write_hf_dataset,
                           write_labelled_folder, write_mnist_root)
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cvaekit import text_cache
+from cvaekit.caches import text as text_cache
 from cvaekit.cli import app
-from cvaekit.image_cache import SkippedImagesWarning
-from cvaekit.runs import RunDir
+from cvaekit.caches.images import SkippedImagesWarning
+from cvaekit.store.runs import RunDir
 from own_pictures import COLOURS, captions_of, write_caption_folder, write_hf_dataset, write_labelled_folder, write_mnist_root
 
 runner = CliRunner()

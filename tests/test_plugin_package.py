@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from cvaekit.generate import generate
+from cvaekit.serving.generate import generate
 from cvaekit.plugins import load_registry
-from cvaekit.runs import RunDir
+from cvaekit.store.runs import RunDir
 from cvaekit.training import train
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "cvaekit-bagofwords"

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from cvaekit.cli import app
 from cvaekit.errors import DuplicateComponentError, UnknownComponentError
 from cvaekit.plugins import load_registry
-from cvaekit.registry import Registry
+from cvaekit.plugins.registry import Registry
 
 from plugin_factory import BROKEN_IMPORT, BROKEN_REGISTER, CLASHING, GOOD, write_plugin
 
@@ -118,7 +118,7 @@ def test_version():
 
 
 def test_builtins_are_registered_lazily_with_their_docstrings_first_sentence(registry):
-    from cvaekit.registry import _first_sentence
+    from cvaekit.plugins.registry import _first_sentence
 
     for comp in registry.of_kind():
         if comp.origin.startswith("cvaekit ") and isinstance(comp.target, str):

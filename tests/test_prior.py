@@ -4,18 +4,19 @@ import pytest
 import torch
 from torch import nn
 
-from cvaekit.checkpoint import load_checkpoint
+from cvaekit.store.checkpoint import load_checkpoint
 from cvaekit.components.priors.conditional import ConditionalPrior
 from cvaekit.components.priors.flow import FlowPrior
 from cvaekit.components.priors.mixture import MixturePrior
-from cvaekit.condition import Condition
+from cvaekit.core.condition import Condition
 from cvaekit.errors import CvaekitError, RecipeError
-from cvaekit.prior import GaussianPrior, kl_divergence, kl_term, sample_latent
+from cvaekit.core.prior import GaussianPrior, kl_divergence, kl_term, sample_latent
 from cvaekit.recipe import load_recipe
-from cvaekit.registry import Registry
-from cvaekit.runs import RunDir, load_run
+from cvaekit.plugins.registry import Registry
+from cvaekit.store.runs import RunDir
+from cvaekit.assembly import load_run
 from cvaekit.testing import ContractError, check_component
-from cvaekit.training import TrainingInterrupted, _Loop, train
+from cvaekit.training import TrainingInterrupted, TrainingLoop, train
 from test_training_faults import stop_in_epoch
 
 
@@ -291,7 +292,7 @@ def test_a_resumed_run_with_a_flow_prior_ends_with_the_weights_of_an_uninterrupt
     original = stop_in_epoch(monkeypatch, 2)
     with pytest.raises(TrainingInterrupted):
         train(tiny_fashion, progress=False)
-    monkeypatch.setattr(_Loop, "_epoch", original)
+    monkeypatch.setattr(TrainingLoop, "_epoch", original)
     interrupted = next(p for p in (tmp_path / "runs").iterdir() if p != straight)
     resumed = train(None, resume=interrupted, progress=False)
     a = load_checkpoint(straight / "checkpoints/last.pt")["model"]

@@ -158,7 +158,7 @@ def test_a_model_too_big_for_the_machine_is_refused_before_allocating(tmp_path, 
 
 
 def test_the_memory_guard_counts_parameters_and_activations(tiny_fashion):
-    from cvaekit.memory import check_fits, estimate
+    from cvaekit.training.memory import check_fits, estimate
     from cvaekit.plugins import get_registry
 
     registry = get_registry()

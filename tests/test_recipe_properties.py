@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cvaekit import training
+from cvaekit.training import run as training
 from cvaekit.cli import app
 from cvaekit.plugins import load_registry
 from cvaekit.recipe import AtLeast, ModelConfig, Recipe

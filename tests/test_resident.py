@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from cvaekit.components.datasets.shapes import shapes_captions
-from cvaekit.condition import Condition
-from cvaekit.data import Split, pick_captions
-from cvaekit.resident import HostBatches, ResidentSplit, encode_table, place
+from cvaekit.core.condition import Condition
+from cvaekit.core.data import Split, pick_captions
+from cvaekit.training.batches import HostBatches, ResidentSplit, encode_table, place
 from cvaekit.training import train
 from test_training_faults import interrupt_at_step, losses, only_run, same_weights
 
@@ -114,7 +114,7 @@ def test_channels_last_trains_to_the_same_losses_within_rounding(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not __import__("shutil").which("cc"), reason="torch.compile on a CPU needs a C compiler")
 def test_compile_trains_the_same_model_and_keeps_the_checkpoint_format(tiny_fashion):
-    from cvaekit.checkpoint import load_checkpoint
+    from cvaekit.store.checkpoint import load_checkpoint
 
     tiny_fashion["train"].update(epochs=1, limit=256)
     tiny_fashion["eval"]["limit"] = 64

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cvaekit.data import DataInfo
-from cvaekit.text_cache import EmbeddingCache
+from cvaekit.core.data import DataInfo
+from cvaekit.caches.text import EmbeddingCache
 
 INFO = DataInfo((3, 8, 8))
 
@@ -81,7 +81,7 @@ def test_a_missing_model_is_a_clear_error(registry):
 def test_training_encodes_each_distinct_caption_once(counted, registry, tmp_path, monkeypatch):
     """Two epochs with a random caption per image per batch: no caption reaches the
     encoder twice; a fresh cache object (as in a new process) reads them back from disk."""
-    from cvaekit import text_cache
+    from cvaekit.caches import text as text_cache
     from cvaekit.components.datasets.coco import coco_captions
     from cvaekit.recipe import load_recipe
     from cvaekit.training import train

@@ -1,5 +1,5 @@
 """`cvaekit serve`'s functions as plain Python (no browser), the latent walks of
-`cvaekit.generate`, and `cvaekit generate --interpolate`."""
+`cvaekit.core.sampling`, and `cvaekit generate --interpolate`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cvaekit.cli import app
-from cvaekit.condition import Condition
+from cvaekit.core.condition import Condition
 from cvaekit.errors import CvaekitError, UnknownConditionError
-from cvaekit.generate import blend, decode, draw_latent, sample_rows, slerp, walk_seeds, walk_texts
-from cvaekit.serving import (MAX_IMAGES, MAX_TEXT_CHARS, compare_metrics_markdown, compare_picture, generate_picture, load_runs,
-                             pixel_grid, split_run_arg, walk_picture)
+from cvaekit.core.sampling import blend, decode_latents, draw_latent, sample_rows, slerp, walk_seeds, walk_texts
+from cvaekit.serving.service import MAX_IMAGES, MAX_TEXT_CHARS, compare_metrics_markdown, compare_picture, generate_picture, load_runs, pixel_grid, split_run_arg, walk_picture
 from cvaekit.training import train
 
 runner = CliRunner()
@@ -128,7 +127,7 @@ def test_a_text_walk_starts_and_ends_at_each_texts_own_picture(served):
     assert strip.shape == (5, 3, 16, 16)
     for text, image in (("a red circle", strip[0]), ("a large blue square below a small green triangle", strip[-1])):
         cond = model.condition(model.conditioner.parse([text]))
-        assert torch.allclose(image, decode(model, draw_latent(model, cond, 2), cond)[0], atol=1e-5)
+        assert torch.allclose(image, decode_latents(model, draw_latent(model, cond, 2), cond)[0], atol=1e-5)
     assert not torch.allclose(strip[0], strip[-1])
     label_strip = walk_texts(served[0].model, "sneaker", "bag", steps=3)
     assert label_strip.shape == (3, 1, 28, 28)
@@ -141,7 +140,7 @@ def test_a_seed_walk_keeps_the_text_and_moves_z_between_the_two_draws(served):
     strip = walk_seeds(model, "bag", 0, 1, steps=4)
     cond = model.condition(model.conditioner.parse(["bag"]))
     for seed, image in ((0, strip[0]), (1, strip[-1])):
-        assert torch.allclose(image, decode(model, draw_latent(model, cond, seed), cond)[0], atol=1e-5)
+        assert torch.allclose(image, decode_latents(model, draw_latent(model, cond, seed), cond)[0], atol=1e-5)
     assert not torch.allclose(strip[1], strip[2])
 
 
@@ -187,7 +186,7 @@ def test_serve_names_a_missing_run_before_serving(tmp_path):
 def test_the_page_needs_the_serve_extra_and_a_free_port(served, monkeypatch):
     import socket
 
-    from cvaekit.page import build_page, launch
+    from cvaekit.serving.page import build_page, launch
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

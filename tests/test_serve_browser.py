@@ -27,7 +27,7 @@ pytestmark = [
 def server(tmp_path_factory):
     from conftest import fashion_recipe
 
-    from cvaekit.page import launch
+    from cvaekit.serving.page import launch
     from cvaekit.serving import load_runs
     from cvaekit.training import train
 

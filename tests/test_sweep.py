@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cvaekit.cli import app
 from cvaekit.errors import RecipeError
-from cvaekit.sweep import grid_points, parse_grid, sweep
+from cvaekit.training.sweep import grid_points, parse_grid, sweep
 
 runner = CliRunner()
 

@@ -4,13 +4,15 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from cvaekit.checkpoint import load_checkpoint
+from cvaekit.store.checkpoint import load_checkpoint
 from cvaekit.cli import app
 from cvaekit.errors import RecipeError, UnknownConditionError
-from cvaekit.generate import generate, sample_rows
-from cvaekit.runs import RunDir, load_run
-from cvaekit.device import native_bf16
-from cvaekit.training import TrainingInterrupted, _Loop, learning_rate, train
+from cvaekit.serving.generate import generate
+from cvaekit.core.sampling import sample_rows
+from cvaekit.store.runs import RunDir
+from cvaekit.assembly import load_run
+from cvaekit.runtime.device import native_bf16
+from cvaekit.training import TrainingInterrupted, TrainingLoop, learning_rate, train
 from test_training_faults import stop_in_epoch
 
 runner = CliRunner()
@@ -75,7 +77,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_fashion, mon
     interrupted = next(p for p in (tmp_path / "runs").iterdir() if p != straight)
     assert str(interrupted) in str(info.value)
     assert load_checkpoint(interrupted / "checkpoints/last.pt")["epoch"] == 2
-    monkeypatch.setattr(_Loop, "_epoch", original)
+    monkeypatch.setattr(TrainingLoop, "_epoch", original)
 
     resumed = train(None, resume=interrupted, progress=False)
     assert resumed == interrupted
@@ -189,11 +191,11 @@ def test_generate_rejects_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_progress_figures_reuse_the_models_seen_in_training(tmp_path, tiny_fashion, monkeypatch):
-    import cvaekit.progress_figures as evaluate_module
+    import cvaekit.evaluation.progress as evaluate_module
 
     reads = []
-    original = evaluate_module.load_checkpoint
-    monkeypatch.setattr(evaluate_module, "load_checkpoint", lambda p: reads.append(p) or original(p))
+    original = evaluate_module.read_training_checkpoint
+    monkeypatch.setattr(evaluate_module, "read_training_checkpoint", lambda p: reads.append(p) or original(p))
     run = train(tiny_fashion, progress=False)
     assert reads == []  # every checkpoint was drawn while it was in memory
     assert (run / "samples_by_epoch.png").is_file() and (run / "reconstructions_by_epoch.png").is_file()
@@ -204,8 +206,8 @@ def test_progress_figures_reuse_the_models_seen_in_training(tmp_path, tiny_fashi
 def test_training_on_cpu_flushes_subnormals_and_restores_the_default(tiny_fashion, monkeypatch):
     subnormal = torch.tensor([1e-40])
     seen = []
-    original = _Loop.fit
-    monkeypatch.setattr(_Loop, "fit", lambda self, *a: seen.append((subnormal * 1.0).item()) or original(self, *a))
+    original = TrainingLoop.fit
+    monkeypatch.setattr(TrainingLoop, "fit", lambda self, *a: seen.append((subnormal * 1.0).item()) or original(self, *a))
     assert (subnormal * 1.0).item() != 0.0
     train(tiny_fashion, progress=False)
     assert seen == [0.0]  # inside the loop: a dead unit's Adam state costs nothing
@@ -226,7 +228,7 @@ def test_amp_on_a_bf16_cpu_trains_in_bfloat16_and_learns(tiny_fashion, monkeypat
 
 
 def test_amp_on_a_cpu_without_bf16_stays_in_float32(monkeypatch):
-    import cvaekit.device as device
+    import cvaekit.runtime.device as device
 
     monkeypatch.setattr(device, "native_bf16", lambda device: False)
     with device.mixed_precision(torch.device("cpu")):
@@ -236,7 +238,7 @@ def test_amp_on_a_cpu_without_bf16_stays_in_float32(monkeypatch):
 
 def test_the_float32_message_is_said_only_where_asked(monkeypatch):
     """Under DDP only process 0 says it, not every process."""
-    import cvaekit.device as device
+    import cvaekit.runtime.device as device
 
     monkeypatch.setattr(device, "native_bf16", lambda device: False)
     with device.console.capture() as said:

@@ -13,11 +13,12 @@ import pytest
 import torch
 import yaml
 
-from cvaekit import checkpoint, training
-from cvaekit.checkpoint import load_checkpoint
+from cvaekit.store import checkpoint
+from cvaekit.training import loop, run as training
+from cvaekit.store.checkpoint import load_checkpoint
 from cvaekit.errors import CvaekitError, DiskFullError
-from cvaekit.runs import RunDir
-from cvaekit.training import TrainingDiverged, TrainingInterrupted, _Loop, train
+from cvaekit.store.runs import RunDir
+from cvaekit.training import TrainingDiverged, TrainingInterrupted, TrainingLoop, train
 
 
 def losses(run):
@@ -36,7 +37,7 @@ def only_run(runs_dir, other=None):
 
 def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(tmp_path, tiny_fashion, monkeypatch):
     calls = 0
-    elbo = training.elbo
+    elbo = loop.elbo
 
     def nan_at_step_40(*args, **kwargs):  # 32 steps an epoch: step 40 is in epoch 2
         nonlocal calls
@@ -46,7 +47,7 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
             terms["loss"] = terms["loss"] * float("nan")
         return terms
 
-    monkeypatch.setattr(training, "elbo", nan_at_step_40)
+    monkeypatch.setattr(loop, "elbo", nan_at_step_40)
     with pytest.raises(TrainingDiverged, match=r"became nan at epoch 2, step 40.*"
                                                r"last good checkpoint stays .*last.pt.*train.lr.*train.grad_clip"):
         train(tiny_fashion, progress=False)
@@ -57,15 +58,15 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
 
 def stop_in_epoch(monkeypatch, at):
     """A Ctrl-C as epoch `at` starts (outside the steps: it stops at once); returns the original
-    `_Loop._epoch` to put back."""
-    original = _Loop._epoch
+    `TrainingLoop._epoch` to put back."""
+    original = TrainingLoop._epoch
 
     def stop(self, epoch, *args):
         if epoch == at:
             raise KeyboardInterrupt
         return original(self, epoch, *args)
 
-    monkeypatch.setattr(_Loop, "_epoch", stop)
+    monkeypatch.setattr(TrainingLoop, "_epoch", stop)
     return original
 
 
@@ -110,7 +111,7 @@ def test_ctrl_c_before_anything_is_saved_leaves_no_folder_and_no_resume_command(
     def stop(self, *args):
         raise KeyboardInterrupt  # outside the steps: stops at once, before any checkpoint
 
-    monkeypatch.setattr(_Loop, "_epoch", stop)
+    monkeypatch.setattr(TrainingLoop, "_epoch", stop)
     with pytest.raises(TrainingInterrupted) as info:
         train(tiny_fashion, progress=False)
     assert "--resume" not in str(info.value) and "before anything was saved" in str(info.value)

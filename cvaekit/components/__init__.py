@@ -7,7 +7,7 @@ uses it. `tests/test_plugins.py` checks each summary against its factory's docst
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
+from cvaekit.plugins.hookspecs import hookimpl
 
 # kind, name, where (module:factory under cvaekit.components), summary
 BUILTINS = [

@@ -17,15 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..registry import KINDS, Registry
-from .checker import ContractError, devices
-from .conditioners import check_conditioner
-from .datasets import check_dataset
-from .injections import check_injection
-from .metrics import check_metric
-from .networks import check_decoder, check_encoder
-from .priors import check_prior
-from .probes import probe_data_info, probe_data_source
+from cvaekit.plugins.registry import KINDS, Registry
+from cvaekit.testing.checker import ContractError, devices
+from cvaekit.testing.conditioners import check_conditioner
+from cvaekit.testing.datasets import check_dataset
+from cvaekit.testing.injections import check_injection
+from cvaekit.testing.metrics import check_metric
+from cvaekit.testing.networks import check_decoder, check_encoder
+from cvaekit.testing.priors import check_prior
+from cvaekit.testing.probes import probe_data_info, probe_data_source
 
 __all__ = ["ContractError", "check_component", "check_conditioner", "check_injection",
            "check_encoder", "check_decoder", "check_prior", "check_dataset", "check_metric",

@@ -12,10 +12,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..condition import Condition
-from ..errors import CvaekitError, RecipeError
-from ..recipe import ComponentSpec, _check, _component, _resolve_annotation
-from ..registry import Registry
+from cvaekit.core.condition import Condition
+from cvaekit.errors import CvaekitError, RecipeError
+from cvaekit.plugins.registry import Registry
+from cvaekit.recipe import (
+    ComponentSpec,
+    check_value,
+    component_spec,
+    resolve_annotation,
+)
 
 PROBE_CLASSES = ["circle", "square", "triangle"]
 PROBE_CAPTIONS = ["a red circle", "a small blue square", "a green triangle on the left",
@@ -54,7 +59,7 @@ class _Checker:
                  registry: Registry | None):
         self.kind = kind
         if registry is None:
-            from ..plugins import get_registry
+            from cvaekit.plugins.loading import get_registry
 
             registry = get_registry()
         if not isinstance(name, str):  # a bare factory: check it before registering it
@@ -72,7 +77,7 @@ class _Checker:
     def validated(self, params: dict[str, Any]) -> dict[str, Any]:
         """`params` checked the way a recipe's are (a RecipeError names the bad one), so a
         string where an int goes is refused here instead of reaching torch."""
-        spec = _component(ComponentSpec, {**params, "name": self.name}, "params", self.kind, self.registry)
+        spec = component_spec(ComponentSpec, {**params, "name": self.name}, "params", self.kind, self.registry)
         return {k: spec.params[k] for k in params}
 
     def fail(self, point: str, detail: str):
@@ -97,9 +102,9 @@ class _Checker:
                           f"recipe value for it cannot be validated (annotate it: int, float, str, ...)")
             if p.default is inspect.Parameter.empty:
                 continue
-            hint = _resolve_annotation(self.component.factory, pname, p.annotation)
+            hint = resolve_annotation(self.component.factory, pname, p.annotation)
             try:
-                _check(p.default, hint, pname, self.registry)
+                check_value(p.default, hint, pname, self.registry)
             except RecipeError as exc:
                 self.fail("recipe parameters", f"the default of '{pname}' does not fit its annotation: {exc}")
 

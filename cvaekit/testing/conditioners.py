@@ -8,12 +8,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..condition import Condition
-from ..data import DataInfo
-from ..errors import CvaekitError
-from ..registry import Registry
-from .checker import PROBE_CAPTIONS, PROBE_CLASSES, _Checker, _keeps_rng, _run, _to
-from .probes import probe_data_info
+from cvaekit.core.condition import Condition
+from cvaekit.core.data import DataInfo
+from cvaekit.errors import CvaekitError
+from cvaekit.plugins.registry import Registry
+from cvaekit.testing.checker import (
+    PROBE_CAPTIONS,
+    PROBE_CLASSES,
+    _Checker,
+    _keeps_rng,
+    _run,
+    _to,
+)
+from cvaekit.testing.probes import probe_data_info
 
 
 @_keeps_rng
@@ -30,15 +37,37 @@ def check_conditioner(name: str | Callable[..., Any], params: dict[str, Any] | N
     data = data or probe_data_info()
     texts = list(texts or data.classes or PROBE_CLASSES)
     m = c.module(seed, data=data)
+    dim = _require_conditioner_interface(c, m)
+
+    def run(mod: nn.Module, device: str = "cpu") -> Condition:
+        return Condition.of(mod(_to(mod.parse(list(texts)), device)))
+
+    raw, cond = _check_parse_and_output(c, m, run, texts, dim)
+    _check_unknown_text_refused(c, m, unknown)
+    if not isinstance(raw, torch.Tensor):  # a text conditioner: probe the token path too
+        _check_token_path(c, m, dim)
+    _forbid_frozen_weights(c, m)
+    # A trained run is rebuilt from DataInfo without texts, then loads the state_dict.
+    c.round_trip(m, c.module(seed + 1, data=DataInfo.from_dict(data.to_dict())), run)
+    c.same("determinism", "two instances built under the same seed give different outputs",
+           cond, _run(c, "determinism", run, c.module(seed, data=data)))
+    c.moves(m, run, cond)
+    return m
+
+
+def _require_conditioner_interface(c: _Checker, m: nn.Module) -> int:
+    """Networks are sized from `dim` and texts reach forward only through `parse`, so both must exist."""
     dim = getattr(m, "dim", None)
     if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
         c.fail("interface", f"attribute 'dim' must be a positive int (the condition size D), got {dim!r}")
     if not callable(getattr(m, "parse", None)):
         c.fail("interface", "it has no method parse(texts: list[str]) -> raw conditions")
+    return dim
 
-    def run(mod: nn.Module, device: str = "cpu") -> Condition:
-        return Condition.of(mod(_to(mod.parse(list(texts)), device)))
 
+def _check_parse_and_output(c: _Checker, m: nn.Module, run: Callable[..., Condition], texts: list[str],
+                            dim: int) -> tuple[Any, Condition]:
+    """One raw condition per text, and a Condition whose vector, tokens and mask line up with the batch."""
     with c.point("parse"):
         raw = m.parse(list(texts))
         if len(raw) != len(texts):
@@ -52,7 +81,11 @@ def check_conditioner(name: str | Callable[..., Any], params: dict[str, Any] | N
         c.shape("the condition mask", cond.mask, tuple(cond.tokens.shape[:2]))
     c.floating("the condition vector", cond.vector)
     c.floating("the condition tokens", cond.tokens)
+    return raw, cond
 
+
+def _check_unknown_text_refused(c: _Checker, m: nn.Module, unknown: str) -> None:
+    """A text the conditioner cannot take must fail with an error naming it, not be silently mapped."""
     try:
         accepted = m.parse([unknown])
     except CvaekitError as exc:
@@ -66,20 +99,14 @@ def check_conditioner(name: str | Callable[..., Any], params: dict[str, Any] | N
             c.fail("bad input", f"parse(['{unknown}']) gave label ids {accepted.tolist()}: a label "
                    f"conditioner must raise UnknownConditionError for a word outside its labels")
 
-    if not isinstance(raw, torch.Tensor):  # a text conditioner: probe the token path too
-        _check_token_path(c, m, dim)
 
+def _forbid_frozen_weights(c: _Checker, m: nn.Module) -> None:
+    """Frozen weights in the module tree would be saved in every checkpoint."""
     frozen = [n for n, p in m.named_parameters() if not p.requires_grad]
     if frozen:
         c.fail("no frozen weights", f"frozen parameters {frozen[:3]} are in the module tree, so every "
                f"checkpoint would carry them; keep a frozen pretrained encoder outside the module "
                f"(e.g. in a plain attribute holder) and cache its outputs")
-    # A trained run is rebuilt from DataInfo without texts, then loads the state_dict.
-    c.round_trip(m, c.module(seed + 1, data=DataInfo.from_dict(data.to_dict())), run)
-    c.same("determinism", "two instances built under the same seed give different outputs",
-           cond, _run(c, "determinism", run, c.module(seed, data=data)))
-    c.moves(m, run, cond)
-    return m
 
 
 def _check_token_path(c: _Checker, m: nn.Module, dim: int) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from ..data import DataSource, Split
-from ..errors import CvaekitError
-from ..registry import Registry
-from .checker import _Checker, _keeps_rng
+from cvaekit.core.data import DataSource, Split
+from cvaekit.errors import CvaekitError
+from cvaekit.plugins.registry import Registry
+from cvaekit.testing.checker import _Checker, _keeps_rng
 
 
 @_keeps_rng

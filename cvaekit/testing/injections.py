@@ -8,8 +8,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..registry import Registry
-from .checker import _Checker, _cond_to, _keeps_rng, _probe_condition, _run
+from cvaekit.plugins.registry import Registry
+from cvaekit.testing.checker import (
+    _Checker,
+    _cond_to,
+    _keeps_rng,
+    _probe_condition,
+    _run,
+)
 
 
 @_keeps_rng

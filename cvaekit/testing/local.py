@@ -3,14 +3,9 @@ Playwright route that lets a page reach that server and nothing else."""
 
 from __future__ import annotations
 
-import socket
+from cvaekit.runtime.ports import free_port
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["free_port", "only_local"]
 
 
 def only_local(route):

@@ -8,13 +8,13 @@ from typing import Any, Literal
 
 import torch
 
-from ..data import DataSource
-from ..errors import CvaekitError
-from ..evaluation import EvalContext, run_metrics
-from ..model import CVAE
-from ..registry import Registry
-from .checker import ContractError, _Checker, _keeps_rng, devices
-from .probes import _probe_model, probe_data_source
+from cvaekit.core.data import DataSource
+from cvaekit.core.model import CVAE
+from cvaekit.errors import CvaekitError
+from cvaekit.evaluation.context import EvalContext, run_metrics
+from cvaekit.plugins.registry import Registry
+from cvaekit.testing.checker import ContractError, _Checker, _keeps_rng, devices
+from cvaekit.testing.probes import _probe_model, probe_data_source
 
 
 @_keeps_rng

@@ -8,11 +8,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..model import InjectionPlan
-from ..recipe import InjectionSpec
-from ..registry import Registry
-from .checker import PROBE_INJECTION, ContractError, _Checker, _cond_to, _keeps_rng, _probe_condition, _run, _tensors
-from .probes import _WidenProbe
+from cvaekit.assembly import InjectionPlan
+from cvaekit.core.condition import Condition
+from cvaekit.plugins.registry import Registry
+from cvaekit.recipe import InjectionSpec
+from cvaekit.testing.checker import (
+    PROBE_INJECTION,
+    ContractError,
+    _Checker,
+    _cond_to,
+    _keeps_rng,
+    _probe_condition,
+    _run,
+    _tensors,
+)
+from cvaekit.testing.probes import _WidenProbe
 
 
 @_keeps_rng
@@ -36,6 +46,7 @@ def check_decoder(name: str | Callable[..., Any], params: dict[str, Any] | None 
 
 
 def _check_network(kind, name, params, image_shape, cond_dim, latent_dim, batch, registry, seed) -> nn.Module:
+    """Encoders and decoders share one contract; `kind` says which input the network is given."""
     c = _Checker(kind, name, params, registry)
     c.check_params()
     image_shape = tuple(image_shape)
@@ -56,6 +67,20 @@ def _check_network(kind, name, params, image_shape, cond_dim, latent_dim, batch,
         return mod(given.to(device), _cond_to(cond, device))
 
     out = _run(c, "output shape", run, m)
+    _check_output_and_bad_input(c, kind, m, out, cond, batch, image_shape, latent_dim)
+    _check_injections_used(c, kind, plan, run, out, image_shape, cond_dim, latent_dim, seed)
+
+    c.round_trip(m, build([], seed + 1)[0], run)
+    c.same("determinism", "two instances built under the same seed give different outputs",
+           out, _run(c, "determinism", run, build([])[0]))
+    c.moves(m, run, out)
+    return m
+
+
+def _check_output_and_bad_input(c: _Checker, kind: str, m: nn.Module, out: Any, cond: Condition, batch: int,
+                                image_shape: tuple[int, ...], latent_dim: int) -> None:
+    """The output must have the contract's shape and dtype, and input of the wrong size must raise
+    here rather than fail obscurely deep inside training."""
     if kind == "encoder":
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             c.fail("output shape", f"forward(x, cond) must return (mu, logvar), got {type(out).__name__}")
@@ -70,12 +95,15 @@ def _check_network(kind, name, params, image_shape, cond_dim, latent_dim, batch,
     c.rejects(f"{what} of shape {tuple(bad.shape)} (built for {image_shape if kind == 'encoder' else latent_dim})",
               lambda: m(bad, cond))
 
+
+def _check_injections_used(c: _Checker, kind: str, plan: InjectionPlan, run: Callable[..., Any], out: Any,
+                           image_shape: tuple[int, ...], cond_dim: int, latent_dim: int, seed: int) -> None:
+    """Every offered stage must build its next layer for the stack's out_channels, or a recipe
+    that injects there would break; a probe that widens by 2 channels shows whether it does."""
     if not plan.offered:
         c.fail("injections", "it never calls injections.at(stage, channels); a network must offer at "
                "least stage 0 (its input) and use the returned stack's out_channels")
-    probes = Registry(dict(c.registry.components))
-    probes.components.pop(("injection", PROBE_INJECTION), None)
-    probes.add("injection", PROBE_INJECTION, _WidenProbe, origin="cvaekit.testing")
+    probes = _registry_with_widen_probe(c.registry)
     for stage in sorted(set(plan.offered)):
         spec = InjectionSpec(PROBE_INJECTION, {}, at=stage, net=kind)
         probe_plan = InjectionPlan([spec], cond_dim, probes, kind)
@@ -94,8 +122,10 @@ def _check_network(kind, name, params, image_shape, cond_dim, latent_dim, batch,
                 c.fail("injections", f"with an injection at stage {stage} the output shape changed "
                        f"to {tuple(t.shape)}")
 
-    c.round_trip(m, build([], seed + 1)[0], run)
-    c.same("determinism", "two instances built under the same seed give different outputs",
-           out, _run(c, "determinism", run, build([])[0]))
-    c.moves(m, run, out)
-    return m
+
+def _registry_with_widen_probe(registry: Registry) -> Registry:
+    """A copy of the registry whose probe injection is the widening one, leaving the caller's untouched."""
+    probes = Registry(dict(registry.components))
+    probes.components.pop(("injection", PROBE_INJECTION), None)
+    probes.add("injection", PROBE_INJECTION, _WidenProbe, origin="cvaekit.testing")
+    return probes

@@ -8,9 +8,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..prior import CONTRACT, gaussian_log_prob
-from ..registry import Registry
-from .checker import _Checker, _cond_to, _keeps_rng, _probe_condition, _run
+from cvaekit.core.condition import Condition
+from cvaekit.core.prior import CONTRACT, gaussian_log_prob
+from cvaekit.plugins.registry import Registry
+from cvaekit.testing.checker import (
+    _Checker,
+    _cond_to,
+    _keeps_rng,
+    _probe_condition,
+    _run,
+)
 
 
 @_keeps_rng
@@ -24,11 +31,7 @@ def check_prior(name: str | Callable[..., Any], params: dict[str, Any] | None = 
     c = _Checker("prior", name, params, registry)
     c.check_params()
     m = c.module(seed, cond_dim=cond_dim, latent_dim=latent_dim)
-    missing = [f for f in ("log_prob", "sample") if not callable(getattr(m, f, None))]
-    if missing:
-        c.fail("interface", f"it has no {' or '.join(missing)}: {CONTRACT} (a prior written for the "
-               f"old contract, forward(cond) -> (mu, logvar), becomes a GaussianPrior by renaming "
-               f"forward to gaussian)")
+    _require_prior_interface(c, m)
     cond = _probe_condition(batch, cond_dim, tokens, seed + 3)
     z = torch.randn(batch, latent_dim, generator=torch.Generator().manual_seed(seed + 4))
 
@@ -39,6 +42,30 @@ def check_prior(name: str | Callable[..., Any], params: dict[str, Any] | None = 
     def density(mod: nn.Module, device: str = "cpu") -> torch.Tensor:
         return mod.log_prob(z.to(device), _cond_to(cond, device))
 
+    samples = _check_sampling(c, m, draw, batch, latent_dim)
+    logp = _check_log_prob(c, m, z, cond, batch)
+    _check_gaussian_agrees(c, m, z, cond, logp, batch, latent_dim)
+
+    c.round_trip(m, c.module(seed + 1, cond_dim=cond_dim, latent_dim=latent_dim), density)
+    c.same("determinism", "two instances built under the same seed give different log_prob",
+           logp, _run(c, "determinism", density, c.module(seed, cond_dim=cond_dim, latent_dim=latent_dim)))
+    c.moves(m, density, logp)
+    c.moves(m, draw, samples)
+    return m
+
+
+def _require_prior_interface(c: _Checker, m: nn.Module) -> None:
+    """Fail early, pointing old-contract priors at the rename that fixes them."""
+    missing = [f for f in ("log_prob", "sample") if not callable(getattr(m, f, None))]
+    if missing:
+        c.fail("interface", f"it has no {' or '.join(missing)}: {CONTRACT} (a prior written for the "
+               f"old contract, forward(cond) -> (mu, logvar), becomes a GaussianPrior by renaming "
+               f"forward to gaussian)")
+
+
+def _check_sampling(c: _Checker, m: nn.Module, draw: Callable[..., torch.Tensor],
+                    batch: int, latent_dim: int) -> torch.Tensor:
+    """Samples must be seeded by the generator alone, allow temperature 0 and refuse a negative one."""
     samples = _run(c, "sample", draw, m)
     c.shape("sample(cond)", samples, (batch, latent_dim))
     c.floating("sample(cond)", samples)
@@ -47,7 +74,12 @@ def check_prior(name: str | Callable[..., Any], params: dict[str, Any] | None = 
     c.shape("sample(cond, temperature=0)", cool, (batch, latent_dim))
     c.floating("sample(cond, temperature=0)", cool)
     c.rejects("sample(cond, temperature=-1)", lambda: draw(m, "cpu", -1.0))
+    return samples
 
+
+def _check_log_prob(c: _Checker, m: nn.Module, z: torch.Tensor, cond: Condition,
+                    batch: int) -> torch.Tensor:
+    """log_prob is the training loss's prior term, so it must be [B], finite and give gradients."""
     with c.point("log_prob"):
         logp = m.log_prob(z, cond)
     c.shape("log_prob(z, cond)", logp, (batch,))
@@ -59,23 +91,21 @@ def check_prior(name: str | Callable[..., Any], params: dict[str, Any] | None = 
         if all(p.grad is None or not p.grad.any() for p in trainable):
             c.fail("log_prob", "log_prob(z, cond) gives no gradient to the prior's parameters, so it cannot be trained")
         m.zero_grad(set_to_none=True)
+    return logp
 
+
+def _check_gaussian_agrees(c: _Checker, m: nn.Module, z: torch.Tensor, cond: Condition,
+                           logp: torch.Tensor, batch: int, latent_dim: int) -> None:
+    """A prior that offers gaussian(cond) is used in closed form (the KL), so it must match log_prob."""
     gaussian = getattr(m, "gaussian", None)
-    if callable(gaussian):
-        out = _run(c, "gaussian", gaussian, cond)
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            c.fail("gaussian", f"gaussian(cond) must return (mu, logvar), got {type(out).__name__}")
-        for what, t in zip(("mu", "logvar"), out):
-            c.shape(what, t, (batch, latent_dim))
-            c.floating(what, t)
-        expected = gaussian_log_prob(z, *(t.detach().float() for t in out))
-        c.same("gaussian", "log_prob(z, cond) disagrees with the Gaussian that gaussian(cond) gives",
-               logp, expected, exact=False)
-
-    c.round_trip(m, c.module(seed + 1, cond_dim=cond_dim, latent_dim=latent_dim), density)
-    c.same("determinism", "two instances built under the same seed give different log_prob",
-           logp, _run(c, "determinism", density, c.module(seed, cond_dim=cond_dim, latent_dim=latent_dim)))
-    c.moves(m, density, logp)
-    c.moves(m, draw, samples)
-    return m
-
+    if not callable(gaussian):
+        return
+    out = _run(c, "gaussian", gaussian, cond)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        c.fail("gaussian", f"gaussian(cond) must return (mu, logvar), got {type(out).__name__}")
+    for what, t in zip(("mu", "logvar"), out):
+        c.shape(what, t, (batch, latent_dim))
+        c.floating(what, t)
+    expected = gaussian_log_prob(z, *(t.detach().float() for t in out))
+    c.same("gaussian", "log_prob(z, cond) disagrees with the Gaussian that gaussian(cond) gives",
+           logp, expected, exact=False)

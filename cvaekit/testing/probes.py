@@ -9,10 +9,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ..condition import Condition
-from ..data import DataInfo, DataSource, Split
-from ..model import CVAE
-from .checker import PROBE_CAPTIONS, PROBE_CLASSES
+from cvaekit.core.condition import Condition
+from cvaekit.core.data import DataInfo, DataSource, Split
+from cvaekit.core.model import CVAE
+from cvaekit.testing.checker import PROBE_CAPTIONS, PROBE_CLASSES
 
 
 def probe_data_info(image_shape: tuple[int, int, int] = (3, 32, 32)) -> DataInfo:

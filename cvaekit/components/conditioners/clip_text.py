@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from ...data import DataInfo
-from ...pretrained import DEFAULT_CLIP, load_clip
-from ...recipe import PositiveInt
-from ...text_cache import FrozenTextConditioner, model_key, shared_cache
+from cvaekit.caches.pretrained import DEFAULT_CLIP, load_clip
+from cvaekit.caches.text import FrozenTextConditioner, model_key, shared_cache
+from cvaekit.core.data import DataInfo
+from cvaekit.recipe import PositiveInt
 
 
 def clip_text(*, data: DataInfo, model: str = DEFAULT_CLIP, tokens: bool = False,

@@ -14,10 +14,10 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ...condition import Condition
-from ...data import DataInfo
-from ...errors import RecipeError, UnknownConditionError
-from ...recipe import PositiveInt
+from cvaekit.core.condition import Condition
+from cvaekit.core.data import DataInfo
+from cvaekit.errors import RecipeError, UnknownConditionError
+from cvaekit.recipe import PositiveInt
 
 PAD, UNK = "<pad>", "<unk>"
 

@@ -8,8 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...data import DataInfo
-from ...errors import RecipeError, UnknownConditionError, choices_text, did_you_mean
+from cvaekit.core.data import DataInfo
+from cvaekit.errors import (
+    RecipeError,
+    UnknownConditionError,
+    choices_text,
+    did_you_mean,
+)
 
 
 def normalize_word(text: str) -> str:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from ...data import DataInfo
-from ...optional import require
-from ...pretrained import resolve_pretrained
-from ...recipe import PositiveInt
-from ...text_cache import FrozenTextConditioner, model_key, shared_cache
+from cvaekit.caches.pretrained import resolve_pretrained
+from cvaekit.caches.text import FrozenTextConditioner, model_key, shared_cache
+from cvaekit.core.data import DataInfo
+from cvaekit.recipe import PositiveInt
+from cvaekit.runtime.optional import require
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}

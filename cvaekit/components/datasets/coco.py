@@ -15,10 +15,15 @@ from typing import Literal
 
 import torch
 
-from ...data import DataSource, Split
-from ...errors import DataError, RecipeError
-from ...image_cache import FileReader, SkippedImagesWarning, cached_images, warn_skipped
-from ...optional import require
+from cvaekit.caches.images import (
+    FileReader,
+    SkippedImagesWarning,
+    cached_images,
+    warn_skipped,
+)
+from cvaekit.core.data import DataSource, Split
+from cvaekit.errors import DataError, RecipeError
+from cvaekit.runtime.optional import require
 
 __all__ = ["SkippedImagesWarning", "coco_captions", "load_split", "select_images"]
 LAYOUT = ("train2017", "annotations/captions_train2017.json",

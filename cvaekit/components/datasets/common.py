@@ -8,9 +8,9 @@ from typing import Literal
 
 import torch
 
-from ...data import Split
-from ...errors import DataError, RecipeError
-from ...image_cache import Fit, ImageReader, cached_images, warn_skipped
+from cvaekit.caches.images import Fit, ImageReader, cached_images, warn_skipped
+from cvaekit.core.data import Split
+from cvaekit.errors import DataError, RecipeError
 
 Channels = Literal[1, 3]
 __all__ = ["Channels", "Fit", "as_captions", "cached_split", "check_image_keys", "split_indices"]

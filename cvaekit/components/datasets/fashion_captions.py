@@ -22,10 +22,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ...data import DataSource, Split
-from ...errors import RecipeError, UnknownConditionError
-from ...recipe import PositiveInt
-from .fashion_mnist import fashion_mnist
+from cvaekit.components.datasets.fashion_mnist import fashion_mnist
+from cvaekit.core.data import DataSource, Split
+from cvaekit.errors import RecipeError, UnknownConditionError
+from cvaekit.recipe import PositiveInt
 
 CANVAS, CELL, ITEM = 64, 32, 28
 OFFSET = (CELL - ITEM) // 2  # an item sits centred in its cell

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from torchvision.datasets import FashionMNIST
 
-from ...cache import cache_dir
-from ...data import DataSource, Split, as_uint8_images
-from ...errors import DataError
+from cvaekit.caches.paths import cache_dir
+from cvaekit.core.data import DataSource, Split, as_uint8_images
+from cvaekit.errors import DataError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",

@@ -14,13 +14,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ...cache import cache_dir
-from ...data import DataSource, Split
-from ...errors import CvaekitError, DataError, RecipeError, choices_text, did_you_mean
-from ...image_cache import open_encoded
-from ...optional import require
-from ...recipe import PositiveInt
-from .common import Channels, Fit, as_captions, cached_split, check_image_keys, split_indices
+from cvaekit.caches.images import open_encoded
+from cvaekit.caches.paths import cache_dir
+from cvaekit.components.datasets.common import (
+    Channels,
+    Fit,
+    as_captions,
+    cached_split,
+    check_image_keys,
+    split_indices,
+)
+from cvaekit.core.data import DataSource, Split
+from cvaekit.errors import (
+    CvaekitError,
+    DataError,
+    RecipeError,
+    choices_text,
+    did_you_mean,
+)
+from cvaekit.recipe import PositiveInt
+from cvaekit.runtime.optional import require
 
 TEST_SPLITS = ("test", "validation")
 

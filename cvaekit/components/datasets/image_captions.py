@@ -17,11 +17,18 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from ...data import DataSource
-from ...errors import DataError, RecipeError
-from ...image_cache import FileReader
-from ...recipe import PositiveInt
-from .common import Channels, Fit, as_captions, cached_split, check_image_keys, split_indices
+from cvaekit.caches.images import FileReader
+from cvaekit.components.datasets.common import (
+    Channels,
+    Fit,
+    as_captions,
+    cached_split,
+    check_image_keys,
+    split_indices,
+)
+from cvaekit.core.data import DataSource
+from cvaekit.errors import DataError, RecipeError
+from cvaekit.recipe import PositiveInt
 
 METADATA = ("metadata.jsonl", "metadata.csv")
 TEST_FOLDERS = ("test", "validation")

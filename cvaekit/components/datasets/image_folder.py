@@ -14,11 +14,17 @@ from pathlib import Path
 
 from torchvision.datasets import ImageFolder
 
-from ...data import DataSource
-from ...errors import DataError, RecipeError
-from ...image_cache import FileReader
-from ...recipe import PositiveInt
-from .common import Channels, Fit, cached_split, check_image_keys, split_indices
+from cvaekit.caches.images import FileReader
+from cvaekit.components.datasets.common import (
+    Channels,
+    Fit,
+    cached_split,
+    check_image_keys,
+    split_indices,
+)
+from cvaekit.core.data import DataSource
+from cvaekit.errors import DataError, RecipeError
+from cvaekit.recipe import PositiveInt
 
 LAYOUT = "root/<class>/<image> (or root/train/<class>/... and root/test/<class>/...)"
 

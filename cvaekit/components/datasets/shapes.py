@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ...data import DataSource, Split
-from ...errors import RecipeError, UnknownConditionError
-from ...recipe import PositiveInt
+from cvaekit.core.data import DataSource, Split
+from cvaekit.errors import RecipeError, UnknownConditionError
+from cvaekit.recipe import PositiveInt
 
 COLOURS = {"red": (230, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 240),
            "yellow": (230, 220, 40), "cyan": (40, 210, 220), "magenta": (220, 40, 220)}

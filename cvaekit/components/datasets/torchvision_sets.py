@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ...cache import cache_dir
-from ...data import DataSource
-from ...errors import DataError, RecipeError, choices_text, did_you_mean
-from ...image_cache import open_encoded
-from ...recipe import PositiveInt
-from .common import Fit, cached_split
+from cvaekit.caches.images import open_encoded
+from cvaekit.caches.paths import cache_dir
+from cvaekit.components.datasets.common import Fit, cached_split
+from cvaekit.core.data import DataSource
+from cvaekit.errors import DataError, RecipeError, choices_text, did_you_mean
+from cvaekit.recipe import PositiveInt
 
 # How each set names its two splits: the keyword, and its training and test values.
 SETS: dict[str, tuple[str, Any, Any]] = {
@@ -69,33 +69,12 @@ def torchvision_dataset(dataset: str = "MNIST", root: str | None = None, downloa
     import torchvision.datasets as tv
 
     name = dataset
-    if name not in SETS:
-        raise RecipeError(f"'data.dataset': '{name}' is not one of torchvision's labelled image sets."
-                          f"{did_you_mean(name, SETS)} Choices: {choices_text(SETS)}.")
-    if image_size is not None and image_size < 8:
-        raise RecipeError(f"'data.image_size' must be at least 8 pixels, got {image_size}.")
+    _check_set_and_size(name, image_size)
     cls = getattr(tv, name)
-    keyword, train_value, test_value = SETS[name]
-    if keyword == "split":
-        train_value, test_value = train_split or train_value, test_split or test_value
-    elif train_split or test_split:
-        raise RecipeError(f"torchvision's {name} splits by train=True/False; 'data.train_split' and "
-                          "'data.test_split' are for sets with named splits.")
+    keyword, train_value, test_value = _split_values(name, train_split, test_split)
     base = Path(root) if root else cache_dir("data", "torchvision")
-    extra = dict(options or {})
-    accepted = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(extra) - set(accepted))
-    if unknown:
-        raise RecipeError(f"'data.options' for {name}: unknown {', '.join(unknown)}. "
-                          f"It takes: {choices_text(p for p in accepted if p not in ('self', 'root', keyword))}.")
-    sets = []
-    for value in (train_value, test_value):
-        try:
-            sets.append(cls(str(base), **{keyword: value}, download=download, **extra))
-        except (RuntimeError, OSError, ValueError) as exc:
-            raise DataError(f"torchvision's {name} ({keyword}={value!r}) was not found in '{base}' (data.root) "
-                            f"({type(exc).__name__}: {exc}). {_where(cls, name, base)} or set 'data.download: "
-                            f"true' to let torchvision fetch them (needs the network).") from None
+    extra = _checked_options(cls, name, options, keyword)
+    sets = _open_sets(cls, name, base, keyword, (train_value, test_value), download, extra)
     first = sets[0][0][0]
     size = image_size or min(first.size)
     colour = channels or (1 if first.mode in GREY_MODES else 3)
@@ -112,6 +91,51 @@ def torchvision_dataset(dataset: str = "MNIST", root: str | None = None, downloa
 
         splits.append(cached_split("torchvision", label, ident, source, f"{name} in {base}", **keys))
     return DataSource(splits[0], splits[1], classes=classes, aliases=_aliases(classes))
+
+
+def _check_set_and_size(name: str, image_size: int | None) -> None:
+    """Refuse a recipe's mistakes before torchvision touches the disk."""
+    if name not in SETS:
+        raise RecipeError(f"'data.dataset': '{name}' is not one of torchvision's labelled image sets."
+                          f"{did_you_mean(name, SETS)} Choices: {choices_text(SETS)}.")
+    if image_size is not None and image_size < 8:
+        raise RecipeError(f"'data.image_size' must be at least 8 pixels, got {image_size}.")
+
+
+def _split_values(name: str, train_split: str | None, test_split: str | None) -> tuple[str, Any, Any]:
+    """The split keyword and its training and test values; named splits may be overridden."""
+    keyword, train_value, test_value = SETS[name]
+    if keyword == "split":
+        train_value, test_value = train_split or train_value, test_split or test_value
+    elif train_split or test_split:
+        raise RecipeError(f"torchvision's {name} splits by train=True/False; 'data.train_split' and "
+                          "'data.test_split' are for sets with named splits.")
+    return keyword, train_value, test_value
+
+
+def _checked_options(cls, name: str, options: dict | None, keyword: str) -> dict:
+    """The extra keywords, refused by name (with the ones it takes) rather than as a TypeError."""
+    extra = dict(options or {})
+    accepted = inspect.signature(cls.__init__).parameters
+    unknown = sorted(set(extra) - set(accepted))
+    if unknown:
+        raise RecipeError(f"'data.options' for {name}: unknown {', '.join(unknown)}. "
+                          f"It takes: {choices_text(p for p in accepted if p not in ('self', 'root', keyword))}.")
+    return extra
+
+
+def _open_sets(cls, name: str, base: Path, keyword: str, values: tuple[Any, Any], download: bool,
+               extra: dict) -> list:
+    """The training and test sets; missing files become a DataError that says where to put them."""
+    sets = []
+    for value in values:
+        try:
+            sets.append(cls(str(base), **{keyword: value}, download=download, **extra))
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise DataError(f"torchvision's {name} ({keyword}={value!r}) was not found in '{base}' (data.root) "
+                            f"({type(exc).__name__}: {exc}). {_where(cls, name, base)} or set 'data.download: "
+                            f"true' to let torchvision fetch them (needs the network).") from None
+    return sets
 
 
 def _aliases(classes: list[str]) -> dict[str, str]:

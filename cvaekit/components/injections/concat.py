@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...condition import Condition
-from ...errors import RecipeError
-from ...recipe import PositiveInt
+from cvaekit.core.condition import Condition
+from cvaekit.errors import RecipeError
+from cvaekit.recipe import PositiveInt
 
 
 class EarlyConcat(nn.Module):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...attention import attend
-from ...condition import Condition
-from ...errors import RecipeError
-from ...recipe import NonNegativeFloat, PositiveInt
+from cvaekit.core.attention import attend
+from cvaekit.core.condition import Condition
+from cvaekit.errors import RecipeError
+from cvaekit.recipe import NonNegativeFloat, PositiveInt
 
 
 class CrossAttention(nn.Module):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...condition import Condition
-from ...recipe import PositiveInt
+from cvaekit.core.condition import Condition
+from cvaekit.recipe import PositiveInt
 
 
 class FiLM(nn.Module):

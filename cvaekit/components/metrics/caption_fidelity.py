@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import torch
 
-from ...errors import CvaekitError, UnknownConditionError
-from ...evaluation import EvalContext
+from cvaekit.errors import CvaekitError, UnknownConditionError
+from cvaekit.evaluation.context import EvalContext
 
 Fidelity = Callable[[list[str], torch.Tensor], float]  # (captions, images) -> share that pass
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import torch
 
-from ...errors import CvaekitError
-from ...evaluation import EvalContext
-from ...pretrained import DEFAULT_CLIP, load_clip, load_clip_processor
-from ...recipe import PositiveInt
+from cvaekit.caches.pretrained import DEFAULT_CLIP, load_clip, load_clip_processor
+from cvaekit.errors import CvaekitError
+from cvaekit.evaluation.context import EvalContext
+from cvaekit.recipe import PositiveInt
 
 
 def _features(out) -> torch.Tensor:

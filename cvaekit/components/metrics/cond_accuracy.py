@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from ...errors import CvaekitError
-from ...evaluation import EvalContext
-from ...recipe import PositiveInt
-from .judge import Judge, accuracy, cached_judge
+from cvaekit.components.metrics.judge import Judge, accuracy, cached_judge
+from cvaekit.errors import CvaekitError
+from cvaekit.evaluation.context import EvalContext
+from cvaekit.recipe import PositiveInt
 
 
 class ConditionalAccuracy:

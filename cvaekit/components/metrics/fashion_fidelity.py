@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import torch
 
-from ...evaluation import EvalContext
-from ...recipe import PositiveInt
-from ..datasets.fashion_captions import CELL, ITEM, OFFSET, WORDS, Layout, parse_caption, relation_holds
-from ..datasets.fashion_mnist import fashion_mnist
-from .caption_fidelity import caption_fidelity
-from .judge import Judge, cached_judge, predictions
+from cvaekit.components.datasets.fashion_captions import (
+    CELL,
+    ITEM,
+    OFFSET,
+    WORDS,
+    Layout,
+    parse_caption,
+    relation_holds,
+)
+from cvaekit.components.datasets.fashion_mnist import fashion_mnist
+from cvaekit.components.metrics.caption_fidelity import caption_fidelity
+from cvaekit.components.metrics.judge import Judge, cached_judge, predictions
+from cvaekit.evaluation.context import EvalContext
+from cvaekit.recipe import PositiveInt
 
 EMPTY_INK = 0.05  # mean brightness below which a cell counts as empty
 

@@ -30,11 +30,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ...errors import CvaekitError, RecipeError, choices_text
-from ...evaluation import EvalContext
-from ...optional import require
-from ...recipe import ExistingPath, PositiveInt
-from .judge import cached_judge
+from cvaekit.components.metrics.judge import cached_judge
+from cvaekit.errors import CvaekitError, RecipeError, choices_text
+from cvaekit.evaluation.context import EvalContext
+from cvaekit.recipe import ExistingPath, PositiveInt
+from cvaekit.runtime.optional import require
 
 EXTRACTORS = ("auto", "inception", "judge", "random")
 INCEPTION_DIM = 2048  # Inception's pool features: FID needs at least this many images per side

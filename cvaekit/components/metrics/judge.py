@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...cache import cache_dir
-from ...checkpoint import save_checkpoint
-from ...data import Split
+from cvaekit.caches.paths import cache_dir
+from cvaekit.core.data import Split
+from cvaekit.store.checkpoint import save_checkpoint
 
 JUDGE_VERSION = 2
 

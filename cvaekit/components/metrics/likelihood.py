@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...evaluation import EvalContext
+from cvaekit.evaluation.context import EvalContext
 
 
 class NegativeELBO:

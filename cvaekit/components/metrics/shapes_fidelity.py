@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ...evaluation import EvalContext
-from ...recipe import PositiveInt
-from ..datasets.shapes import COLOURS, Scene, parse_caption, side_of
-from .caption_fidelity import caption_fidelity
+from cvaekit.components.datasets.shapes import COLOURS, Scene, parse_caption, side_of
+from cvaekit.components.metrics.caption_fidelity import caption_fidelity
+from cvaekit.evaluation.context import EvalContext
+from cvaekit.recipe import PositiveInt
 
 _PALETTE = np.array(list(COLOURS.values()), dtype=np.float32)
 _PALETTE = _PALETTE / np.linalg.norm(_PALETTE, axis=1, keepdims=True)

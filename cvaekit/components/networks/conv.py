@@ -14,9 +14,9 @@ import math
 import torch
 from torch import nn
 
-from ...condition import Condition
-from ...errors import RecipeError
-from ...recipe import NonNegativeFloat, PositiveInt
+from cvaekit.core.condition import Condition
+from cvaekit.errors import RecipeError
+from cvaekit.recipe import NonNegativeFloat, PositiveInt
 
 STUDY_CHANNELS = [32, 64, 128, 256, 512]
 

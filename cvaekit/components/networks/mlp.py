@@ -7,8 +7,8 @@ import math
 import torch
 from torch import nn
 
-from ...condition import Condition
-from ...recipe import PositiveInt
+from cvaekit.core.condition import Condition
+from cvaekit.recipe import PositiveInt
 
 
 class MLPEncoder(nn.Module):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...condition import Condition
-from ...prior import GaussianPrior
+from cvaekit.core.condition import Condition
+from cvaekit.core.prior import GaussianPrior
 
 
 class ConditionalPrior(GaussianPrior):

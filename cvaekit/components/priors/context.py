@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...attention import attend
-from ...condition import Condition
+from cvaekit.core.attention import attend
+from cvaekit.core.condition import Condition
 
 
 class TokenSummary(nn.Module):

@@ -15,10 +15,10 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
-from ...condition import Condition
-from ...prior import mixture_draw, noise
-from ...recipe import AtLeast, PositiveInt
-from .context import context_reader, read_context
+from cvaekit.components.priors.context import context_reader, read_context
+from cvaekit.core.condition import Condition
+from cvaekit.core.prior import mixture_draw, noise
+from cvaekit.recipe import AtLeast, PositiveInt
 
 
 class FlowPrior(nn.Module):

@@ -14,10 +14,10 @@ import torch
 from torch import distributions as D
 from torch import nn
 
-from ...condition import Condition
-from ...prior import mixture_draw
-from ...recipe import AtLeast, PositiveInt
-from .context import context_reader, read_context
+from cvaekit.components.priors.context import context_reader, read_context
+from cvaekit.core.condition import Condition
+from cvaekit.core.prior import mixture_draw
+from cvaekit.recipe import AtLeast, PositiveInt
 
 
 class MixturePrior(nn.Module):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cvaekit.condition import Condition
-from cvaekit.data import DataInfo
+from cvaekit.core.condition import Condition
+from cvaekit.core.data import DataInfo
 from cvaekit.errors import UnknownConditionError
 from cvaekit.plugins import load_registry
 from cvaekit.recipe import load_recipe

@@ -1,0 +1,143 @@
+"""Recipe to parts: the one place that turns a recipe into its data set, model, prior and
+metrics (through the registry), and a run folder back into its trained model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cvaekit.core.data import DataInfo, DataSource
+from cvaekit.core.model import CVAE, InjectionStack
+from cvaekit.core.prior import check_prior_interface
+from cvaekit.errors import RecipeError
+from cvaekit.plugins.loading import get_registry
+from cvaekit.plugins.registry import Registry
+from cvaekit.recipe import (
+    ComponentSpec,
+    InjectionSpec,
+    ModelConfig,
+    Recipe,
+    load_recipe,
+)
+from cvaekit.store.checkpoint import read_fitted_prior, read_training_checkpoint
+from cvaekit.store.runs import RunDir
+
+
+def build_dataset(recipe: Recipe, registry: Registry) -> DataSource:
+    """The recipe's data set (`data`)."""
+    return registry.build("dataset", recipe.data.name, recipe.data.params)
+
+
+def build_conditioner(config: ModelConfig, data_info: DataInfo, registry: Registry) -> nn.Module:
+    """The recipe's conditioner (`model.conditioner`), for the data it will read."""
+    return registry.build("conditioner", config.conditioner.name, config.conditioner.params, data=data_info)
+
+
+def build_metrics(specs: list[ComponentSpec] | list[tuple[str, dict[str, Any]]], registry: Registry) -> list[Any]:
+    """The metrics named by `specs` (recipe entries, or (name, params) pairs)."""
+    pairs = [(s.name, s.params) if isinstance(s, ComponentSpec) else s for s in specs]
+    return [registry.build("metric", name, params) for name, params in pairs]
+
+
+def sample_prompts(recipe: Recipe, data: DataSource) -> list[str]:
+    """The texts of a run's sample grids: the recipe's `eval.conditions`, else the data's own."""
+    return list(recipe.eval.conditions or data.default_prompts())
+
+
+@dataclass
+class InjectionPlan:
+    """The injections a recipe places in one network. The network calls `at(stage, channels)`
+    at each point where it accepts one (0 = its input) and uses the returned stack."""
+
+    specs: list[InjectionSpec]
+    cond_dim: int
+    registry: Registry
+    net: str = "encoder"
+    offered: list[int] = field(default_factory=list)
+
+    def at(self, stage: int, channels: int) -> InjectionStack:
+        self.offered.append(stage)
+        modules = []
+        for spec in (s for s in self.specs if s.at == stage):
+            inj = self.registry.build("injection", spec.name, spec.params,
+                                      cond_dim=self.cond_dim, channels=channels)
+            channels = inj.out_channels
+            modules.append(inj)
+        return InjectionStack(modules, channels)
+
+    def check_placed(self, network: str) -> None:
+        """Every injection must land on a stage the network offered."""
+        for spec in self.specs:
+            if spec.at not in self.offered:
+                where = (f"stages {sorted(set(self.offered))}" if self.offered
+                         else "no injections")
+                raise RecipeError(
+                    f"Injection '{spec.name}' is placed at stage {spec.at} of the {self.net}, "
+                    f"but {self.net} '{network}' takes {where}.")
+
+
+def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry,
+                conditioner: nn.Module | None = None) -> CVAE:
+    """The CVAE a recipe's `model` section describes; `conditioner`, when given, is one
+    already built from it (the memory guard builds the rest on the meta device around it)."""
+    if conditioner is None:
+        conditioner = build_conditioner(config, data_info, registry)
+    cond_dim = conditioner.dim
+    nets = {}
+    for net in ("encoder", "decoder"):
+        spec = getattr(config, net)
+        plan = InjectionPlan([s for s in config.injections if s.net == net], cond_dim, registry, net)
+        nets[net] = registry.build(net, spec.name, spec.params, image_shape=tuple(data_info.image_shape),
+                                   cond_dim=cond_dim, latent_dim=config.latent_dim, injections=plan)
+        plan.check_placed(spec.name)
+    prior = None if config.prior is None else build_prior(config.prior.name, config.prior.params, cond_dim,
+                                                          config.latent_dim, registry)
+    return CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info, prior)
+
+
+def build_prior(name: str, params: dict, cond_dim: int, latent_dim: int, registry: Registry) -> nn.Module:
+    """The named prior component, checked to give `log_prob` and `sample`."""
+    prior = registry.build("prior", name, params, cond_dim=cond_dim, latent_dim=latent_dim)
+    check_prior_interface(prior, name)
+    return prior
+
+
+@dataclass
+class TrainedRun:
+    """A run folder's recipe and model, loaded from one of its checkpoints."""
+
+    run: RunDir
+    recipe: Recipe
+    model: CVAE
+    epoch: int
+    checkpoint: Path
+    fitted_prior: Path | None = None  # the prior fitted afterwards (`cvaekit fit-prior`), if one is used
+
+
+def load_run(path: str | os.PathLike, checkpoint: str | None = None,
+             registry: Registry | None = None, device: str | torch.device = "cpu",
+             fitted_prior: bool = True) -> TrainedRun:
+    """Rebuild a run's model from its recipe and load a checkpoint (no data set needed).
+
+    A prior that `cvaekit fit-prior` fitted to this checkpoint replaces the recipe's own
+    unless `fitted_prior` is False."""
+    registry = registry or get_registry()
+    run = RunDir.open(path)
+    recipe = load_recipe(run.recipe_file, registry=registry)
+    ckpt_path = run.resolve_checkpoint(checkpoint)
+    state = read_training_checkpoint(ckpt_path)
+    model = build_model(recipe.model, DataInfo.from_dict(state["data_info"]), registry)
+    model.load_state_dict(state["model"])
+    fitted = run.fitted_prior(state["epoch"])
+    if not (fitted_prior and fitted.is_file()):
+        return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path)
+    saved = read_fitted_prior(fitted)
+    model.prior = build_prior(saved["prior"]["name"], saved["prior"]["params"], model.conditioner.dim,
+                              model.latent_dim, registry)
+    model.prior.load_state_dict(saved["state"])
+    return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path, fitted)

@@ -1,0 +1,127 @@
+"""Sampling from a model: n images per text, and walks through the latent space (one text to
+another at a fixed z, or one seed to another at a fixed text). Torch only; the commands that
+load a run and write a picture are in `cvaekit.serving.generate`."""
+
+from __future__ import annotations
+
+import torch
+
+from cvaekit.core.condition import Condition
+from cvaekit.core.model import CVAE
+from cvaekit.core.prior import sample_latent
+from cvaekit.errors import CvaekitError
+
+
+@torch.no_grad()
+def sample_rows(model: CVAE, texts: list[str], n: int, seed: int = 0,
+                temperature: float = 1.0) -> list[torch.Tensor]:
+    """`n` images per text. Texts are parsed by the model's conditioner first, so an unknown
+    word fails before anything is generated. `temperature` below 1 trades variety for more
+    typical images (see `cvaekit.core.prior.sample_latent`)."""
+    raw = model.conditioner.parse(list(texts))
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    rows = []
+    for i in range(len(texts)):
+        one = raw[i:i + 1]
+        batch = one.repeat(n) if isinstance(one, torch.Tensor) else list(one) * n
+        rows.append(model.sample(batch, generator=gen, temperature=temperature).cpu())
+    model.train(was_training)
+    return rows
+
+
+# ---------------------------------------------------------------------------- latent walks
+
+MAX_STEPS = 64  # a strip longer than this is no longer a picture anyone can read
+
+
+@torch.no_grad()
+def decode_latents(model: CVAE, z: torch.Tensor, cond: Condition) -> torch.Tensor:
+    """Images in [0, 1] for latent codes `z` [B, latent_dim] under `cond`: the one place a
+    walk turns z into pictures, so a walk chooses z itself instead of the prior drawing it."""
+    return torch.sigmoid(model.decoder(z.to(model.device), cond)).cpu()
+
+
+def draw_latent(model: CVAE, cond: Condition, seed: int, temperature: float = 1.0) -> torch.Tensor:
+    """One z per condition from the model's prior, each drawn from `seed` afresh: the same
+    seed gives the same draw under every condition (for N(0, I), the same z)."""
+    rows = [sample_latent(model.prior, cond.index(torch.tensor([i], device=cond.vector.device)),
+                          model.latent_dim, torch.Generator().manual_seed(seed), temperature)
+            for i in range(cond.vector.shape[0])]
+    return torch.cat(rows)
+
+
+def blend(a: Condition, b: Condition, t: float) -> Condition:
+    """The condition (1 - t) a + t b, for one-sample conditions. Token sequences of
+    different lengths are padded with masked-out zeros to the longer one first."""
+    length = max(a.tokens.shape[1], b.tokens.shape[1])
+
+    def padded(c: Condition) -> tuple[torch.Tensor, torch.Tensor]:
+        extra = length - c.tokens.shape[1]
+        mask = c.mask if c.mask is not None else torch.ones(c.tokens.shape[:2], dtype=torch.bool,
+                                                            device=c.tokens.device)
+        return (torch.nn.functional.pad(c.tokens, (0, 0, 0, extra)),
+                torch.nn.functional.pad(mask.bool(), (0, extra), value=False))
+
+    (ta, ma), (tb, mb) = padded(a), padded(b)
+    # A token that only one side has is kept while that side has any weight.
+    mask = (ma & (t < 1)) | (mb & (t > 0))
+    masked = None if a.mask is None and b.mask is None and bool(mask.all()) else mask
+    return Condition(torch.lerp(a.vector, b.vector, t), torch.lerp(ta, tb, t), masked)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between codes (rows of `a` and `b`): the path a Gaussian latent
+    space is walked along, so codes midway keep a typical length (a straight line would pass
+    near the centre, where no sample lies)."""
+    na, nb = a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True)
+    cos = ((a * b).sum(-1, keepdim=True) / (na * nb).clamp_min(1e-12)).clamp(-1, 1)
+    omega = torch.arccos(cos)
+    so = torch.sin(omega)
+    straight = so.abs() < 1e-6  # (anti)parallel or zero codes: a straight line is all there is
+    wa = torch.where(straight, torch.full_like(so, 1 - t), torch.sin((1 - t) * omega) / so.where(~straight, 1))
+    wb = torch.where(straight, torch.full_like(so, t), torch.sin(t * omega) / so.where(~straight, 1))
+    return wa * a + wb * b
+
+
+def _steps(steps: int) -> list[float]:
+    if not 2 <= steps <= MAX_STEPS:
+        raise CvaekitError(f"A walk takes 2 to {MAX_STEPS} steps (its two ends included); got {steps}.")
+    return [i / (steps - 1) for i in range(steps)]
+
+
+@torch.no_grad()
+def walk_texts(model: CVAE, text_a: str, text_b: str, steps: int = 8, seed: int = 0,
+               temperature: float = 1.0) -> torch.Tensor:
+    """Condition interpolation: z fixed by `seed`, the condition moving from `text_a` to
+    `text_b` in `steps` steps; [steps, C, H, W]. Under a conditional prior the seed's draw
+    is taken at each step's condition, so z follows the prior from one text to the other."""
+    ts = _steps(steps)
+    raw = model.conditioner.parse([text_a, text_b])
+    was_training = model.training
+    model.eval()
+    a, b = (model.condition(raw[i:i + 1]) for i in (0, 1))
+    conds = [blend(a, b, t) for t in ts]
+    images = [decode_latents(model, draw_latent(model, c, seed, temperature), c) for c in conds]
+    model.train(was_training)
+    return torch.cat(images)
+
+
+@torch.no_grad()
+def walk_seeds(model: CVAE, text: str, seed_a: int, seed_b: int, steps: int = 8,
+               temperature: float = 1.0) -> torch.Tensor:
+    """Latent interpolation: the text fixed, z moving from seed `seed_a`'s draw to seed
+    `seed_b`'s along a great circle around the prior's centre; [steps, C, H, W]."""
+    ts = _steps(steps)
+    raw = model.conditioner.parse([text])
+    was_training = model.training
+    model.eval()
+    cond = model.condition(raw)
+    za, zb = (draw_latent(model, cond, s, temperature) for s in (seed_a, seed_b))
+    centre = sample_latent(model.prior, cond, model.latent_dim, None, 0.0)
+    z = torch.cat([centre + slerp(za - centre, zb - centre, t) for t in ts])
+    cond = cond.index(torch.zeros(len(ts), dtype=torch.long, device=cond.vector.device))
+    images = decode_latents(model, z, cond)
+    model.train(was_training)
+    return images

@@ -1,0 +1,123 @@
+"""The recipe's schema: the dataclasses a YAML recipe is validated into.
+
+A component's own parameters are its factory's signature; these are the engine's keys."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from cvaekit.recipe.types import Above, NonNegativeFloat, PositiveFloat, PositiveInt
+
+
+@dataclass
+class ComponentSpec:
+    """A component by name plus its parameters (everything but `name` in the YAML mapping)."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InjectionSpec(ComponentSpec):
+    """An injection placed at stage `at` (0 = the input) of the encoder or decoder."""
+
+    at: int = 0
+    net: Literal["encoder", "decoder"] = "encoder"
+
+
+@dataclass
+class ModelConfig:
+    conditioner: ComponentSpec
+    encoder: ComponentSpec
+    decoder: ComponentSpec
+    latent_dim: PositiveInt = 20
+    injections: list[InjectionSpec] = field(default_factory=list)
+    prior: ComponentSpec | None = None
+
+
+@dataclass
+class TrainConfig:
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 128
+    lr: PositiveFloat = 1e-3
+    lr_schedule: Literal["constant", "cosine", "cooldown"] = "constant"  # constant: train.lr throughout; cosine: from train.lr down to 0 at the last step of train.epochs; cooldown: train.lr, then down to 0 in a straight line over the last train.cooldown of the steps
+    cooldown: Annotated[float, Above(0)] = 0.2  # the share of the steps at the end over which lr_schedule: cooldown lowers the rate (1: all of them)
+    weight_decay: NonNegativeFloat = 0.0
+    kl_weight: NonNegativeFloat = 1.0
+    checkpoint_every: PositiveInt = 10  # epochs between kept checkpoints; the last is always kept
+    limit: PositiveInt | None = None  # train on the first N images only (quick runs, tests)
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
+    amp: bool = False  # bfloat16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX)
+    data_on_device: bool | Literal["auto"] = "auto"  # training images and frozen conditions held on the device (auto: on a GPU, when they fit train.data_share)
+    data_share: Annotated[float, Above(0)] = 0.3  # the most of the GPU's memory that resident training data may take (auto)
+    channels_last: bool = False  # images and convolutions in NHWC memory order (faster convolutions on recent GPUs)
+    compile: bool = False  # torch.compile the networks (the checkpoint format is unchanged)
+    grad_clip: PositiveFloat | None = None
+    processes: PositiveInt = 1  # CPU processes training data-parallel, each with an equal share of every batch and of the cores (a model of many small operations trains faster so); one process on a GPU
+
+
+@dataclass
+class EvalConfig:
+    metrics: list[ComponentSpec] = field(default_factory=list)
+    limit: PositiveInt | None = None  # evaluate on the first N test images only
+    samples_per_condition: PositiveInt = 8
+    conditions: list[str] | None = None  # texts for sample grids; default: the data's own
+
+
+@dataclass
+class FitPriorConfig:
+    prior: ComponentSpec  # the prior to fit: a name, or a mapping with name and its parameters
+    epochs: PositiveInt = 14  # passes over the codes
+    lr: PositiveFloat = 5e-3  # Adam learning rate of the fit (cosine-annealed over its epochs)
+    batch_size: PositiveInt = 1024  # codes per step of the fit
+    draws: PositiveInt = 4  # codes per training image, a caption drawn at random for each
+
+
+FIT_PRIOR_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FitPriorConfig) if f.name != "prior"}
+
+
+@dataclass
+class LogConfig:
+    tensorboard: bool = False
+
+
+@dataclass
+class Recipe:
+    name: str
+    data: ComponentSpec
+    model: ModelConfig
+    seed: int = 0
+    runs_dir: str = "runs"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    fit_prior: FitPriorConfig | None = None  # a second stage: after training, fit this prior to the codes
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)
+
+
+
+# Which registry kind each component-valued key is looked up in.
+KIND_OF = {"data": "dataset", "conditioner": "conditioner", "encoder": "encoder",
+           "decoder": "decoder", "prior": "prior", "injections": "injection", "metrics": "metric"}
+
+
+def to_plain(obj: Any) -> Any:
+    """A Recipe as YAML-ready data, with component specs back in `{name: ..., **params}` form."""
+    if isinstance(obj, ComponentSpec):
+        out = {"name": obj.name}
+        out.update({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+                    if f.name not in ("name", "params")})
+        out.update(to_plain(obj.params))
+        return out
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+

@@ -1,0 +1,103 @@
+"""`train.processes`: training in several CPU processes that `cvaekit run` starts itself.
+
+A model of many small operations (shapes_best at 32 px) keeps a CPU's threads waiting on each
+other between operations; the same cores used as one single-threaded process each, training
+data-parallel (gloo), do more: 1.37x the images/s on 2 cores (docs/performance.md). Each
+process takes an equal share of every batch, so `batch_size` stays the step's batch and the
+model trained is the same kind as in one process. The recipe's `fit_prior` stage runs in the
+same processes afterwards, each fitting on its share of the codes. The processes are fresh
+interpreters: they build the model's parts from the installed plugins (entry points), as
+`cvaekit run` does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from cvaekit.errors import CvaekitError, RecipeError
+from cvaekit.runtime.ports import free_port
+
+LAUNCHED = "CVAEKIT_PROCESSES"  # set in the processes this module starts
+
+
+def launched() -> bool:
+    """Whether this process is one of those `run_in_processes` started."""
+    return LAUNCHED in os.environ
+
+
+def check_processes(processes: int, batch_size: int) -> None:
+    """A clear error for a `train.processes` that cannot split the batch, or that would start
+    processes under torchrun (which starts its own)."""
+    if processes == 1 or launched():
+        return
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise RecipeError("'train.processes' starts its own processes; under torchrun, which starts them "
+                          "itself (--nproc_per_node), set it to 1.")
+    if batch_size % processes:
+        fits = [n for n in range(1, min(batch_size, 64) + 1) if batch_size % n == 0]
+        raise RecipeError(f"'train.processes' ({processes}) must divide 'train.batch_size' ({batch_size}): each "
+                          f"process takes an equal share of every batch. Valid here: {', '.join(map(str, fits))}.")
+
+
+def run_in_processes(target, args: tuple, n: int):
+    """Call `target(*args)` (a module-level function) in `n` processes on this machine, each
+    with its share of the cores and its rank in the environment; return rank 0's result. The
+    first `CvaekitError` a process met is raised here."""
+    import torch.multiprocessing as mp
+
+    threads = max(1, (os.cpu_count() or 1) // n)
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(n), LAUNCHED: str(n)}
+    context = mp.get_context("spawn")
+    results = context.SimpleQueue()
+    started = mp.start_processes(_worker, args=(env, threads, target, args, results), nprocs=n, join=False,
+                                 start_method="spawn")
+    handler = _passed_on(started.processes)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not started.join():
+            pass
+    except mp.ProcessExitedException as exc:
+        raise CvaekitError(f"A training process ended with exit code {exc.exit_code} ({exc}). What was saved "
+                           f"stays saved; 'cvaekit run --resume RUN' continues the run.") from None
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    outcomes = {}
+    while not results.empty():
+        rank, outcome = results.get()
+        outcomes[rank] = outcome
+    failed = [o for _, o in sorted(outcomes.items()) if isinstance(o, BaseException)]  # rank 0's first
+    if failed:
+        raise failed[0]
+    if 0 not in outcomes:
+        raise CvaekitError("The training processes ended without a result; what was saved stays saved.")
+    return outcomes[0]
+
+
+def _passed_on(processes):
+    """A handler for SIGINT and SIGTERM while the trainings run: it passes the signal on to
+    them, and each saves and stops after the same step (a terminal's Ctrl-C, which reaches
+    them too, counts once). A second Ctrl-C stops this process at once."""
+    seen = []
+
+    def handler(signum, frame):
+        if seen and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        seen.append(signum)
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, signum)
+
+    return handler
+
+
+def _worker(rank: int, env: dict[str, str], threads: int, target, args: tuple, results):
+    os.environ.update(env, RANK=str(rank), LOCAL_RANK=str(rank))
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        results.put((rank, target(*args)))
+    except CvaekitError as exc:
+        results.put((rank, exc))

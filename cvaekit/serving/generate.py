@@ -1,0 +1,30 @@
+"""Text to images from a trained run: a labelled grid with one row per text, and a strip
+that walks from one text to another (`cvaekit generate`, `--interpolate`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cvaekit.assembly import load_run
+from cvaekit.core.sampling import sample_rows, walk_texts
+from cvaekit.evaluation.figures import labelled_grid
+from cvaekit.plugins.registry import Registry
+
+
+def generate(run: str | os.PathLike, texts: list[str], n: int = 8, out: str | os.PathLike = "samples.png",
+             checkpoint: str | None = None, seed: int = 0, registry: Registry | None = None,
+             temperature: float = 1.0) -> Path:
+    """Write a grid of `n` samples for each text from a trained run; return its path."""
+    trained = load_run(run, checkpoint, registry)
+    rows = sample_rows(trained.model, texts, n, seed, temperature)
+    return labelled_grid(rows, list(texts), out)
+
+
+def interpolate(run: str | os.PathLike, text_a: str, text_b: str, steps: int = 8,
+                out: str | os.PathLike = "interpolation.png", checkpoint: str | None = None, seed: int = 0,
+                registry: Registry | None = None, temperature: float = 1.0) -> Path:
+    """Write the strip of `walk_texts` from a trained run as a labelled PNG; return its path."""
+    trained = load_run(run, checkpoint, registry)
+    strip = walk_texts(trained.model, text_a, text_b, steps, seed, temperature)
+    return labelled_grid([strip], [f"{text_a} -> {text_b}"], out)

@@ -1,0 +1,271 @@
+"""What the `cvaekit serve` page does, as plain Python: load runs once, and turn a request
+(text, number of images, temperature, seed) into a picture or a clear error.
+
+Nothing here imports Gradio, so it is tested without a browser; `cvaekit.page` only lays
+these functions out on a page. A bad request raises a `CvaekitError` whose message the page
+shows; a request that asks too much is capped, and the picture's `note` says so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+from cvaekit.assembly import TrainedRun, load_run
+from cvaekit.core.sampling import MAX_STEPS, sample_rows, walk_seeds, walk_texts
+from cvaekit.errors import CvaekitError
+from cvaekit.evaluation.figures import labelled_grid
+from cvaekit.plugins.registry import Registry
+from cvaekit.runtime.device import resolve_device
+from cvaekit.store.runs import RunDir
+
+MAX_IMAGES = 64  # per text and run: more is a slow page and a grid nobody can see
+MAX_TEXT_CHARS = 1000  # a caption longer than this is a pasted document, not a caption
+PER_ROW = 8  # a generate grid wraps after this many images
+
+
+@dataclass
+class ServedRun:
+    """A run loaded once for the page, with what is shown beside its pictures."""
+
+    label: str
+    trained: TrainedRun
+
+    @property
+    def model(self):
+        return self.trained.model
+
+    @property
+    def classes(self) -> list[str] | None:
+        """The class words of a label run (its conditioner's `classes`), None for captions."""
+        classes = getattr(self.model.conditioner, "classes", None)
+        return list(classes) if classes else None
+
+    @property
+    def recipe_text(self) -> str:
+        return self.trained.run.recipe_file.read_text()
+
+    def metrics(self) -> list[dict]:
+        """The run's evaluation records (one per evaluated checkpoint), oldest first."""
+        return [{k: v for k, v in r.items() if k != "kind"}
+                for r in self.trained.run.records() if r.get("kind") == "eval"]
+
+    def metrics_markdown(self) -> str:
+        """The evaluation records as a Markdown table, or a line saying there are none."""
+        return metrics_markdown(self.metrics(), "epoch") or "_No metrics recorded for this run._"
+
+    def served_metrics(self) -> dict:
+        """The metrics measured at the served checkpoint ({} when it was not evaluated)."""
+        return next((r for r in reversed(self.metrics()) if r.get("epoch") == self.trained.epoch), {})
+
+
+def metrics_markdown(rows: list[dict], first: str) -> str:
+    """Records as a Markdown table, column `first` leading; '' for no records."""
+    if not rows:
+        return ""
+    columns = [first] + sorted({k for r in rows for k in r} - {first, "epoch", "checkpoint", "step"})
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def compare_metrics_markdown(runs: list[ServedRun]) -> str:
+    """One row per served run: its metrics at the checkpoint it serves."""
+    return metrics_markdown([{"run": r.label, **r.served_metrics()} for r in runs], "run")
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+@dataclass
+class Picture:
+    """A grid as RGB pixels (H, W, 3 uint8), and a line to show under it."""
+
+    image: np.ndarray
+    note: str = ""
+    name: str = "cvaekit"  # what a downloaded file is called, before .png
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the grid as a PNG in a fresh sub-folder of `folder` (so two requests never
+        share a file); return its path."""
+        path = Path(tempfile.mkdtemp(dir=folder)) / f"{self.name}.png"
+        Image.fromarray(self.image).save(path)
+        return path
+
+
+# ---------------------------------------------------------------------------- loading
+
+def split_run_arg(arg: str) -> tuple[str, str | None]:
+    """'runs/x' or 'runs/x@EPOCH' (also @last): a folder and its checkpoint, so one run's
+    checkpoints can be served side by side."""
+    if "@" in arg and not Path(arg).exists():
+        path, checkpoint = arg.rsplit("@", 1)
+        return path, checkpoint or None
+    return arg, None
+
+
+def load_runs(args: list[str], checkpoint: str | None = None, device: str = "auto",
+              registry: Registry | None = None) -> list[ServedRun]:
+    """Each run loaded once (on the GPU when there is one); a folder that is not a run, or a
+    checkpoint it does not have, is an error before anything is served."""
+    if not args:
+        raise CvaekitError("Name at least one run folder to serve.")
+    where = resolve_device(device)
+    served, labels = [], set()
+    for arg in args:
+        path, own = split_run_arg(str(arg))
+        RunDir.open(path)  # a clear error for a folder that is not a run
+        trained = load_run(path, own or checkpoint, registry, device=where)
+        label = f"{Path(path).resolve().name} · epoch {trained.epoch}"
+        n = 1
+        while label in labels:
+            n += 1
+            label = f"{Path(path).resolve().name} · epoch {trained.epoch} ({n})"
+        labels.add(label)
+        served.append(ServedRun(label, trained))
+    return served
+
+
+def find_run(runs: list[ServedRun], label: str | None) -> ServedRun:
+    for run in runs:
+        if run.label == label:
+            return run
+    if label is None and runs:
+        return runs[0]
+    raise CvaekitError(f"No run called '{label}' is served. Runs: {', '.join(r.label for r in runs)}.")
+
+
+# ---------------------------------------------------------------------------- checks
+
+def check_text(run: ServedRun, text: str | None) -> tuple[str, str]:
+    """The text stripped, and a note when the model will not read all of it. Empty or
+    absurdly long text is an error."""
+    text = (text or "").strip()
+    if not text:
+        what = "a class word (" + ", ".join(run.classes) + ")" if run.classes else "a caption"
+        raise CvaekitError(f"Type {what} first: the text is empty.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise CvaekitError(f"The text is {len(text):,} characters long; the page takes up to "
+                           f"{MAX_TEXT_CHARS:,}. Shorten it to a caption.")
+    limit = getattr(run.model.conditioner, "max_len", None)  # learned_text's word limit
+    n_words = len(re.findall(r"[A-Za-z0-9]+", text))
+    if isinstance(limit, int) and n_words > limit:
+        return text, f"The text has {n_words} words; this model reads only the first {limit}."
+    return text, ""
+
+
+def capped(n, most: int, what: str) -> tuple[int, str]:
+    """`n` as a whole number from 1 to `most`, and a note when it was cut down."""
+    try:
+        asked = int(n)
+    except (TypeError, ValueError):
+        raise CvaekitError(f"The number of {what} must be a whole number, got {n!r}.") from None
+    if asked < 1:
+        raise CvaekitError(f"Ask for at least 1 of the {what}, got {asked}.")
+    if asked > most:
+        return most, f"Asked for {asked:,} {what}; showing {most}, the most this page makes at once."
+    return asked, ""
+
+
+def whole(value, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise CvaekitError(f"The {what} must be a whole number, got {value!r}.") from None
+
+
+def _temperature(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise CvaekitError(f"The temperature must be a number, got {value!r}.") from None
+
+
+def _join(*notes: str) -> str:
+    return " ".join(n for n in notes if n)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "cvaekit"
+
+
+# ---------------------------------------------------------------------------- pictures
+
+def pixel_grid(images: torch.Tensor, per_row: int = PER_ROW) -> np.ndarray:
+    """Images [N, C, H, W] in [0, 1] as one RGB grid (2-pixel white gaps), at their own size."""
+    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=per_row, padding=2, pad_value=1.0)
+    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def figure_pixels(rows: list[torch.Tensor], labels: list[str]) -> np.ndarray:
+    """A labelled grid (`cvaekit.figures.labelled_grid`, one labelled row each) as RGB pixels."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = labelled_grid(rows, labels, Path(tmp) / "grid.png")
+        return np.asarray(Image.open(path).convert("RGB"))
+
+
+def generate_picture(run: ServedRun, text: str, n=8, temperature=1.0, seed=0) -> Picture:
+    """`n` images for `text`: the same pictures as `cvaekit generate RUN TEXT -n N --seed S`."""
+    text, long_note = check_text(run, text)
+    n, cap_note = capped(n, MAX_IMAGES, "images")
+    start = time.perf_counter()
+    (images,) = sample_rows(run.model, [text], n, whole(seed, "seed"), _temperature(temperature))
+    took = time.perf_counter() - start
+    return Picture(pixel_grid(images), _join(cap_note, long_note, f"{n} images in {took:.2f} s."),
+                   f"{_slug(text)}-seed{whole(seed, 'seed')}")
+
+
+def compare_picture(runs: list[ServedRun], text: str, n=8, temperature=1.0, seed=0) -> Picture:
+    """The same text, seed and temperature through every run: one row per run, labelled with
+    its name and epoch. A run that cannot read the text is left out and named in the note."""
+    if not runs:
+        raise CvaekitError("No runs are served.")
+    n, cap_note = capped(n, MAX_IMAGES, "images per run")
+    seed, temperature = whole(seed, "seed"), _temperature(temperature)
+    rows, labels, failed = [], [], []
+    for run in runs:
+        try:
+            clean, _ = check_text(run, text)
+            rows.append(sample_rows(run.model, [clean], n, seed, temperature)[0])
+            labels.append(run.label)
+        except CvaekitError as exc:
+            failed.append((run.label, str(exc)))
+    if not rows:
+        raise CvaekitError("No run could draw this text. " + " ".join(f"{label}: {msg}" for label, msg in failed))
+    skipped = " ".join(f"Left out {label}: {msg}" for label, msg in failed)
+    return Picture(figure_pixels(rows, labels), _join(cap_note, skipped), f"compare-{_slug(text)}-seed{seed}")
+
+
+def walk_picture(run: ServedRun, mode: str, text_a: str, text_b: str = "", seed_a=0, seed_b=1,
+                 steps=8, temperature=1.0) -> Picture:
+    """A strip of `steps` images: mode 'texts' moves the condition from `text_a` to `text_b`
+    at a fixed z (from `seed_a`); mode 'seeds' moves z from `seed_a`'s draw to `seed_b`'s at
+    the fixed `text_a`."""
+    steps, cap_note = capped(steps, MAX_STEPS, "steps")
+    if steps < 2:
+        raise CvaekitError("A walk needs at least 2 steps (its two ends).")
+    temperature, seed_a = _temperature(temperature), whole(seed_a, "first seed")
+    text_a, note_a = check_text(run, text_a)
+    if mode == "texts":
+        text_b, note_b = check_text(run, text_b)
+        strip = walk_texts(run.model, text_a, text_b, steps, seed_a, temperature)
+        label, name = f"{text_a} -> {text_b}", f"walk-{_slug(text_a)}-to-{_slug(text_b)}"
+    elif mode == "seeds":
+        note_b, seed_b = "", whole(seed_b, "second seed")
+        strip = walk_seeds(run.model, text_a, seed_a, seed_b, steps, temperature)
+        label, name = f"{text_a}: seed {seed_a} -> {seed_b}", f"walk-{_slug(text_a)}-seed{seed_a}-to-{seed_b}"
+    else:
+        raise CvaekitError(f"Unknown walk '{mode}'; choose 'texts' or 'seeds'.")
+    return Picture(figure_pixels([strip], [label]), _join(cap_note, note_a, note_b), name)

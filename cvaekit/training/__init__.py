@@ -1,0 +1,11 @@
+"""Training: the run (`train`), its loop and schedules, the batches it draws, the guards that
+run before it (memory, the part to blame at the first step), the second stage (`fit_prior`)
+and sweeps over recipe settings."""
+
+from cvaekit.training.loop import TrainingDiverged, TrainingLoop
+from cvaekit.training.run import TrainingInterrupted, train
+from cvaekit.training.schedules import epoch_order, learning_rate
+from cvaekit.training.state import LoopState
+
+__all__ = ["LoopState", "TrainingDiverged", "TrainingInterrupted", "TrainingLoop", "epoch_order",
+           "learning_rate", "train"]

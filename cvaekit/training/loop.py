@@ -1,0 +1,266 @@
+"""The training loop: epochs of steps, a checkpoint at the recipe's pace, and a stop that saves
+where it stands (Ctrl-C) or says where the loss went wrong.
+
+`train` (run.py) builds the parts from the recipe; the loop only trains them. Its state
+(`LoopState`) is what a checkpoint saves besides the weights, so a resumed run continues
+bit-identically.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from cvaekit.core.data import DataSource
+from cvaekit.core.model import CVAE, elbo
+from cvaekit.errors import CvaekitError
+from cvaekit.evaluation.context import EvalContext, run_metrics
+from cvaekit.evaluation.figures import loss_curve
+from cvaekit.evaluation.progress import (
+    ProgressFigures,
+    draw_figures,
+    write_progress_figures,
+)
+from cvaekit.recipe import Recipe
+from cvaekit.runtime.device import Distributed, console, mixed_precision
+from cvaekit.runtime.interrupts import Interrupts
+from cvaekit.store.checkpoint import write_training_checkpoint
+from cvaekit.store.runs import RunDir
+from cvaekit.training.batches import HostBatches, ResidentSplit, place, prefetched
+from cvaekit.training.blame import watched
+from cvaekit.training.schedules import epoch_order, learning_rate
+from cvaekit.training.state import EpochPlan, LoopState
+
+
+class TrainingDiverged(CvaekitError):
+    """The loss became infinite or NaN; training stopped at that step."""
+
+
+@dataclass
+class LoopParts:
+    """What the loop trains and where it writes, built by `train` from the recipe."""
+
+    recipe: Recipe
+    run: RunDir
+    model: CVAE
+    net: torch.nn.Module  # what the steps call: the model, wrapped for DDP or compiled
+    optimizer: torch.optim.Optimizer
+    data: DataSource
+    metrics: list[Any]
+    ddp: Distributed
+    interrupts: Interrupts
+    first_step_parts: dict[torch.nn.Module, Any] | None = None  # named if one fails at the first step
+    progress: bool = True
+    board: Any = field(default=None)  # a TensorBoardLog, or None
+
+
+class TrainingLoop:
+    def __init__(self, parts: LoopParts, state: LoopState):
+        self.recipe, self.run, self.model, self.ddp = parts.recipe, parts.run, parts.model, parts.ddp
+        self.net, self.optimizer, self.data, self.metrics = parts.net, parts.optimizer, parts.data, parts.metrics
+        self.interrupts, self.board = parts.interrupts, parts.board
+        self.first_step_parts = parts.first_step_parts
+        self.state = state
+        self.progress = parts.progress and self.ddp.main
+        self.train_split = self.data.train.head(self.recipe.train.limit)
+        self.test_split = self.data.test.head(self.recipe.eval.limit)
+        self.source = self._batches()
+        self.figures = ProgressFigures(self.data, self.recipe) if self.ddp.main else None  # drawn at the end
+        amp = self.recipe.train.amp
+        self.autocast = mixed_precision(self.ddp.device, say=self.ddp.main) if amp else nullcontext()
+
+    def _batches(self) -> ResidentSplit | HostBatches:
+        """Where training batches come from: the split held on the device, or the host."""
+        cfg = self.recipe.train
+        placed = place(cfg.data_on_device, self.train_split, self.model.conditioner, self.ddp.device, cfg.data_share)
+        if placed.resident:
+            source = ResidentSplit(self.train_split, self.model.conditioner, self.ddp.device)
+        else:
+            source = HostBatches(self.train_split, self.ddp.device)
+        if self.ddp.main and self.progress and self.ddp.device.type != "cpu":
+            where = "on the device" if placed.resident else "from pinned host memory"
+            console.print(f"Training data {where}: {placed.reason}.", highlight=False)
+        return source
+
+    def fit(self) -> None:
+        """Train from the state's epoch to the recipe's last (continuing one a Ctrl-C stopped)."""
+        cfg = self.recipe.train
+        columns = [TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
+                   TaskProgressColumn(), TextColumn("loss {task.fields[loss]:.2f}"),
+                   TextColumn("{task.fields[ips]:,.0f} img/s"), TimeRemainingColumn()]
+        with Progress(*columns, console=console, disable=not self.progress) as bar:
+            fields = dict(epoch=self.state.epoch, epochs=cfg.epochs, loss=0.0, ips=0.0)
+            task = bar.add_task("train", total=len(self.train_split), **fields)
+            while self.state.epoch < cfg.epochs:
+                epoch = self.state.epoch + 1
+                bar.reset(task, total=len(self.train_split), **{**fields, "epoch": epoch})
+                record = self._epoch(epoch, bar, task)
+                self.state.epoch, self.state.position = epoch, None
+                if self.ddp.main:
+                    self._save_last()
+                    self.run.log(record)
+                    if self.board:
+                        self.board.epoch(record)
+                    if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+                        self._checkpoint(epoch)
+                self.ddp.barrier()
+        if self.ddp.main:
+            write_progress_figures(self.model, self.data, self.recipe, self.run, self.figures)
+            if self.board:
+                self.board.close()
+
+    def _plan(self) -> EpochPlan:
+        """A fresh epoch's order, or the saved one of the epoch a Ctrl-C stopped (the whole
+        epoch's, so a resume under torchrun finds every process's share)."""
+        position = self.state.position
+        if position is None:
+            order, draws = epoch_order(len(self.train_split), self.state.order)
+            done, seen = 0, 0
+            totals = torch.zeros(3, device=self.ddp.device)  # summed on the device: no sync per batch
+        else:
+            order, draws, done, seen = position["order"], position["draws"], position["batches"], position["seen"]
+            totals = position["totals"].to(self.ddp.device)
+        cfg = self.recipe.train
+        share = cfg.batch_size // self.ddp.world if cfg.processes > 1 else cfg.batch_size  # torchrun: each its own
+        shard = self.ddp.shard(order)
+        batches, batch_draws = shard.split(share), self.ddp.shard(draws).split(share)
+        return EpochPlan(order, draws, shard, list(batches), list(batch_draws), done, seen, totals)
+
+    def _step(self, images: torch.Tensor, raw: Any, total_steps: int) -> dict[str, torch.Tensor]:
+        """One optimizer step on a batch; the loss terms (nats per image)."""
+        cfg = self.recipe.train
+        first, self.first_step_parts = self.first_step_parts, None
+        with watched(first, self.model.conditioner) if first else nullcontext():
+            with self.autocast:
+                terms = elbo(*self.net(images, raw), images, cfg.kl_weight)
+            self.optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg.lr, cfg.lr_schedule, self.state.step, total_steps, cfg.cooldown)
+        self.optimizer.step()
+        self.state.step += 1
+        return terms
+
+    def _epoch(self, epoch: int, bar: Progress, task: TaskID) -> dict[str, Any]:
+        """One epoch (or its rest, after a Ctrl-C); its record for metrics.jsonl."""
+        self.net.train()
+        plan = self._plan()
+        total_steps = self.recipe.train.epochs * len(plan.batches)
+        bad_step = torch.full((), -1, dtype=torch.long, device=self.ddp.device)  # the first non-finite loss
+        bad_loss = torch.zeros((), device=self.ddp.device)
+        sync_every = 1 if self.ddp.device.type == "cpu" else 32  # a check costs a sync on a GPU
+        start = shown = time.perf_counter()
+        seen_at_start = plan.seen
+        self.interrupts.in_steps = True
+        try:
+            for b, images, raw in prefetched(self.source, plan.batches, plan.batch_draws, plan.done):
+                if self.recipe.train.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                terms = self._step(images, raw, total_steps)
+                loss = terms["loss"].detach().float()
+                new = (bad_step < 0) & ~torch.isfinite(loss)
+                bad_step = torch.where(new, self.state.step, bad_step)
+                bad_loss = torch.where(new, loss, bad_loss)
+                plan.totals += torch.stack([terms["loss"], terms["recon"], terms["kl"]]).detach() * images.shape[0]
+                plan.seen += images.shape[0]
+                compare = self.state.step % sync_every == 0 or b == len(plan.batches) - 1
+                alone_asked = self.ddp.world == 1 and self.interrupts.requested  # one process stops at any step
+                if (compare or alone_asked) and self._agree(epoch, bad_step, bad_loss):
+                    self._stop_inside(plan, epoch, b + 1)
+                now = time.perf_counter()
+                if self.progress and (now - shown > 0.25 or plan.seen == plan.size):
+                    shown = now
+                    bar.update(task, completed=plan.seen * self.ddp.world, loss=plan.totals[0].item() / plan.seen,
+                               ips=(plan.seen - seen_at_start) * self.ddp.world / (now - start))
+        finally:
+            self.interrupts.in_steps = False
+        return self._record(plan, epoch, start, seen_at_start)
+
+    def _record(self, plan: EpochPlan, epoch: int, start: float, seen_at_start: int) -> dict[str, Any]:
+        """The epoch's means, after checking that their sums stayed finite in every process."""
+        totals = plan.totals.cpu()
+        overflowed = not torch.isfinite(totals).all()  # a product overflowed though each loss was finite
+        self._agree(epoch, torch.tensor(self.state.step if overflowed else -1), totals[0])
+        seconds = time.perf_counter() - start
+        loss, recon, kl = (totals / max(plan.seen, 1)).tolist()
+        return {"kind": "train", "epoch": epoch, "step": self.state.step, "loss": loss, "recon": recon, "kl": kl,
+                "images_per_s": (plan.seen - seen_at_start) * self.ddp.world / seconds, "seconds": seconds}
+
+    def _stop_inside(self, plan: EpochPlan, epoch: int, batches_done: int) -> None:
+        """Ctrl-C: save where this epoch stands, then stop (every process after the save)."""
+        if self.ddp.main:
+            self.state.position = {"epoch": epoch, "batches": batches_done, "of": len(plan.batches),
+                                   "order": plan.order, "draws": plan.draws, "seen": plan.seen,
+                                   "totals": plan.totals.cpu()}
+            self._save_last()
+        self.ddp.barrier()  # no process leaves (and gets its peers killed) before the save
+        raise KeyboardInterrupt
+
+    def _agree(self, epoch: int, bad_step: torch.Tensor, bad_loss: torch.Tensor) -> bool:
+        """Where the processes compare (every step on a CPU, every 32 on a GPU), in one exchange:
+        stop with the error if a loss became infinite or NaN in any of them (`bad_step` >= 0),
+        naming the first; otherwise whether a Ctrl-C in any of them stops all after this step.
+        Each process sees only its share of the batch, so one alone cannot decide."""
+        rows = self.ddp.gather([float(bad_step.item()), bad_loss.item(), float(self.interrupts.requested)])
+        bad = [(s, v) for s, v, _ in rows if s >= 0]
+        if bad:
+            first, value = min(bad, key=lambda row: row[0])
+            self._diverged(epoch, int(first), value)
+        return any(asked for _, _, asked in rows)
+
+    def _diverged(self, epoch: int, step: int, value: float) -> None:
+        cfg = self.recipe.train
+        kept = (f"The last good checkpoint stays '{self.run.last}'." if self.run.last.is_file()
+                else "Nothing had been saved yet.")
+        clip = f"lower 'train.grad_clip' (now {cfg.grad_clip:g})" if cfg.grad_clip else "set 'train.grad_clip' (e.g. 1.0)"
+        raise TrainingDiverged(
+            f"The loss became {value} at epoch {epoch}, step {step}: training diverged and stopped there. "
+            f"{kept} Lower 'train.lr' (now {cfg.lr:g}) or {clip}.")
+
+    def _save_last(self) -> None:
+        """checkpoints/last.pt: the weights, the optimizer and the loop's state."""
+        write_training_checkpoint(self.run.last, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+                                  data_info=self.model.data_info.to_dict(), recipe=self.recipe.to_dict(),
+                                  **self.state.state_dict())
+
+    def _checkpoint(self, epoch: int) -> None:
+        """Keep this epoch's checkpoint, measure it, and draw its figures."""
+        target = self.run.checkpoint(epoch)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:  # last.pt is only ever replaced by a rename, so a hard link keeps this copy intact
+            os.link(self.run.last, tmp)
+        except OSError:  # a file system without hard links
+            try:
+                shutil.copyfile(self.run.last, tmp)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                raise
+        tmp.replace(target)
+        results = run_metrics(self.metrics, EvalContext(self.model, self.data, self.test_split, seed=self.recipe.seed))
+        self.run.log({"kind": "eval", "epoch": epoch, "step": self.state.step,
+                      "checkpoint": str(target.relative_to(self.run.path)), **results})
+        self.figures.add(epoch, self.model)
+        draw_figures(self.model, self.recipe, self.run, epoch, self.figures)
+        if self.board:
+            self.board.checkpoint(epoch, results, [self.run.samples(epoch), self.run.reconstructions(epoch)])
+        loss_curve(self.run.records(), self.run.loss_curve)
+        if self.ddp.main and self.progress:
+            shown = "  ".join(f"{k} {v:.4g}" for k, v in results.items())
+            console.print(f"[bold]epoch {epoch}[/] checkpoint saved  {shown}")

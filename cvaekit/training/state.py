@@ -1,0 +1,51 @@
+"""Where training stands: the loop's state that a checkpoint saves beside the weights, and
+the plan of the epoch under way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass
+class LoopState:
+    """Where training stands beyond the weights: what a checkpoint saves to resume exactly."""
+
+    order: torch.Generator  # draws each epoch's order and caption picks
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimizer steps taken
+    position: dict[str, Any] | None = None  # inside the next epoch: where a Ctrl-C stopped it
+
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state(), "order": self.order.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {"epoch": self.epoch, "step": self.step, "rng": rng, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order.set_state(state["rng"]["order"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if torch.cuda.is_available() and state["rng"].get("cuda"):
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.epoch, self.step, self.position = state["epoch"], state["step"], state.get("position")
+
+
+@dataclass
+class EpochPlan:
+    """One epoch's order and caption draws (whole, and this process's share), and its totals."""
+
+    order: torch.Tensor
+    draws: torch.Tensor
+    shard: torch.Tensor  # this process's share of `order`
+    batches: list[torch.Tensor]
+    batch_draws: list[torch.Tensor]
+    done: int  # batches done before a Ctrl-C stopped the epoch
+    seen: int  # images seen by this process
+    totals: torch.Tensor  # loss, recon, kl, summed over the images seen
+
+    @property
+    def size(self) -> int:
+        """Images in this process's share of the epoch."""
+        return len(self.shard)
