@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from cvaekit.core.data import DataInfo, DataSource
+from cvaekit.core.likelihood import CONTRACT as LIKELIHOOD_CONTRACT
+from cvaekit.core.likelihood import Bernoulli
 from cvaekit.core.model import CVAE, InjectionStack
 from cvaekit.core.prior import check_prior_interface
 from cvaekit.errors import RecipeError
@@ -84,20 +86,37 @@ class InjectionPlan:
 def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry,
                 conditioner: nn.Module | None = None) -> CVAE:
     """The CVAE a recipe's `model` section describes; `conditioner`, when given, is one
-    already built from it (the memory guard builds the rest on the meta device around it)."""
+    already built from it (the memory guard builds the rest on the meta device around it).
+    The decoder outputs what the likelihood reads: `image_shape` is (its channels, H, W)."""
     if conditioner is None:
         conditioner = build_conditioner(config, data_info, registry)
     cond_dim = conditioner.dim
+    image_shape = tuple(data_info.image_shape)
+    likelihood = build_likelihood(config, image_shape, registry)
+    out_shape = (likelihood.out_channels(image_shape[0]), *image_shape[1:])
     nets = {}
-    for net in ("encoder", "decoder"):
+    for net, shape in (("encoder", image_shape), ("decoder", out_shape)):
         spec = getattr(config, net)
         plan = InjectionPlan([s for s in config.injections if s.net == net], cond_dim, registry, net)
-        nets[net] = registry.build(net, spec.name, spec.params, image_shape=tuple(data_info.image_shape),
+        nets[net] = registry.build(net, spec.name, spec.params, image_shape=shape,
                                    cond_dim=cond_dim, latent_dim=config.latent_dim, injections=plan)
         plan.check_placed(spec.name)
     prior = None if config.prior is None else build_prior(config.prior.name, config.prior.params, cond_dim,
                                                           config.latent_dim, registry)
-    return CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info, prior)
+    return CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info, prior, likelihood)
+
+
+def build_likelihood(config: ModelConfig, image_shape: tuple[int, ...], registry: Registry) -> nn.Module:
+    """The recipe's likelihood (`model.likelihood`), checked to give what the engine calls;
+    the study's Bernoulli when the recipe names none."""
+    if config.likelihood is None:
+        return Bernoulli()
+    likelihood = registry.build("likelihood", config.likelihood.name, config.likelihood.params,
+                                image_shape=image_shape)
+    missing = [m for m in ("out_channels", "log_prob", "sample", "mean") if not callable(getattr(likelihood, m, None))]
+    if missing or not hasattr(likelihood, "bits"):
+        raise RecipeError(f"Likelihood '{config.likelihood.name}' lacks {', '.join(missing) or 'bits'}: {LIKELIHOOD_CONTRACT}.")
+    return likelihood
 
 
 def build_prior(name: str, params: dict, cond_dim: int, latent_dim: int, registry: Registry) -> nn.Module:

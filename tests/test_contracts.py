@@ -50,6 +50,7 @@ def _shapes_data(request, tmp_path):
 
 SETUP = {
     ("conditioner", "clip_text"): lambda r, t: {"params": {"model": r.getfixturevalue("tiny_clip_path")}},
+    ("conditioner", "none"): lambda r, t: {"unknown": None},
     ("dataset", "shapes_captions"): lambda r, t: {"params": {"n_train": 64, "n_test": 16}},
     ("dataset", "coco_captions"): _tiny_coco,
     **{("dataset", k): _own(k) for k in ("image_folder", "image_captions", "hf_dataset", "torchvision")},

@@ -96,7 +96,7 @@ def test_every_components_snippet_is_a_valid_recipe_part(kind, name, tmp_path):
     recipe = load_recipe(_merge(_base(), snippet), registry=registry)
     placed = {"dataset": lambda: recipe.data, "conditioner": lambda: recipe.model.conditioner,
               "encoder": lambda: recipe.model.encoder, "decoder": lambda: recipe.model.decoder,
-              "prior": lambda: recipe.model.prior,
+              "prior": lambda: recipe.model.prior, "likelihood": lambda: recipe.model.likelihood,
               "injection": lambda: recipe.model.injections[0], "metric": lambda: recipe.eval.metrics[0]}[kind]()
     assert placed.name == name
 

@@ -20,6 +20,9 @@ BUILTINS = [
     ("conditioner", "learned_text", "conditioners.learned_text:LearnedText",
      "Word embeddings trained with the CVAE, pooled by a bidirectional GRU or by a mean."),
 
+    ("conditioner", "none", "conditioners.none:NoCondition",
+     "No condition at all: every image gets the same constant vector, so the model is a plain VAE."),
+
     ("injection", "early_concat", "injections.concat:EarlyConcat",
      "The condition vector broadcast over H x W and concatenated as channels at the input."),
     ("injection", "mid", "injections.concat:MidConcat",
@@ -38,6 +41,15 @@ BUILTINS = [
      "[z, condition] -> hidden (ReLU) -> image logits."),
     ("decoder", "deconv", "networks.conv:DeconvDecoder",
      "[z, c] -> linear layers to a small grid -> stride-2 transposed convs -> image logits."),
+    ("decoder", "upsample", "networks.upsample:UpsampleDecoder",
+     "[z, c] -> linear layers to a small grid -> resize-then-conv stages with residual blocks -> the image's parameters."),
+
+    ("likelihood", "bernoulli", "likelihoods.bernoulli:Bernoulli",
+     "Each pixel value a Bernoulli probability, the decoder's output its logit (the study's likelihood; exact for binarized images, a proxy for grey or colour values)."),
+    ("likelihood", "gaussian", "likelihoods.gaussian:Gaussian",
+     "N(mean, scale) per pixel value over dequantised 8-bit values, the decoder giving the mean."),
+    ("likelihood", "logistic_mixture", "likelihoods.logistic_mixture:LogisticMixture",
+     "Discretized mixture of logistics over 8-bit values, channels coupled (PixelCNN++)."),
 
     ("prior", "conditional", "priors.conditional:ConditionalPrior",
      "N(mu(c), diag exp(logvar(c))), linear in the condition vector; starts as N(0, I)."),
@@ -64,9 +76,11 @@ BUILTINS = [
      'A torchvision labelled image data set by class name.'),
 
     ("metric", "nelbo", "metrics.likelihood:NegativeELBO",
-     "Test negative ELBO (BCE summed over pixels + KL), nats per image; lower is better."),
+     "Test negative ELBO (-log p(x | z) summed over pixels + KL), nats per image; lower is better."),
+    ("metric", "nll", "metrics.nll:ImportanceSampledNLL",
+     "Test -log p(x | c) by importance sampling from q(z | x, c), with its standard error."),
     ("metric", "recon", "metrics.likelihood:Reconstruction",
-     "Test reconstruction error from the posterior mean: BCE (nats/image) and MSE (per pixel)."),
+     "Test reconstruction error from the posterior mean: -log p(x | z = mu) (nats/image; BCE under the Bernoulli likelihood, so it compares with nelbo) and MSE (per pixel)."),
     ("metric", "cond_accuracy", "metrics.cond_accuracy:ConditionalAccuracy",
      "Share of generated samples that a judge trained on real images classifies as asked."),
     ("metric", "fid", "metrics.fid:FID",

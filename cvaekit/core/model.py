@@ -10,7 +10,9 @@ from torch import nn
 
 from cvaekit.core.condition import Condition
 from cvaekit.core.data import DataInfo, RawConditions
-from cvaekit.core.prior import kl_term, sample_latent
+from cvaekit.core.likelihood import Bernoulli
+from cvaekit.core.objectives import OBJECTIVES, Objective
+from cvaekit.core.prior import sample_latent
 
 
 class InjectionStack(nn.ModuleList):
@@ -27,16 +29,18 @@ class InjectionStack(nn.ModuleList):
 
 
 class CVAE(nn.Module):
-    """q(z | x, c) by the encoder, p(x | z, c) by the decoder, p(z | c) by the prior, c by the
-    conditioner."""
+    """q(z | x, c) by the encoder, p(x | z, c) by the decoder and the likelihood, p(z | c) by the
+    prior, c by the conditioner."""
 
     def __init__(self, conditioner: nn.Module, encoder: nn.Module, decoder: nn.Module,
-                 latent_dim: int, data_info: DataInfo, prior: nn.Module | None = None):
+                 latent_dim: int, data_info: DataInfo, prior: nn.Module | None = None,
+                 likelihood: nn.Module | None = None):
         super().__init__()
         self.conditioner = conditioner
         self.encoder = encoder
         self.decoder = decoder
         self.prior = prior  # None: N(0, I)
+        self.likelihood = likelihood if likelihood is not None else Bernoulli()
         self.latent_dim = latent_dim
         self.data_info = data_info
 
@@ -46,46 +50,43 @@ class CVAE(nn.Module):
 
     def condition(self, raw: RawConditions | Condition) -> Condition:
         """The conditioner's output for `raw`; a Condition (rows of a frozen conditioner's
-        table, see resident.py) is taken as it is."""
+        table, see training/batches.py) is taken as it is."""
         if isinstance(raw, torch.Tensor):
             raw = raw.to(self.device)
         cond = raw if isinstance(raw, Condition) else Condition.of(self.conditioner(raw))
         return Condition(cond.vector.to(self.device), cond.tokens.to(self.device),
                          None if cond.mask is None else cond.mask.to(self.device))
 
-    def forward(self, x: torch.Tensor, raw: RawConditions) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reconstruction logits and KL(q || p) summed over the batch, for images `x` under
-        conditions `raw`: the arguments of `elbo`. The KL is computed here, inside the module
-        call, so that under DDP the prior's gradients are synchronised with the rest."""
-        cond = self.condition(raw)
-        mu, logvar = self.encoder(x, cond)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return self.decoder(z, cond), kl_term((mu, logvar), z, self.prior, cond)
+    def forward(self, x: torch.Tensor, raw: RawConditions, objective: Objective = Objective()) -> dict[str, torch.Tensor]:
+        """The loss terms for images `x` under conditions `raw`, in nats per image (see
+        `cvaekit.core.objectives`). Computed inside the module call, so that under DDP the
+        prior's and the likelihood's gradients are synchronised with the rest."""
+        return OBJECTIVES[objective.kind](self, x, self.condition(raw), objective)
 
     def loss(self, x: torch.Tensor, raw: RawConditions, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
-        """Negative ELBO terms in nats per image (see `elbo`)."""
-        return elbo(*self(x, raw), x, kl_weight)
+        """Negative ELBO terms in nats per image."""
+        return self(x, raw, Objective(kl_weight=kl_weight))
 
     @torch.no_grad()
     def sample(self, raw: RawConditions, generator: torch.Generator | None = None,
                temperature: float = 1.0) -> torch.Tensor:
-        """One image in [0, 1] per condition, from z drawn from the prior (see `sample_latent`
-        for `temperature`)."""
+        """One image in [0, 1] per condition (the likelihood's mean) from z drawn from the prior
+        (see `sample_latent` for `temperature`)."""
         cond = self.condition(raw)
         z = sample_latent(self.prior, cond, self.latent_dim, generator, temperature)
-        return torch.sigmoid(self.decoder(z, cond))
+        return self.likelihood.mean(self.decoder(z, cond))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, raw: RawConditions) -> torch.Tensor:
         """Images decoded from the posterior mean."""
         cond = self.condition(raw)
         mu, _ = self.encoder(x.to(self.device), cond)
-        return torch.sigmoid(self.decoder(mu, cond))
+        return self.likelihood.mean(self.decoder(mu, cond))
 
 
 def elbo(logits: torch.Tensor, kl: torch.Tensor, x: torch.Tensor, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
-    """BCE summed over pixels plus KL to the prior (`kl`, summed over the batch), averaged over
-    the batch (nats per image)."""
+    """The study's negative ELBO from decoder logits under a Bernoulli likelihood: BCE summed
+    over pixels plus KL (`kl`, summed over the batch), averaged over the batch (nats per image)."""
     recon = F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / x.shape[0]
     kl = kl / x.shape[0]
     return {"loss": recon + kl_weight * kl, "recon": recon, "kl": kl}

@@ -121,3 +121,23 @@ def kl_divergence(posterior: Gaussian, prior: Gaussian | None) -> torch.Tensor:
         return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
     prior_mu, prior_logvar = (t.float() for t in prior)
     return 0.5 * torch.sum(prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp() - 1)
+
+
+def kl_per_dim(posterior: Gaussian, prior: nn.Module | None, cond: Condition) -> torch.Tensor | None:
+    """KL(q || p) per image and latent dimension, [B, latent_dim], where it is analytic (N(0, I)
+    or a prior that gives `gaussian`); None for any other prior."""
+    mu, logvar = (t.float() for t in posterior)
+    if prior is None:
+        return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+    gaussian = getattr(prior, "gaussian", None)
+    if not callable(gaussian):
+        return None
+    prior_mu, prior_logvar = (t.float() for t in gaussian(cond))
+    return 0.5 * (prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp() - 1)
+
+
+def prior_log_prob(prior: nn.Module | None, z: torch.Tensor, cond: Condition) -> torch.Tensor:
+    """log p(z | c) summed over z's dimensions, [B]; N(0, I) when `prior` is None."""
+    if prior is None:
+        return -0.5 * (math.log(2 * math.pi) + z.float().pow(2)).sum(-1)
+    return prior.log_prob(z.float(), cond).float()

@@ -40,7 +40,7 @@ MAX_STEPS = 64  # a strip longer than this is no longer a picture anyone can rea
 def decode_latents(model: CVAE, z: torch.Tensor, cond: Condition) -> torch.Tensor:
     """Images in [0, 1] for latent codes `z` [B, latent_dim] under `cond`: the one place a
     walk turns z into pictures, so a walk chooses z itself instead of the prior drawing it."""
-    return torch.sigmoid(model.decoder(z.to(model.device), cond)).cpu()
+    return model.likelihood.mean(model.decoder(z.to(model.device), cond)).cpu()
 
 
 def draw_latent(model: CVAE, cond: Condition, seed: int, temperature: float = 1.0) -> torch.Tensor:

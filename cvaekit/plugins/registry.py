@@ -29,7 +29,7 @@ from cvaekit.errors import (
 
 _NAME_FAILURES = contextvars.ContextVar("cvaekit_name_failures", default=False)
 
-KINDS = ("conditioner", "injection", "encoder", "decoder", "prior", "dataset", "metric")
+KINDS = ("conditioner", "injection", "encoder", "decoder", "likelihood", "prior", "dataset", "metric")
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ ENGINE_ARGS: dict[str, tuple[str, ...]] = {
     "injection": ("cond_dim", "channels"),
     "encoder": ("image_shape", "cond_dim", "latent_dim", "injections"),
     "decoder": ("image_shape", "cond_dim", "latent_dim", "injections"),
+    "likelihood": ("image_shape",),
     "prior": ("cond_dim", "latent_dim"),
     "dataset": (),
     "metric": (),

@@ -187,6 +187,7 @@ def snippet(kind: str, name: str, params: list[ParamInfo]) -> str:
               "encoder": lambda e: {"model": {"encoder": e}},
               "decoder": lambda e: {"model": {"decoder": e}},
               "prior": lambda e: {"model": {"prior": e}},
+              "likelihood": lambda e: {"model": {"likelihood": e}},
               "injection": lambda e: {"model": {"injections": [e]}},
               "metric": lambda e: {"eval": {"metrics": [e]}}}[kind](entry)
     text = yaml.dump(placed, Dumper=_SnippetDumper, sort_keys=False, default_flow_style=False)

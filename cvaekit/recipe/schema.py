@@ -35,6 +35,7 @@ class ModelConfig:
     latent_dim: PositiveInt = 20
     injections: list[InjectionSpec] = field(default_factory=list)
     prior: ComponentSpec | None = None
+    likelihood: ComponentSpec | None = None  # what the decoder's output means: bernoulli (none given: the study's), gaussian, logistic_mixture; 8-bit likelihoods report bits per dimension
 
 
 @dataclass
@@ -46,6 +47,13 @@ class TrainConfig:
     cooldown: Annotated[float, Above(0)] = 0.2  # the share of the steps at the end over which lr_schedule: cooldown lowers the rate (1: all of them)
     weight_decay: NonNegativeFloat = 0.0
     kl_weight: NonNegativeFloat = 1.0
+    kl_schedule: Literal["constant", "linear", "cyclical"] = "constant"  # constant: kl_weight throughout; linear: from 0 up to kl_weight over kl_warmup steps; cyclical: that ramp repeated kl_cycles times over training, rising for kl_ratio of each cycle (Fu et al. 2019)
+    kl_warmup: PositiveInt = 1000  # steps of the linear warm-up of the KL weight
+    kl_cycles: PositiveInt = 4  # cycles of the cyclical schedule over all the steps
+    kl_ratio: Annotated[float, Above(0)] = 0.5  # the share of each cycle over which the cyclical schedule rises (1: all of it)
+    free_bits: NonNegativeFloat = 0.0  # nats per latent dimension (batch mean) below which its KL costs nothing (Kingma et al. 2016); needs a Gaussian prior
+    objective: Literal["elbo", "iwae"] = "elbo"  # elbo: the negative ELBO; iwae: the importance-weighted bound with iwae_k samples (Burda et al. 2016)
+    iwae_k: PositiveInt = 5  # samples per image of the iwae objective
     checkpoint_every: PositiveInt = 10  # epochs between kept checkpoints; the last is always kept
     limit: PositiveInt | None = None  # train on the first N images only (quick runs, tests)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
@@ -102,7 +110,8 @@ class Recipe:
 
 # Which registry kind each component-valued key is looked up in.
 KIND_OF = {"data": "dataset", "conditioner": "conditioner", "encoder": "encoder",
-           "decoder": "decoder", "prior": "prior", "injections": "injection", "metrics": "metric"}
+           "decoder": "decoder", "prior": "prior", "injections": "injection", "metrics": "metric",
+           "likelihood": "likelihood"}
 
 
 def to_plain(obj: Any) -> Any:

@@ -26,12 +26,13 @@ from cvaekit.testing.probes import probe_data_info
 @_keeps_rng
 def check_conditioner(name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,
                       data: DataInfo | None = None, texts: list[str] | None = None,
-                      unknown: str = "zqxj-not-a-word", registry: Registry | None = None,
+                      unknown: str | None = "zqxj-not-a-word", registry: Registry | None = None,
                       seed: int = 0) -> nn.Module:
     """A conditioner: `dim`, `parse` (unknown words -> UnknownConditionError naming the word;
-    a label conditioner must reject them), forward -> [B, D] / [B, T, D] / Condition, no
-    frozen weights in its state_dict, a state_dict round trip into an instance built
-    without texts (as when a trained run is loaded), determinism and a device move."""
+    a label conditioner must reject them; `unknown=None` skips this for a conditioner that
+    accepts every text, such as `none`), forward -> [B, D] / [B, T, D] / Condition, no frozen
+    weights in its state_dict, a state_dict round trip into an instance built without texts
+    (as when a trained run is loaded), determinism and a device move."""
     c = _Checker("conditioner", name, params, registry)
     c.check_params()
     data = data or probe_data_info()
@@ -43,7 +44,8 @@ def check_conditioner(name: str | Callable[..., Any], params: dict[str, Any] | N
         return Condition.of(mod(_to(mod.parse(list(texts)), device)))
 
     raw, cond = _check_parse_and_output(c, m, run, texts, dim)
-    _check_unknown_text_refused(c, m, unknown)
+    if unknown is not None:
+        _check_unknown_text_refused(c, m, unknown)
     if not isinstance(raw, torch.Tensor):  # a text conditioner: probe the token path too
         _check_token_path(c, m, dim)
     _forbid_frozen_weights(c, m)

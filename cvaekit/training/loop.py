@@ -26,7 +26,8 @@ from rich.progress import (
 )
 
 from cvaekit.core.data import DataSource
-from cvaekit.core.model import CVAE, elbo
+from cvaekit.core.model import CVAE
+from cvaekit.core.objectives import Objective
 from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.context import EvalContext, run_metrics
 from cvaekit.evaluation.figures import loss_curve
@@ -42,7 +43,7 @@ from cvaekit.store.checkpoint import write_training_checkpoint
 from cvaekit.store.runs import RunDir
 from cvaekit.training.batches import HostBatches, ResidentSplit, place, prefetched
 from cvaekit.training.blame import watched
-from cvaekit.training.schedules import epoch_order, learning_rate
+from cvaekit.training.schedules import epoch_order, kl_weight, learning_rate
 from cvaekit.training.state import EpochPlan, LoopState
 
 
@@ -140,13 +141,20 @@ class TrainingLoop:
         batches, batch_draws = shard.split(share), self.ddp.shard(draws).split(share)
         return EpochPlan(order, draws, shard, list(batches), list(batch_draws), done, seen, totals)
 
+    def _objective(self, total_steps: int) -> Objective:
+        """This step's loss: its KL weight follows the recipe's schedule, a function of the step."""
+        cfg = self.recipe.train
+        weight = kl_weight(cfg.kl_weight, cfg.kl_schedule, self.state.step, total_steps,
+                           cfg.kl_warmup, cfg.kl_cycles, cfg.kl_ratio)
+        return Objective(cfg.objective, cfg.iwae_k, weight, cfg.free_bits)
+
     def _step(self, images: torch.Tensor, raw: Any, total_steps: int) -> dict[str, torch.Tensor]:
         """One optimizer step on a batch; the loss terms (nats per image)."""
         cfg = self.recipe.train
         first, self.first_step_parts = self.first_step_parts, None
         with watched(first, self.model.conditioner) if first else nullcontext():
             with self.autocast:
-                terms = elbo(*self.net(images, raw), images, cfg.kl_weight)
+                terms = self.net(images, raw, self._objective(total_steps))
             self.optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
         if cfg.grad_clip:

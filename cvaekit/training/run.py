@@ -116,6 +116,7 @@ def _build(recipe: Recipe, registry: Registry, ddp: Distributed, checkpoint: dic
         data = build_dataset(recipe, registry)
         model = _build_checked(recipe, data, registry, ddp.device)
         metrics = build_metrics(recipe.eval.metrics, registry)
+    _check_objective(recipe, model)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.train.lr, weight_decay=recipe.train.weight_decay,
                                  fused=ddp.device.type in ("cpu", "cuda"))  # one kernel per step: ~25% faster here
     state = LoopState(torch.Generator().manual_seed(recipe.seed))
@@ -124,6 +125,21 @@ def _build(recipe: Recipe, registry: Registry, ddp: Distributed, checkpoint: dic
         optimizer.load_state_dict(checkpoint["optimizer"])
         state.load_state_dict(checkpoint)
     return _Built(data, model, metrics, optimizer, state)
+
+
+def _check_objective(recipe: Recipe, model: torch.nn.Module) -> None:
+    """Free bits need the KL per latent dimension, which only a Gaussian prior gives, and
+    belong to the ELBO."""
+    cfg = recipe.train
+    if cfg.free_bits <= 0:
+        return
+    if cfg.objective != "elbo":
+        raise RecipeError(f"'train.free_bits' applies to the elbo objective, not '{cfg.objective}': "
+                          f"set train.free_bits: 0, or train.objective: elbo.")
+    if model.prior is not None and not callable(getattr(model.prior, "gaussian", None)):
+        raise RecipeError(f"'train.free_bits' needs the KL of each latent dimension, which only a Gaussian prior "
+                          f"gives (N(0, I), or a prior with gaussian(cond)); 'model.prior' is "
+                          f"'{recipe.model.prior.name}'. Set train.free_bits: 0, or use a Gaussian prior.")
 
 
 def _open_run_folder(recipe: Recipe, run: RunDir | None, epoch: int, ddp: Distributed) -> RunDir:

@@ -16,6 +16,20 @@ def epoch_order(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch
     return torch.randperm(n, generator=generator), torch.rand(n, generator=generator)
 
 
+def kl_weight(base: float, schedule: str, step: int, total: int, warmup: int = 1000, cycles: int = 4,
+              ratio: float = 0.5) -> float:
+    """The KL weight of optimizer step `step` (0-based) of `total`: `base` throughout
+    (constant), rising from 0 to `base` over the first `warmup` steps (linear), or that rise
+    over the first `ratio` of each of `cycles` equal cycles (cyclical, Fu et al. 2019)."""
+    if schedule == "linear":
+        return base * min(1.0, step / warmup)
+    if schedule == "cyclical":
+        period = max(total / cycles, 1.0)
+        within = (step % period) / period
+        return base * min(1.0, within / min(ratio, 1.0))
+    return base
+
+
 def learning_rate(base: float, schedule: str, step: int, total: int, cooldown: float = 0.2) -> float:
     """The learning rate of optimizer step `step` (0-based) of `total`. `cooldown` holds the
     rate, then lowers it over the last share of the steps: a short run keeps its high rate

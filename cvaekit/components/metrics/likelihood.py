@@ -1,36 +1,42 @@
-"""Likelihood metrics: test negative ELBO and reconstruction error, per image."""
+"""Likelihood metrics: test negative ELBO and reconstruction error, per image, under the
+model's own likelihood (bits per dimension too for an 8-bit one)."""
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+import math
 
+
+from cvaekit.core.likelihood import bits_per_dim
 from cvaekit.evaluation.context import EvalContext
 
 
 class NegativeELBO:
-    """Test negative ELBO (BCE summed over pixels + KL), nats per image; lower is better."""
+    """Test negative ELBO (-log p(x | z) summed over pixels + KL), nats per image; lower is better."""
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
         total, count = 0.0, 0
         for images, raw in ctx.batches():
             total += ctx.model.loss(images, raw)["loss"].item() * images.shape[0]
             count += images.shape[0]
-        return {"nelbo": total / count}
+        out = {"nelbo": total / count}
+        if ctx.model.likelihood.bits:
+            out["nelbo_bpd"] = bits_per_dim(out["nelbo"], math.prod(ctx.model.data_info.image_shape))
+        return out
 
 
 class Reconstruction:
-    """Test reconstruction error from the posterior mean: BCE (nats/image) and MSE (per pixel).
-
-    BCE is summed over pixels like the training loss, so it compares with nelbo."""
+    """Test reconstruction error from the posterior mean: -log p(x | z = mu) (nats/image; BCE
+    under the Bernoulli likelihood, so it compares with nelbo) and MSE (per pixel)."""
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
-        bce, mse, count = 0.0, 0.0, 0
+        nll, mse, count = 0.0, 0.0, 0
+        likelihood = ctx.model.likelihood
         for images, raw in ctx.batches():
             cond = ctx.model.condition(raw)
             mu, _ = ctx.model.encoder(images, cond)
-            logits = ctx.model.decoder(mu, cond).float()
-            bce += F.binary_cross_entropy_with_logits(logits, images, reduction="sum").item()
-            mse += (torch.sigmoid(logits) - images).pow(2).mean(dim=(1, 2, 3)).sum().item()
+            out = ctx.model.decoder(mu, cond).float()
+            nll -= likelihood.log_prob(images, out).sum().item()
+            mse += (likelihood.mean(out) - images).pow(2).mean(dim=(1, 2, 3)).sum().item()
             count += images.shape[0]
-        return {"recon_bce": bce / count, "recon_mse": mse / count}
+        key = "recon_bce" if not likelihood.bits else "recon_nll"
+        return {key: nll / count, "recon_mse": mse / count}

@@ -32,7 +32,7 @@ def stage_sizes(height: int, width: int, final_side: int = 7) -> list[tuple[int,
     return sizes
 
 
-def _widths(channels: list[int], stages: int, image_shape, net: str) -> list[int]:
+def stage_widths(channels: list[int], stages: int, image_shape, net: str) -> list[int]:
     if len(channels) < stages:
         raise RecipeError(
             f"The {net} needs {stages} conv stages for {image_shape[1]}x{image_shape[2]} images "
@@ -57,7 +57,7 @@ class ConvEncoder(nn.Module):
         super().__init__()
         c, h, w = image_shape
         sizes = stage_sizes(h, w, final_side)
-        widths = _widths(channels, len(sizes) - 1, image_shape, "encoder 'conv'")
+        widths = stage_widths(channels, len(sizes) - 1, image_shape, "encoder 'conv'")
         self.injections = nn.ModuleList([injections.at(0, c)])
         self.stages = nn.ModuleList()
         in_ch = self.injections[0].out_channels
@@ -95,7 +95,7 @@ class DeconvDecoder(nn.Module):
         super().__init__()
         c, h, w = image_shape
         sizes = stage_sizes(h, w, final_side)
-        widths = _widths(channels, len(sizes) - 1, image_shape, "decoder 'deconv'")
+        widths = stage_widths(channels, len(sizes) - 1, image_shape, "decoder 'deconv'")
         if not widths:
             raise RecipeError(f"Decoder 'deconv' needs at least one stage: the image ({h}x{w}) is "
                               f"already within 'final_side' {final_side}. Lower 'final_side'.")

@@ -1,0 +1,1 @@
+"""Likelihoods p(x | z, c): what a decoder's output means (`model.likelihood`)."""
