@@ -226,3 +226,65 @@ def test_the_page_needs_the_serve_extra_and_a_free_port(served, monkeypatch):
     with pytest.raises(CvaekitError, match=r"pip install 'cvaekit\[serve\]'"):
         build_page(served)
 
+
+@pytest.mark.slow  # starts `cvaekit serve` in a process of its own: seconds
+def test_serve_prints_its_address_and_no_share_hint(label_run):
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from cvaekit.testing.local import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "cvaekit.cli", "serve", str(label_run), "--port", str(port),
+                               "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "COLUMNS": "200"})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=5).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.communicate()[0]
+                time.sleep(0.5)
+        time.sleep(1)  # anything printed after the server is up
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert f"on http://127.0.0.1:{port}" in output
+    assert "share" not in output.lower() and "public link" not in output
+
+
+@pytest.mark.slow  # imports Gradio
+def test_on_the_page_an_error_is_the_note_and_clears_the_picture_and_the_api_raises_it(tmp_path, caplog):
+    import gradio as gr
+
+    from cvaekit.serving.page import FAILED, on_page
+    from cvaekit.serving.service import Picture
+
+    def draw(text="ok"):
+        if text == "bad":
+            raise CvaekitError("No <b>such</b> word.")
+        if text == "bug":
+            raise RuntimeError("a bug")
+        return Picture(np.zeros((4, 4, 3), np.uint8), "4 images in 0.01 s.")
+
+    handlers = []
+    with gr.Blocks() as blocks:
+        on_page(gr, tmp_path)(draw, [], [], "draw", lambda handler, *args, **kwargs: handlers.append(handler))
+    (page,) = handlers
+    (api,) = [f.fn for f in blocks.fns.values() if f.api_name == "draw"]  # on a button the page never shows
+    image, download, note = page("ok")
+    assert image.shape == (4, 4, 3) and download["visible"] and note == "<p>4 images in 0.01 s.</p>"
+    image, download, note = page("bad")
+    assert image is None and download == {"__type__": "update", "value": None, "visible": False}
+    assert note == '<p class="cvaekit-error" role="alert"><strong>Error:</strong> No &lt;b&gt;such&lt;/b&gt; word.</p>'
+    image, download, note = page("bug")
+    assert image is None and FAILED in note and "a bug" not in note
+    assert "A draw request failed" in caplog.text and "RuntimeError: a bug" in caplog.text
+    assert api("ok")[2] == "4 images in 0.01 s."
+    with pytest.raises(gr.Error, match="No <b>such</b> word."):
+        api("bad")
