@@ -1,6 +1,6 @@
 """Screenshots of the `cvaekit serve` page's three tabs for docs/serve.md, from one browser session.
 
-    python docs/serve_screenshots.py runs/quickstart-<stamp> runs/quickstart-<stamp>@4 \\
+    python docs/serve_screenshots.py runs/quickstart-<stamp>@4 runs/quickstart-<stamp>@8 runs/quickstart-<stamp> \\
         --text sneaker --walk sneaker "ankle boot"
 
 starts the page on 127.0.0.1 for the given runs (Generate and Walk show the last one), drives it with Playwright and Debian's

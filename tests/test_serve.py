@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from cvaekit.cli import app
 from cvaekit.core.condition import Condition
 from cvaekit.errors import CvaekitError, UnknownConditionError
-from cvaekit.core.sampling import blend, decode_latents, draw_latent, sample_rows, slerp, walk_seeds, walk_texts
-from cvaekit.serving.service import MAX_IMAGES, MAX_TEXT_CHARS, compare_metrics_markdown, compare_picture, generate_picture, load_runs, pixel_grid, split_run_arg, walk_picture
+from cvaekit.core.sampling import MAX_STEPS, blend, decode_latents, draw_latent, sample_rows, slerp, walk_seeds, walk_texts
+from cvaekit.serving.service import MAX_IMAGES, MAX_TEMPERATURE, MAX_TEXT_CHARS, compare_metrics_markdown, compare_picture, generate_picture, load_runs, pixel_grid, split_run_arg, walk_picture
 from cvaekit.training import train
 
 runner = CliRunner()
@@ -72,23 +72,44 @@ def test_free_text_goes_through_the_word_map_and_an_unknown_word_says_the_classe
         generate_picture(label, "hat")
 
 
-def test_bad_requests_are_errors_or_capped_never_a_crash(served):
+def test_bad_requests_are_errors_never_a_crash(served):
     label, caption = served
     with pytest.raises(CvaekitError, match="text is empty"):
         generate_picture(label, "   ")
     with pytest.raises(CvaekitError, match=f"up to {MAX_TEXT_CHARS:,}"):
         generate_picture(caption, "a red circle " * 200)
-    big = generate_picture(label, "bag", n=10_000)
-    assert f"Asked for 10,000 images; showing {MAX_IMAGES}" in big.note
-    assert big.image.shape[0] == (MAX_IMAGES // 8) * 30 + 2
     long = generate_picture(caption, " ".join(["a red circle"] * 20), n=1)
     assert "this model reads only the first 48" in long.note
-    with pytest.raises(CvaekitError, match="at least 1"):
-        generate_picture(label, "bag", n=0)
     with pytest.raises(CvaekitError, match="seed must be a whole number"):
         generate_picture(label, "bag", seed="x")
-    with pytest.raises(CvaekitError, match="temperature must be 0 or more"):
-        generate_picture(label, "bag", temperature=-1)
+
+
+@pytest.mark.parametrize("n", [0, -3, 65, 500, 10_000, 2.5, "x", None])
+def test_a_number_of_images_out_of_range_is_refused_with_the_range(served, n):
+    with pytest.raises(CvaekitError, match=f"number of images must be a whole number from 1 to {MAX_IMAGES}; got"):
+        generate_picture(served[0], "bag", n=n)
+    with pytest.raises(CvaekitError, match=f"number of images per run must be a whole number from 1 to {MAX_IMAGES}"):
+        compare_picture(served, "bag", n=n)
+
+
+@pytest.mark.parametrize("temperature", [-1, -0.01, 2.01, 10, float("nan"), "hot"])
+def test_a_temperature_out_of_range_is_refused_with_the_range(served, temperature):
+    label = served[0]
+    with pytest.raises(CvaekitError, match=f"temperature must be a number from 0 to {MAX_TEMPERATURE:g}.*got"):
+        generate_picture(label, "bag", temperature=temperature)
+    with pytest.raises(CvaekitError, match="temperature must be a number from 0 to 2"):
+        compare_picture(served, "bag", temperature=temperature)
+    with pytest.raises(CvaekitError, match="temperature must be a number from 0 to 2"):
+        walk_picture(label, "seeds", "bag", temperature=temperature)
+
+
+def test_the_ends_of_the_ranges_are_served(served):
+    label = served[0]
+    full = generate_picture(label, "bag", n=MAX_IMAGES, temperature=MAX_TEMPERATURE)
+    assert full.image.shape[0] == (MAX_IMAGES // 8) * 30 + 2 and f"{MAX_IMAGES} images in" in full.note
+    assert generate_picture(label, "bag", n="3", temperature=0).image.shape == (32, 3 * 30 + 2, 3)
+    assert walk_picture(label, "seeds", "bag", steps=2).image.shape == (32, 2 * 30 + 2, 3)
+    assert walk_picture(label, "seeds", "bag", steps=MAX_STEPS).image.shape[0] == (MAX_STEPS // 8) * 30 + 2
 
 
 def test_compare_draws_every_run_and_names_the_ones_that_cannot_read_the_text(served, label_run):
@@ -158,9 +179,16 @@ def test_blend_pads_token_sequences_and_slerp_keeps_the_length():
 def test_walk_pictures_and_their_errors(served):
     label, caption = served
     texts = walk_picture(caption, "texts", "a red circle", "a blue square", steps=6)
-    seeds = walk_picture(label, "seeds", "bag", seed_a=0, seed_b=5, steps=100)
-    assert texts.image.ndim == 3 and "walk-a-red-circle-to-a-blue-square" == texts.name
-    assert "Asked for 100 steps; showing 64" in seeds.note
+    assert texts.image.shape == (16 + 4, 6 * 18 + 2, 3)  # the images at their own size, one row
+    assert "walk-a-red-circle-to-a-blue-square" == texts.name
+    assert texts.note == "From 'a red circle' to 'a blue square' at seed 0, in 6 steps."
+    seeds = walk_picture(label, "seeds", "bag", seed_a=0, seed_b=5, steps=12)
+    assert seeds.image.shape == (2 * 30 + 2, 8 * 30 + 2, 3)  # rows of 8, like a generate grid
+    assert seeds.note == "'bag' from seed 0 to 5, in 12 steps."
+    assert np.array_equal(seeds.image, pixel_grid(walk_seeds(label.model, "bag", 0, 5, steps=12)))
+    for steps in (1, 65, 100):
+        with pytest.raises(CvaekitError, match=f"steps .* must be a whole number from 2 to {MAX_STEPS}; got {steps}"):
+            walk_picture(label, "seeds", "bag", steps=steps)
     with pytest.raises(CvaekitError, match="text is empty"):
         walk_picture(caption, "texts", "a red circle", "")
     with pytest.raises(UnknownConditionError, match="'hat' is not a class"):
@@ -197,3 +225,66 @@ def test_the_page_needs_the_serve_extra_and_a_free_port(served, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "gradio", None)
     with pytest.raises(CvaekitError, match=r"pip install 'cvaekit\[serve\]'"):
         build_page(served)
+
+
+@pytest.mark.slow  # starts `cvaekit serve` in a process of its own: seconds
+def test_serve_prints_its_address_and_no_share_hint(label_run):
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from cvaekit.testing.local import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "cvaekit.cli", "serve", str(label_run), "--port", str(port),
+                               "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "COLUMNS": "200"})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=5).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.communicate()[0]
+                time.sleep(0.5)
+        time.sleep(1)  # anything printed after the server is up
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert f"on http://127.0.0.1:{port}" in output
+    assert "share" not in output.lower() and "public link" not in output
+
+
+@pytest.mark.slow  # imports Gradio
+def test_on_the_page_an_error_is_the_note_and_clears_the_picture_and_the_api_raises_it(tmp_path, caplog):
+    import gradio as gr
+
+    from cvaekit.serving.page import FAILED, on_page
+    from cvaekit.serving.service import Picture
+
+    def draw(text="ok"):
+        if text == "bad":
+            raise CvaekitError("No <b>such</b> word.")
+        if text == "bug":
+            raise RuntimeError("a bug")
+        return Picture(np.zeros((4, 4, 3), np.uint8), "4 images in 0.01 s.")
+
+    handlers = []
+    with gr.Blocks() as blocks:
+        on_page(gr, tmp_path)(draw, [], [], "draw", lambda handler, *args, **kwargs: handlers.append(handler))
+    (page,) = handlers
+    (api,) = [f.fn for f in blocks.fns.values() if f.api_name == "draw"]  # on a button the page never shows
+    image, download, note = page("ok")
+    assert image.shape == (4, 4, 3) and download["visible"] and note == "<p>4 images in 0.01 s.</p>"
+    image, download, note = page("bad")
+    assert image is None and download == {"__type__": "update", "value": None, "visible": False}
+    assert note == '<p class="cvaekit-error" role="alert"><strong>Error:</strong> No &lt;b&gt;such&lt;/b&gt; word.</p>'
+    image, download, note = page("bug")
+    assert image is None and FAILED in note and "a bug" not in note
+    assert "A draw request failed" in caplog.text and "RuntimeError: a bug" in caplog.text
+    assert api("ok")[2] == "4 images in 0.01 s."
+    with pytest.raises(gr.Error, match="No <b>such</b> word."):
+        api("bad")

@@ -3,6 +3,7 @@
 
 from cvaekit.serving.service import (
                                      MAX_IMAGES,
+                                     MAX_TEMPERATURE,
                                      MAX_TEXT_CHARS,
                                      Picture,
                                      ServedRun,
@@ -13,5 +14,5 @@ from cvaekit.serving.service import (
                                      walk_picture,
 )
 
-__all__ = ["MAX_IMAGES", "MAX_TEXT_CHARS", "Picture", "ServedRun", "compare_metrics_markdown", "compare_picture",
+__all__ = ["MAX_IMAGES", "MAX_TEMPERATURE", "MAX_TEXT_CHARS", "Picture", "ServedRun", "compare_metrics_markdown", "compare_picture",
            "generate_picture", "load_runs", "walk_picture"]

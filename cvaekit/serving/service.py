@@ -3,7 +3,8 @@
 
 Nothing here imports Gradio, so it is tested without a browser; `cvaekit.page` only lays
 these functions out on a page. A bad request raises a `CvaekitError` whose message the page
-shows; a request that asks too much is capped, and the picture's `note` says so.
+shows, out-of-range numbers included (the message names the range); nothing is cut down
+silently.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cvaekit.runtime.device import resolve_device
 from cvaekit.store.runs import RunDir
 
 MAX_IMAGES = 64  # per text and run: more is a slow page and a grid nobody can see
+MAX_TEMPERATURE = 2.0  # hotter than twice the prior's spread draws noise, not pictures
 MAX_TEXT_CHARS = 1000  # a caption longer than this is a pasted document, not a caption
 PER_ROW = 8  # a generate grid wraps after this many images
 
@@ -166,17 +168,16 @@ def check_text(run: ServedRun, text: str | None) -> tuple[str, str]:
     return text, ""
 
 
-def capped(n, most: int, what: str) -> tuple[int, str]:
-    """`n` as a whole number from 1 to `most`, and a note when it was cut down."""
+def count(value, least: int, most: int, what: str) -> int:
+    """`value` as a whole number from `least` to `most`; anything else is refused with a
+    message that names the range (never cut down silently)."""
     try:
-        asked = int(n)
+        number = float(value)
     except (TypeError, ValueError):
-        raise CvaekitError(f"The number of {what} must be a whole number, got {n!r}.") from None
-    if asked < 1:
-        raise CvaekitError(f"Ask for at least 1 of the {what}, got {asked}.")
-    if asked > most:
-        return most, f"Asked for {asked:,} {what}; showing {most}, the most this page makes at once."
-    return asked, ""
+        number = float("nan")
+    if not (number.is_integer() and least <= number <= most):
+        raise CvaekitError(f"The number of {what} must be a whole number from {least} to {most}; got {value!r}.")
+    return int(number)
 
 
 def whole(value, what: str) -> int:
@@ -186,11 +187,16 @@ def whole(value, what: str) -> int:
         raise CvaekitError(f"The {what} must be a whole number, got {value!r}.") from None
 
 
-def _temperature(value) -> float:
+def temperature_in_range(value) -> float:
+    """The temperature as a number from 0 to `MAX_TEMPERATURE`; anything else is refused."""
     try:
-        return float(value)
+        temperature = float(value)
     except (TypeError, ValueError):
-        raise CvaekitError(f"The temperature must be a number, got {value!r}.") from None
+        temperature = float("nan")
+    if not 0 <= temperature <= MAX_TEMPERATURE:
+        raise CvaekitError(f"The temperature must be a number from 0 to {MAX_TEMPERATURE:g} (1 samples the "
+                           f"prior, lower is more typical, 0 its mean); got {value!r}.")
+    return temperature
 
 
 def _join(*notes: str) -> str:
@@ -219,11 +225,11 @@ def figure_pixels(rows: list[torch.Tensor], labels: list[str]) -> np.ndarray:
 def generate_picture(run: ServedRun, text: str, n=8, temperature=1.0, seed=0) -> Picture:
     """`n` images for `text`: the same pictures as `cvaekit generate RUN TEXT -n N --seed S`."""
     text, long_note = check_text(run, text)
-    n, cap_note = capped(n, MAX_IMAGES, "images")
+    n, temperature = count(n, 1, MAX_IMAGES, "images"), temperature_in_range(temperature)
     start = time.perf_counter()
-    (images,) = sample_rows(run.model, [text], n, whole(seed, "seed"), _temperature(temperature))
+    (images,) = sample_rows(run.model, [text], n, whole(seed, "seed"), temperature)
     took = time.perf_counter() - start
-    return Picture(pixel_grid(images), _join(cap_note, long_note, f"{n} images in {took:.2f} s."),
+    return Picture(pixel_grid(images), _join(long_note, f"{n} images in {took:.2f} s."),
                    f"{_slug(text)}-seed{whole(seed, 'seed')}")
 
 
@@ -232,8 +238,8 @@ def compare_picture(runs: list[ServedRun], text: str, n=8, temperature=1.0, seed
     its name and epoch. A run that cannot read the text is left out and named in the note."""
     if not runs:
         raise CvaekitError("No runs are served.")
-    n, cap_note = capped(n, MAX_IMAGES, "images per run")
-    seed, temperature = whole(seed, "seed"), _temperature(temperature)
+    n = count(n, 1, MAX_IMAGES, "images per run")
+    seed, temperature = whole(seed, "seed"), temperature_in_range(temperature)
     rows, labels, failed = [], [], []
     for run in runs:
         try:
@@ -245,27 +251,26 @@ def compare_picture(runs: list[ServedRun], text: str, n=8, temperature=1.0, seed
     if not rows:
         raise CvaekitError("No run could draw this text. " + " ".join(f"{label}: {msg}" for label, msg in failed))
     skipped = " ".join(f"Left out {label}: {msg}" for label, msg in failed)
-    return Picture(figure_pixels(rows, labels), _join(cap_note, skipped), f"compare-{_slug(text)}-seed{seed}")
+    return Picture(figure_pixels(rows, labels), skipped, f"compare-{_slug(text)}-seed{seed}")
 
 
 def walk_picture(run: ServedRun, mode: str, text_a: str, text_b: str = "", seed_a=0, seed_b=1,
                  steps=8, temperature=1.0) -> Picture:
-    """A strip of `steps` images: mode 'texts' moves the condition from `text_a` to `text_b`
-    at a fixed z (from `seed_a`); mode 'seeds' moves z from `seed_a`'s draw to `seed_b`'s at
-    the fixed `text_a`."""
-    steps, cap_note = capped(steps, MAX_STEPS, "steps")
-    if steps < 2:
-        raise CvaekitError("A walk needs at least 2 steps (its two ends).")
-    temperature, seed_a = _temperature(temperature), whole(seed_a, "first seed")
+    """A strip of `steps` images, at their own size like a generate grid (read left to right,
+    row by row past `PER_ROW`), and a note that says what it walks: mode 'texts' moves the
+    condition from `text_a` to `text_b` at a fixed z (from `seed_a`); mode 'seeds' moves z
+    from `seed_a`'s draw to `seed_b`'s at the fixed `text_a`."""
+    steps = count(steps, 2, MAX_STEPS, "steps (a walk's two ends included)")
+    temperature, seed_a = temperature_in_range(temperature), whole(seed_a, "first seed")
     text_a, note_a = check_text(run, text_a)
     if mode == "texts":
         text_b, note_b = check_text(run, text_b)
         strip = walk_texts(run.model, text_a, text_b, steps, seed_a, temperature)
-        label, name = f"{text_a} -> {text_b}", f"walk-{_slug(text_a)}-to-{_slug(text_b)}"
+        what, name = f"From '{text_a}' to '{text_b}' at seed {seed_a}", f"walk-{_slug(text_a)}-to-{_slug(text_b)}"
     elif mode == "seeds":
         note_b, seed_b = "", whole(seed_b, "second seed")
         strip = walk_seeds(run.model, text_a, seed_a, seed_b, steps, temperature)
-        label, name = f"{text_a}: seed {seed_a} -> {seed_b}", f"walk-{_slug(text_a)}-seed{seed_a}-to-{seed_b}"
+        what, name = f"'{text_a}' from seed {seed_a} to {seed_b}", f"walk-{_slug(text_a)}-seed{seed_a}-to-{seed_b}"
     else:
         raise CvaekitError(f"Unknown walk '{mode}'; choose 'texts' or 'seeds'.")
-    return Picture(figure_pixels([strip], [label]), _join(cap_note, note_a, note_b), name)
+    return Picture(pixel_grid(strip), _join(f"{what}, in {steps} steps.", note_a, note_b), name)
