@@ -54,10 +54,10 @@ def images_by_mode(model, images: torch.Tensor, raw, seed: int, batch: int = 256
         x, r = images[i:i + batch].to(model.device), raw[i:i + batch]
         cond = model.condition(r)
         mu, logvar = model.encoder(x, cond)
-        out.setdefault("reconstructions", []).append(torch.sigmoid(model.decoder(mu, cond)).cpu())
+        out.setdefault("reconstructions", []).append(model.likelihood.mean(model.decoder(mu, cond)).cpu())
         eps = torch.randn(mu.shape, generator=gen).to(mu.device)
         z = mu + eps * torch.exp(0.5 * logvar)
-        out.setdefault("posterior samples", []).append(torch.sigmoid(model.decoder(z, cond)).cpu())
+        out.setdefault("posterior samples", []).append(model.likelihood.mean(model.decoder(z, cond)).cpu())
         for t in TEMPERATURES:
             out.setdefault(f"samples, temperature {t:g}", []).append(model.sample(r, gen, temperature=t).cpu())
     return {k: torch.cat(v) for k, v in out.items()}

@@ -49,7 +49,7 @@ import tiny_clip  # noqa: E402
 
 from cvaekit.condition import Condition  # noqa: E402
 from cvaekit.data import DataInfo  # noqa: E402
-from cvaekit.model import build_model, elbo  # noqa: E402
+from cvaekit.model import build_model  # noqa: E402
 from cvaekit.plugins import get_registry  # noqa: E402
 from cvaekit.recipe import load_recipe  # noqa: E402
 from cvaekit.runs import RunDir  # noqa: E402
@@ -129,7 +129,7 @@ def step_flops(model, images: torch.Tensor, cond: Condition) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
-        elbo(*model(images, cond), images)["loss"].backward()
+        model(images, cond)["loss"].backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops()
 
@@ -190,7 +190,7 @@ def study_loop(recipe: dict, clip: Path, epochs: int, device: torch.device, work
                 tokens = tokenizer(list(captions), padding=True, truncation=True, return_tensors="pt").to(device)
                 out = text.text_model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
                 cond = Condition.of(text.text_projection(out.pooler_output))
-            loss = elbo(*model(images, cond), images)["loss"]
+            loss = model(images, cond)["loss"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -216,7 +216,7 @@ def bare_step(recipe: dict, device: torch.device, steps: int) -> tuple[dict, obj
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-        loss = elbo(*model(images, cond), images)["loss"]
+        loss = model(images, cond)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -83,6 +83,8 @@ BUILTINS = [
      "Test reconstruction error from the posterior mean: -log p(x | z = mu) (nats/image; BCE under the Bernoulli likelihood, so it compares with nelbo) and MSE (per pixel)."),
     ("metric", "cond_accuracy", "metrics.cond_accuracy:ConditionalAccuracy",
      "Share of generated samples that a judge trained on real images classifies as asked."),
+    ("metric", "caption_match", "metrics.caption_match:CaptionMatch",
+     "How often a generated picture picks out its own caption among `candidates`, beside real pictures (ceiling) and shuffled captions (chance)."),
     ("metric", "fid", "metrics.fid:FID",
      "FID of generated vs held-out real images; the key names the features (fid_judge, ...)."),
     ("metric", "clip_score", "metrics.clip_score:CLIPScoreMetric",

@@ -1,0 +1,166 @@
+"""Caption match: does a picture pick out its own caption among others? An offline judge for
+any captioned set (a user's own included), where CLIP is not at hand.
+
+The judge is a small contrastive image-text model (CLIP's loss, Radford et al. 2021): the run's
+own text encoder (the conditioner's vectors, held fixed) and a small CNN image tower, trained
+on the run's training pairs and cached per data set and text encoder. A picture picks the
+candidate caption whose embedding is nearest its own. The metric reports that share for
+generated pictures, for real held-out ones (the ceiling) and for real ones paired with
+shuffled captions (chance, about 1 / candidates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cvaekit.caches.paths import cache_dir
+from cvaekit.core.data import Split
+from cvaekit.evaluation.context import EvalContext
+from cvaekit.recipe import PositiveInt
+from cvaekit.store.checkpoint import load_checkpoint, save_checkpoint
+
+VERSION = 1
+
+
+class MatchJudge(nn.Module):
+    """An image tower (three conv blocks, pooled) and a text tower (one linear layer on the
+    conditioner's vector), both to unit vectors of `dim`."""
+
+    def __init__(self, channels: int, cond_dim: int, dim: int = 64):
+        super().__init__()
+        blocks, width = [], channels
+        for out in (32, 64, 128):
+            blocks += [nn.Conv2d(width, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
+            width = out
+        self.image_tower = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, dim))
+        self.text_tower = nn.Sequential(nn.Linear(cond_dim, 128), nn.ReLU(), nn.Linear(128, dim))
+        self.log_scale = nn.Parameter(torch.tensor(2.6))  # CLIP's starting temperature, 1/0.07
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.image_tower(x), dim=-1)
+
+    def texts(self, vectors: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.text_tower(vectors), dim=-1)
+
+
+def caption_table(ctx: EvalContext, split: Split) -> tuple[list[str], torch.Tensor]:
+    """Every distinct caption (or class word) of `split` and its fixed text vector."""
+    if split.labelled:
+        words = list(ctx.data.classes)
+        raw = [torch.tensor([i]) for i in range(len(words))]
+    else:
+        words = sorted({c for caps in split.conditions for c in caps})
+        raw = [[w] for w in words]
+    with torch.no_grad():
+        vectors = [ctx.model.condition(r).vector.float().cpu() for r in raw]
+    return words, torch.cat(vectors)
+
+
+def captions_of(split: Split, words: list[str], draw: torch.Generator | None) -> torch.Tensor:
+    """One caption id per image: a random one of its captions (the first, without `draw`)."""
+    index = {w: i for i, w in enumerate(words)}
+    if split.labelled:
+        return split.conditions.long().clone()
+    picks = []
+    for caps in split.conditions:
+        j = 0 if draw is None else int(torch.randint(len(caps), (1,), generator=draw))
+        picks.append(index[caps[j]])
+    return torch.tensor(picks)
+
+
+def fit(train: Split, vectors: torch.Tensor, words: list[str], epochs: int, seed: int, batch_size: int = 128) -> MatchJudge:
+    """CLIP's symmetric loss on the training pairs; pairs that share a caption count as matches."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(seed)
+        judge = MatchJudge(train.images.shape[1], vectors.shape[1])
+        opt = torch.optim.Adam(judge.parameters(), lr=1e-3)
+        judge.train()
+        for _ in range(epochs):
+            ids = captions_of(train, words, gen)
+            for idx in torch.randperm(len(train), generator=gen).split(batch_size):
+                images = train.images[idx].float() / 255
+                logits = judge.log_scale.exp().clamp(max=100) * judge.images(images) @ judge.texts(vectors[ids[idx]]).T
+                same = (ids[idx][:, None] == ids[idx][None, :]).float()
+                target = same / same.sum(1, keepdim=True)
+                loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    return judge.eval()
+
+
+def cached_judge(train: Split, vectors: torch.Tensor, words: list[str], epochs: int, seed: int) -> MatchJudge:
+    """The judge for this training split and text encoder, trained on first use and loaded after."""
+    digest = hashlib.sha1(train.images.numpy().tobytes())
+    digest.update("\n".join(words).encode())
+    digest.update(vectors.numpy().round(4).tobytes())
+    digest.update(f"{epochs}-{seed}-{VERSION}".encode())
+    path = cache_dir("caption-judges") / f"{digest.hexdigest()[:16]}.pt"
+    if path.is_file():
+        judge = MatchJudge(train.images.shape[1], vectors.shape[1])
+        judge.load_state_dict(load_checkpoint(path))
+        return judge.eval()
+    judge = fit(train, vectors, words, epochs, seed)
+    save_checkpoint(judge.state_dict(), path)
+    return judge
+
+
+class CaptionMatch:
+    """How often a generated picture picks out its own caption among `candidates`, beside real pictures (ceiling) and shuffled captions (chance).
+
+    n: test captions to generate a picture for (and real test pictures to judge).
+    candidates: captions each picture chooses among, its own included.
+    judge_epochs: epochs the judge trains on the run's training pairs.
+    judge_seed: the judge's seed; other seeds give other judges."""
+
+    def __init__(self, n: PositiveInt = 200, candidates: PositiveInt = 10, judge_epochs: PositiveInt = 5,
+                 judge_seed: int = 0):
+        self.n, self.candidates, self.epochs, self.seed = n, candidates, judge_epochs, judge_seed
+
+    def __call__(self, ctx: EvalContext) -> dict[str, float]:
+        train = ctx.data.train
+        words, vectors = caption_table(ctx, train)
+        test_words, test_vectors = caption_table(ctx, ctx.test)
+        judge = cached_judge(train, vectors, words, self.epochs, self.seed)
+        n = min(self.n, len(ctx.test))
+        own = captions_of(ctx.test.head(n), test_words, None)
+        gen = ctx.generator(7)
+        rival = _rivals(own, len(test_words), self.candidates, gen)
+        with torch.no_grad():
+            text = judge.texts(test_vectors)
+            real = judge.images(ctx.test.images[:n].float() / 255)
+            fake = judge.images(self._samples(ctx, own, test_words))
+        shuffled = own[torch.randperm(n, generator=gen)]
+        shares = {"caption_match": _share(fake, text, own, rival), "caption_match_real": _share(real, text, own, rival),
+                  "caption_match_shuffled": _share(real, text, shuffled, _rivals(shuffled, len(test_words), self.candidates, gen))}
+        shares["caption_match_share"] = shares["caption_match"] / max(shares["caption_match_real"], 1e-9)
+        return shares
+
+    def _samples(self, ctx: EvalContext, own: torch.Tensor, words: list[str]) -> torch.Tensor:
+        raw: Any = own if ctx.test.labelled else [words[i] for i in own.tolist()]
+        gen = ctx.generator(8)
+        return torch.cat([ctx.model.sample(raw[i:i + ctx.batch_size], generator=gen).float().cpu()
+                          for i in range(0, len(own), ctx.batch_size)])
+
+
+def _rivals(own: torch.Tensor, vocabulary: int, candidates: int, gen: torch.Generator) -> torch.Tensor:
+    """For each picture, candidates - 1 caption ids other than its own, drawn without repeats."""
+    k = min(candidates, vocabulary) - 1
+    rows = []
+    for i in own.tolist():
+        others = torch.randperm(vocabulary - 1, generator=gen)[:k]
+        rows.append(others + (others >= i).long())  # skip the picture's own caption
+    return torch.stack(rows) if rows else torch.zeros(0, k, dtype=torch.long)
+
+
+def _share(images: torch.Tensor, texts: torch.Tensor, own: torch.Tensor, rivals: torch.Tensor) -> float:
+    """The share of pictures whose own caption scores above every rival."""
+    own_score = (images * texts[own]).sum(-1)
+    rival_score = torch.einsum("nd,nkd->nk", images, texts[rivals])
+    return (own_score[:, None] > rival_score).all(1).float().mean().item()
