@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from cvaekit.core.data import DataInfo, DataSource
+from cvaekit.core.hierarchy import TopDownDecoder
 from cvaekit.core.likelihood import CONTRACT as LIKELIHOOD_CONTRACT
 from cvaekit.core.likelihood import Bernoulli
 from cvaekit.core.model import CVAE, InjectionStack
@@ -101,9 +102,24 @@ def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry,
         nets[net] = registry.build(net, spec.name, spec.params, image_shape=shape,
                                    cond_dim=cond_dim, latent_dim=config.latent_dim, injections=plan)
         plan.check_placed(spec.name)
+    _check_pairing(config, nets["encoder"], nets["decoder"])
     prior = None if config.prior is None else build_prior(config.prior.name, config.prior.params, cond_dim,
                                                           config.latent_dim, registry)
     return CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info, prior, likelihood)
+
+
+def _check_pairing(config: ModelConfig, encoder: nn.Module, decoder: nn.Module) -> None:
+    """A top-down decoder needs an encoder that gives feature maps, holds its own priors, and
+    the other way round (core/hierarchy.py)."""
+    top_down = isinstance(decoder, TopDownDecoder)
+    if top_down != bool(getattr(encoder, "top_down", False)):
+        kind = "a top-down (hierarchical) decoder" if top_down else "a single-latent decoder"
+        raise RecipeError(f"Decoder '{config.decoder.name}' is {kind}, but encoder '{config.encoder.name}' "
+                          f"{'gives (mu, logvar)' if top_down else 'gives feature maps for a top-down decoder'}: "
+                          f"pair hierarchical networks with each other (encoder: ladder, decoder: ladder).")
+    if top_down and config.prior is not None:
+        raise RecipeError(f"Decoder '{config.decoder.name}' holds a prior for each of its latent groups; "
+                          f"'model.prior' ('{config.prior.name}') has nothing to do there. Leave it out.")
 
 
 def build_likelihood(config: ModelConfig, image_shape: tuple[int, ...], registry: Registry) -> nn.Module:

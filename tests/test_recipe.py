@@ -38,7 +38,7 @@ def test_faithful_recipe_is_the_studys_configuration():
 def test_defaults_are_filled_and_component_shorthand_expands(tiny_fashion):
     r = load_recipe(tiny_fashion)
     assert r.model.conditioner.name == "onehot" and r.model.conditioner.params == {"classes": None}
-    assert r.data.params == {"root": None, "download": True}
+    assert r.data.params == {"root": None, "download": True, "binarize": False}
     assert r.to_dict()["model"]["encoder"] == {"name": "mlp", "hidden": 64}
 
 

@@ -37,6 +37,9 @@ BUILTINS = [
     ("encoder", "conv", "networks.conv:ConvEncoder",
      "Stride-2 convs (kernel 3, LeakyReLU) to a small grid, flatten, linear mu and logvar."),
 
+    ("encoder", "ladder", "networks.ladder:LadderEncoder",
+     "Bottom-up residual cells, keeping a feature map at each latent resolution (for the `ladder` decoder)."),
+
     ("decoder", "mlp", "networks.mlp:MLPDecoder",
      "[z, condition] -> hidden (ReLU) -> image logits."),
     ("decoder", "deconv", "networks.conv:DeconvDecoder",
@@ -50,6 +53,9 @@ BUILTINS = [
      "N(mean, scale) per pixel value over dequantised 8-bit values, the decoder giving the mean."),
     ("likelihood", "logistic_mixture", "likelihoods.logistic_mixture:LogisticMixture",
      "Discretized mixture of logistics over 8-bit values, channels coupled (PixelCNN++)."),
+
+    ("decoder", "ladder", "networks.ladder:LadderDecoder",
+     "Latent groups generated top-down over several resolutions, each with a prior given the groups above and the text."),
 
     ("prior", "conditional", "priors.conditional:ConditionalPrior",
      "N(mu(c), diag exp(logvar(c))), linear in the condition vector; starts as N(0, I)."),

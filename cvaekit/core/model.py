@@ -10,6 +10,7 @@ from torch import nn
 
 from cvaekit.core.condition import Condition
 from cvaekit.core.data import DataInfo, RawConditions
+from cvaekit.core.hierarchy import is_top_down, posterior_pass, prior_pass
 from cvaekit.core.likelihood import Bernoulli
 from cvaekit.core.objectives import OBJECTIVES, Objective
 from cvaekit.core.prior import sample_latent
@@ -73,15 +74,22 @@ class CVAE(nn.Module):
         """One image in [0, 1] per condition (the likelihood's mean) from z drawn from the prior
         (see `sample_latent` for `temperature`)."""
         cond = self.condition(raw)
+        if is_top_down(self):  # a temperature per group, from the top, or one for all
+            return self.likelihood.mean(prior_pass(self, cond, generator, temperature))
         z = sample_latent(self.prior, cond, self.latent_dim, generator, temperature)
         return self.likelihood.mean(self.decoder(z, cond))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, raw: RawConditions) -> torch.Tensor:
         """Images decoded from the posterior mean."""
-        cond = self.condition(raw)
-        mu, _ = self.encoder(x.to(self.device), cond)
-        return self.likelihood.mean(self.decoder(mu, cond))
+        return self.likelihood.mean(self.decode_mean(x.to(self.device), self.condition(raw)))
+
+    def decode_mean(self, x: torch.Tensor, cond: Condition) -> torch.Tensor:
+        """The decoder's output with z at the posterior's mean (every group's, top-down)."""
+        if is_top_down(self):
+            return posterior_pass(self, x, cond, mean=True)[0]
+        mu, _ = self.encoder(x, cond)
+        return self.decoder(mu, cond)
 
 
 def elbo(logits: torch.Tensor, kl: torch.Tensor, x: torch.Tensor, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:

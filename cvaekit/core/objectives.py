@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cvaekit.core.hierarchy import is_top_down, posterior_pass
 from cvaekit.core.prior import gaussian_log_prob, kl_per_dim, kl_term, prior_log_prob
 
 
@@ -30,6 +31,8 @@ class Objective:
 
 def elbo_terms(model, x: torch.Tensor, cond, objective: Objective) -> dict[str, torch.Tensor]:
     """The negative ELBO's terms from one posterior sample per image."""
+    if is_top_down(model):
+        return _hierarchical_elbo_terms(model, x, cond, objective)
     mu, logvar = model.encoder(x, cond)
     z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
     recon = -model.likelihood.log_prob(x, model.decoder(z, cond)).sum() / x.shape[0]
@@ -41,9 +44,27 @@ def elbo_terms(model, x: torch.Tensor, cond, objective: Objective) -> dict[str, 
     return {"loss": recon + objective.kl_weight * charged, "recon": recon, "kl": kl}
 
 
+def _hierarchical_elbo_terms(model, x: torch.Tensor, cond, objective: Objective) -> dict[str, torch.Tensor]:
+    """The negative ELBO of a top-down model: the KL is the groups' sum (each reported in
+    `kl_groups`); free bits hold each group's batch-mean KL at least at free_bits per latent
+    dimension of the group."""
+    out, groups = posterior_pass(model, x, cond)
+    recon = -model.likelihood.log_prob(x, out).sum() / x.shape[0]
+    per_group = torch.stack([g.kl for g in groups]).mean(1)  # [G], nats per image
+    charged = per_group
+    if objective.free_bits > 0:
+        floors = torch.tensor([objective.free_bits * g.z[0].numel() for g in groups], device=per_group.device)
+        charged = torch.maximum(per_group, floors)
+    kl = per_group.sum()
+    return {"loss": recon + objective.kl_weight * charged.sum(), "recon": recon, "kl": kl,
+            "kl_groups": per_group.detach()}
+
+
 def log_weights(model, x: torch.Tensor, cond, k: int, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """log p(x | z_j, c), log p(z_j | c) and log q(z_j | x, c) for `k` draws z_j ~ q, each [k, B];
     `weights` = log p(x | z) + kl_weight * (log p(z) - log q(z)) (the importance weights at 1)."""
+    if is_top_down(model):
+        return _hierarchical_log_weights(model, x, cond, k, kl_weight)
     mu, logvar = model.encoder(x, cond)
     mu, logvar = mu.float(), logvar.float()
     z = mu + torch.randn((k, *mu.shape), device=mu.device) * torch.exp(0.5 * logvar)
@@ -55,6 +76,17 @@ def log_weights(model, x: torch.Tensor, cond, k: int, kl_weight: float = 1.0) ->
     log_qz = gaussian_log_prob(z, mu, logvar)
     return {"log_px": log_px, "log_pz": log_pz, "log_qz": log_qz,
             "weights": log_px + kl_weight * (log_pz - log_qz)}
+
+
+def _hierarchical_log_weights(model, x: torch.Tensor, cond, k: int, kl_weight: float) -> dict[str, torch.Tensor]:
+    """As `log_weights`, for a top-down model: every group drawn from its posterior, k times."""
+    repeat = cond.index(torch.arange(x.shape[0], device=x.device).repeat(k))
+    xs = x.repeat(k, *[1] * (x.dim() - 1))
+    out, groups = posterior_pass(model, xs, repeat)
+    log_px = model.likelihood.log_prob(xs, out).view(k, -1)
+    log_pz = torch.stack([g.log_p for g in groups]).sum(0).view(k, -1)
+    log_qz = torch.stack([g.log_q for g in groups]).sum(0).view(k, -1)
+    return {"log_px": log_px, "log_pz": log_pz, "log_qz": log_qz, "weights": log_px + kl_weight * (log_pz - log_qz)}
 
 
 def iwae_terms(model, x: torch.Tensor, cond, objective: Objective) -> dict[str, torch.Tensor]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from cvaekit.core.condition import Condition
+from cvaekit.core.hierarchy import is_top_down, prior_pass
 from cvaekit.core.model import CVAE
 from cvaekit.core.prior import sample_latent
 from cvaekit.errors import CvaekitError
@@ -103,7 +104,11 @@ def walk_texts(model: CVAE, text_a: str, text_b: str, steps: int = 8, seed: int 
     model.eval()
     a, b = (model.condition(raw[i:i + 1]) for i in (0, 1))
     conds = [blend(a, b, t) for t in ts]
-    images = [decode_latents(model, draw_latent(model, c, seed, temperature), c) for c in conds]
+    if is_top_down(model):  # the same noise at every group and step: each group follows its prior
+        images = [model.likelihood.mean(prior_pass(model, c, torch.Generator().manual_seed(seed), temperature)).cpu()
+                  for c in conds]
+    else:
+        images = [decode_latents(model, draw_latent(model, c, seed, temperature), c) for c in conds]
     model.train(was_training)
     return torch.cat(images)
 
@@ -113,6 +118,9 @@ def walk_seeds(model: CVAE, text: str, seed_a: int, seed_b: int, steps: int = 8,
                temperature: float = 1.0) -> torch.Tensor:
     """Latent interpolation: the text fixed, z moving from seed `seed_a`'s draw to seed
     `seed_b`'s along a great circle around the prior's centre; [steps, C, H, W]."""
+    if is_top_down(model):
+        raise CvaekitError("A walk from one seed to another needs one latent vector; this model has a "
+                           "hierarchy of latent groups. Walk from one text to another instead.")
     ts = _steps(steps)
     raw = model.conditioner.parse([text])
     was_training = model.training

@@ -22,6 +22,7 @@ from cvaekit.testing.checker import (
     _run,
     _tensors,
 )
+from cvaekit.testing.hierarchy import check_top_down, is_top_down_network
 from cvaekit.testing.probes import _WidenProbe
 
 
@@ -57,6 +58,8 @@ def _check_network(kind, name, params, image_shape, cond_dim, latent_dim, batch,
         return net, plan
 
     m, plan = build([])
+    if is_top_down_network(m):
+        return check_top_down(c, kind, m, lambda s: build([], s)[0], image_shape, cond_dim, batch, seed)
     gen = torch.Generator().manual_seed(seed + 2)
     x = torch.rand(batch, *image_shape, generator=gen)
     z = torch.randn(batch, latent_dim, generator=gen)

@@ -9,7 +9,9 @@ import torch
 
 from cvaekit.core.condition import Condition
 from cvaekit.core.data import Split
+from cvaekit.core.hierarchy import is_top_down
 from cvaekit.core.model import CVAE
+from cvaekit.errors import CvaekitError
 
 
 @dataclass
@@ -33,6 +35,9 @@ class Codes:
 @torch.no_grad()
 def encode(model: CVAE, split, draws: int, batch_size: int, seed: int) -> Codes:
     """`draws` posterior codes per image (a caption drawn at random each time)."""
+    if is_top_down(model):
+        raise CvaekitError("fit-prior fits the prior of a single latent vector; this model's decoder holds a "
+                           "prior for each of its latent groups, trained with the model, so there is none to fit.")
     gen = torch.Generator().manual_seed(seed)
     mus, logvars, conds = [], [], []
     for _ in range(draws):

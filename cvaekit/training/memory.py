@@ -92,8 +92,7 @@ def _activations(model: nn.Module, data_info: DataInfo, conditioner: nn.Module, 
             meta = Condition(cond.vector.float().to("meta"), cond.tokens.float().to("meta"),
                              None if cond.mask is None else cond.mask.to("meta"))
             x = torch.empty(n, *data_info.image_shape, device="meta")
-            mu, _ = model.encoder(x, meta)
-            model.decoder(mu, meta)
+            model.decode_mean(x, meta)
     except Exception:  # noqa: BLE001 - a network that cannot run on meta: parameters only
         return None
     finally:

@@ -6,6 +6,7 @@ import gzip
 import os
 from pathlib import Path
 
+import torch
 from torchvision.datasets import FashionMNIST
 
 from cvaekit.caches.paths import cache_dir
@@ -68,14 +69,15 @@ def torchvision_root(root: str | None = None) -> Path:
     return _torchvision_root(raw) if raw else Path(root or cache_dir("data"))
 
 
-def fashion_mnist(root: str | None = None, download: bool = True) -> DataSource:
+def fashion_mnist(root: str | None = None, download: bool = True, binarize: bool = False) -> DataSource:
     """Fashion-MNIST 28x28 grey, 60k train / 10k test, 10 labelled classes.
 
     Without `root`, Debian's package `dataset-fashion-mnist`, then a torchvision download
     into the cache, are tried.
 
     root: a folder with the four files (plain or .gz), or where torchvision downloads them.
-    download: let torchvision download the files when they are not found."""
+    download: let torchvision download the files when they are not found.
+    binarize: each pixel 0 or 255, drawn once with its grey value as the probability (static binarization, seed 0), as test log-likelihoods in the literature are reported on."""
     if root and not Path(root).is_dir():
         raise DataError(f"The Fashion-MNIST folder '{root}' (data.root) does not exist. {HOW_TO_GET}")
     base = torchvision_root(root)
@@ -85,5 +87,9 @@ def fashion_mnist(root: str | None = None, download: bool = True) -> DataSource:
         raise DataError(
             f"Fashion-MNIST was not found (looked in {root or DEBIAN_DIR}) and "
             f"could not be downloaded ({type(exc).__name__}: {exc}). {HOW_TO_GET}") from None
-    train, test = (Split(as_uint8_images(s.data), s.targets.long()) for s in splits)
+    images = [as_uint8_images(s.data) for s in splits]
+    if binarize:
+        gen = torch.Generator().manual_seed(0)
+        images = [(torch.rand(x.shape, generator=gen) < x.float() / 255).to(torch.uint8) * 255 for x in images]
+    train, test = (Split(x, s.targets.long()) for x, s in zip(images, splits))
     return DataSource(train, test, classes=list(splits[0].classes), aliases=ALIASES)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-
 from cvaekit.core.likelihood import bits_per_dim
 from cvaekit.evaluation.context import EvalContext
 
@@ -33,8 +32,7 @@ class Reconstruction:
         likelihood = ctx.model.likelihood
         for images, raw in ctx.batches():
             cond = ctx.model.condition(raw)
-            mu, _ = ctx.model.encoder(images, cond)
-            out = ctx.model.decoder(mu, cond).float()
+            out = ctx.model.decode_mean(images, cond).float()
             nll -= likelihood.log_prob(images, out).sum().item()
             mse += (likelihood.mean(out) - images).pow(2).mean(dim=(1, 2, 3)).sum().item()
             count += images.shape[0]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvaekit.components.networks.conv import STUDY_CHANNELS, stage_widths, stage_sizes
+from cvaekit.components.networks.conv import STUDY_CHANNELS, stage_sizes, stage_widths
 from cvaekit.core.condition import Condition
 from cvaekit.errors import RecipeError
 from cvaekit.recipe import AtLeast, NonNegativeFloat, PositiveInt

@@ -1,0 +1,128 @@
+"""A hierarchical CVAE's networks: latent groups over several resolutions, generated top-down,
+with the text read at every group (NVAE's structure, Vahdat and Kautz 2020, made small).
+
+The encoder (`ladder`) goes bottom-up and keeps a feature map at each latent resolution. The
+decoder (`ladder`) starts from a learned map at the lowest resolution and, group by group,
+reads the condition (FiLM), gives the group's prior p(z_l | z_<l, c), draws z_l (from the
+posterior q(z_l | x, z_<l, c) = the prior shifted and rescaled by what the encoder saw at that
+resolution, or from the prior when sampling), and adds it to the map; between resolutions
+it resizes and convolves (no checkerboard). Injections are offered after each resolution.
+`model.latent_dim` is the channels of each group's z.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cvaekit.components.networks.conv import stage_sizes
+from cvaekit.core.condition import Condition
+from cvaekit.core.hierarchy import Group, GroupDraw, TopDownDecoder
+from cvaekit.errors import RecipeError
+from cvaekit.recipe import AtLeast, PositiveInt
+
+
+def conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, padding=k // 2, padding_mode="replicate" if k > 1 else "zeros")
+
+
+class Cell(nn.Module):
+    """A residual cell: h + conv(SiLU(conv(SiLU(h)))), the second conv starting at zero."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.SiLU(), conv(width, width), nn.SiLU(), conv(width, width))
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.body(h)
+
+
+def latent_sizes(image_shape, levels: int, final_side: int) -> list[tuple[int, int]]:
+    """The `levels` lowest resolutions, lowest first: where the latent groups live."""
+    sizes = stage_sizes(image_shape[1], image_shape[2], final_side)
+    if len(sizes) < levels + 1:
+        raise RecipeError(f"The ladder networks need {levels} latent resolutions below the image's "
+                          f"{image_shape[1]}x{image_shape[2]} but it halves only {len(sizes) - 1} times to "
+                          f"'final_side' {final_side}: lower 'levels' or 'final_side'.")
+    return sizes[::-1][:levels]
+
+
+class LadderEncoder(nn.Module):
+    """Bottom-up residual cells, keeping a feature map at each latent resolution (for the `ladder` decoder).
+
+    width: channels of every feature map.
+    levels: latent resolutions (the image halved down to `final_side`, the lowest `levels` of them).
+    final_side: the lowest resolution's longer side at most, in pixels.
+    cells: residual cells per resolution."""
+
+    top_down = True  # gives features for a top-down decoder, not (mu, logvar)
+
+    def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, width: PositiveInt = 64,
+                 levels: PositiveInt = 3, final_side: PositiveInt = 4, cells: Annotated[int, AtLeast(1)] = 1):
+        super().__init__()
+        self.sizes = stage_sizes(image_shape[1], image_shape[2], final_side)
+        self.keep = set(latent_sizes(image_shape, levels, final_side))
+        self.inject = injections.at(0, image_shape[0])
+        self.stem = conv(self.inject.out_channels, width)
+        self.cells = nn.ModuleList([nn.Sequential(*[Cell(width) for _ in range(cells)]) for _ in self.sizes])
+
+    def forward(self, x: torch.Tensor, cond: Condition) -> list[torch.Tensor]:
+        """Feature maps at the latent resolutions, lowest resolution first."""
+        h = self.stem(self.inject(x, cond))
+        kept = []
+        for size, cell in zip(self.sizes, self.cells):
+            h = cell(F.interpolate(h, size=size, mode="area") if h.shape[-2:] != size else h)
+            if size in self.keep:
+                kept.append(h)
+        return kept[::-1]
+
+
+class LadderDecoder(TopDownDecoder):
+    """Latent groups generated top-down over several resolutions, each with a prior given the groups above and the text.
+
+    width: channels of the top-down map (the encoder's `width`).
+    levels: latent resolutions, as for the encoder.
+    groups: latent groups per resolution.
+    final_side: the lowest resolution's longer side at most, in pixels.
+    max_logvar: the bound on a posterior's log-variance (keeps early training stable)."""
+
+    def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, width: PositiveInt = 64,
+                 levels: PositiveInt = 3, groups: PositiveInt = 2, final_side: PositiveInt = 4,
+                 max_logvar: float = 2.0):
+        super().__init__()
+        self.sizes = latent_sizes(image_shape, levels, final_side)
+        self.start = nn.Parameter(torch.zeros(1, width, *self.sizes[0]))
+        self.groups_per_level = groups
+        self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar) for _ in range(levels * groups))
+        self.injections = nn.ModuleList(injections.at(k, width) for k in range(levels))
+        self.widen = nn.ModuleList(conv(inj.out_channels, width, 1) for inj in self.injections)
+        below = stage_sizes(image_shape[1], image_shape[2], final_side)[::-1][levels:]  # to the image size
+        self.rise = nn.ModuleList(nn.Sequential(conv(width, width), Cell(width)) for _ in below)
+        self.rise_sizes = below
+        self.head = nn.Sequential(nn.SiLU(), conv(width, image_shape[0]))
+
+    def top_down(self, cond: Condition, features: list[torch.Tensor] | None, draws: list[GroupDraw]) -> tuple:
+        """The decoder's output and each group's (z, kl, log q, log p); from the posterior when
+        `features` are given, else from the priors (`draws` say how, group by group)."""
+        h = self.start.expand(cond.vector.shape[0], -1, -1, -1)
+        terms, g = [], 0
+        for level, size in enumerate(self.sizes):
+            h = F.interpolate(h, size=size, mode="nearest") if h.shape[-2:] != size else h
+            for _ in range(self.groups_per_level):
+                feature = None if features is None else features[level]
+                h, term = self.cells[g](h, cond, feature, draws[g])
+                terms.append(term)
+                g += 1
+            h = self.widen[level](self.injections[level](h, cond))
+        for size, stage in zip(self.rise_sizes, self.rise):  # resize, then convolve: no checkerboard
+            h = stage(F.interpolate(h, size=size, mode="nearest"))
+        return self.head(h), terms
+
+    @property
+    def group_count(self) -> int:
+        return len(self.cells)

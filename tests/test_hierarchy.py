@@ -1,0 +1,106 @@
+"""The hierarchical CVAE (ladder encoder and decoder): groups agree in shape on both paths,
+the KL is the groups' sum, the text reaches every group, temperature 0 repeats itself, and a
+tiny model trains and resumes bit-identically."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_training import stop_in_epoch
+
+from cvaekit.assembly import build_model
+from cvaekit.core.data import DataInfo
+from cvaekit.core.hierarchy import GroupDraw, posterior_pass
+from cvaekit.errors import RecipeError
+from cvaekit.plugins import get_registry
+from cvaekit.recipe import load_recipe
+from cvaekit.store.checkpoint import load_checkpoint
+from cvaekit.training import TrainingInterrupted, TrainingLoop, train
+
+LADDER = {"latent_dim": 3, "conditioner": "onehot", "encoder": {"name": "ladder", "width": 8},
+          "decoder": {"name": "ladder", "width": 8, "groups": 2}}
+
+
+def model(**decoder):
+    spec = {**LADDER, "decoder": {**LADDER["decoder"], **decoder}}
+    recipe = load_recipe({"name": "t", "data": "fashion_mnist", "model": spec})
+    return build_model(recipe.model, DataInfo((1, 28, 28), ["a", "b"]), get_registry())
+
+
+def test_the_posterior_and_the_prior_paths_agree_in_shape_at_every_group():
+    net = model()
+    cond = net.condition(torch.tensor([0, 1]))
+    _, posterior = posterior_pass(net, torch.rand(2, 1, 28, 28), cond)
+    _, prior = net.decoder.top_down(cond, None, [GroupDraw()] * net.decoder.group_count)
+    assert len(posterior) == len(prior) == 6  # 3 resolutions x 2 groups
+    assert [g.z.shape for g in posterior] == [g.z.shape for g in prior]
+    assert {g.z.shape[-1] for g in posterior} == {4, 7, 14}
+
+
+def test_the_kl_is_the_sum_of_the_groups_kls():
+    net = model()
+    torch.manual_seed(0)
+    terms = net(torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 0, 1]))
+    assert terms["kl"].item() == pytest.approx(terms["kl_groups"].sum().item(), rel=1e-6)
+    assert terms["kl_groups"].shape == (6,)
+
+
+def test_the_caption_reaches_every_group_and_temperature_0_repeats():
+    net = model()
+    for group in net.decoder.cells:  # trained weights, not the zeros every group starts from
+        torch.nn.init.normal_(group.film.weight, std=0.5)
+        torch.nn.init.normal_(group.prior.weight, std=0.5)
+    cond = net.condition(torch.tensor([0, 1]))
+    _, groups = net.decoder.top_down(cond, None, [GroupDraw(temperature=0.0)] * net.decoder.group_count)
+    assert all(not torch.allclose(g.z[0], g.z[1]) for g in groups)
+    a = net.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(1), temperature=0.0)
+    b = net.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(2), temperature=0.0)
+    assert torch.equal(a, b)
+    per_group = [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]  # the top groups vary, the lower ones at their mean
+    c = net.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(1), temperature=per_group)
+    assert c.shape == a.shape
+
+
+def test_a_ladder_decoder_needs_a_ladder_encoder_and_no_model_prior():
+    with pytest.raises(RecipeError, match="pair hierarchical networks"):
+        recipe = load_recipe({"name": "t", "data": "fashion_mnist", "model": {**LADDER, "encoder": "mlp"}})
+        build_model(recipe.model, DataInfo((1, 28, 28), ["a", "b"]), get_registry())
+    with pytest.raises(RecipeError, match="holds a prior for each of its latent groups"):
+        recipe = load_recipe({"name": "t", "data": "fashion_mnist", "model": {**LADDER, "prior": "conditional"}})
+        build_model(recipe.model, DataInfo((1, 28, 28), ["a", "b"]), get_registry())
+
+
+def test_a_tiny_hierarchical_model_trains_and_resumes_bit_identical(tmp_path, tiny_fashion, monkeypatch):
+    tiny_fashion["model"] = dict(LADDER)
+    tiny_fashion["train"].update(epochs=3, limit=256, kl_schedule="linear", kl_warmup=8, free_bits=0.01)
+    tiny_fashion["eval"].update(metrics=["nelbo", {"name": "nll", "samples": 4}], limit=32)
+    straight = train(tiny_fashion, progress=False)
+    records = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if r["kind"] == "train"]
+    assert losses[-1] < losses[0]
+    assert records[-1]["nll"] <= records[-1]["nelbo"] + 3 * records[-1]["nll_se"]
+    original = stop_in_epoch(monkeypatch, 3)
+    with pytest.raises(TrainingInterrupted):
+        train(tiny_fashion, progress=False)
+    monkeypatch.setattr(TrainingLoop, "_epoch", original)
+    interrupted = next(p for p in (tmp_path / "runs").iterdir() if p != straight)
+    resumed = train(None, resume=interrupted, progress=False)
+    a = load_checkpoint(straight / "checkpoints/last.pt")["model"]
+    b = load_checkpoint(resumed / "checkpoints/last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_walk_between_texts_works_and_the_others_say_why_not():
+    from cvaekit.core.sampling import walk_seeds, walk_texts
+    from cvaekit.errors import CvaekitError
+    from cvaekit.training.codes import encode
+
+    net = model().eval()
+    strip = walk_texts(net, "a", "b", steps=3, seed=0)
+    assert strip.shape == (3, 1, 28, 28)
+    with pytest.raises(CvaekitError, match="Walk from one text to another instead"):
+        walk_seeds(net, "a", 0, 1)
+    with pytest.raises(CvaekitError, match="prior for each of its latent groups"):
+        encode(net, None, 1, 8, 0)
