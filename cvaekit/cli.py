@@ -132,7 +132,7 @@ def list_components(
 def generate_cmd(
     run: Path = typer.Argument(..., help="A run folder."),
     texts: list[str] = typer.Argument(..., help="Words (label runs) or captions (caption runs), one row each."),
-    n: int = typer.Option(8, "-n", help="Images per text."),
+    n: int = typer.Option(8, "-n", help="Images per text, 1 or more (with --interpolate: steps, 2 to 64)."),
     output: Path = typer.Option(Path("samples.png"), "-o", "--output", help="PNG file to write."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
