@@ -197,16 +197,22 @@ def evaluate_cmd(
     limit: Optional[int] = typer.Option(None, "--limit", help="Judge on the first N test images (default: the recipe's eval.limit)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, ..."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Also draw samples and reconstructions by checkpoint."),
+    prior: str = typer.Option("auto", "--prior", help="Sample from: auto (the fitted prior where fit-prior fitted one, else the trained one), trained, fitted."),
 ) -> None:
-    """Metrics at every checkpoint of a run, as a table (also evaluation.csv/.json in the run)."""
+    """Metrics at every checkpoint of a run, as a table, merged into evaluation.csv/.json in the
+    run (earlier measurements stay); each row says which prior it sampled from."""
     from cvaekit.evaluation.checkpoints import evaluate
     from cvaekit.evaluation.tables import metrics_table
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    result = evaluate(run, checkpoints, names, device=device, limit=limit, figures=figures)
-    out.print(metrics_table(result.rows, ["epoch"], result.columns, f"{result.run.name}: metrics by checkpoint"))
+    result = evaluate(run, checkpoints, names, device=device, limit=limit, figures=figures, prior=prior)
+    title = f"{result.run.name}: metrics by checkpoint ({result.rows[0]['test_images']} test images)"
+    out.print(metrics_table(result.rows, ["epoch", "prior"], result.columns, title))
+    for note in result.notes:
+        err.print(f"[yellow]Note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     for path in result.files:
-        out.print(f"Wrote [bold]{escape(str(path))}[/]")
+        rows = f" ({len(result.table)} rows, these merged in)" if path.suffix == ".csv" else ""
+        out.print(f"Wrote [bold]{escape(str(path))}[/]{rows}")
 
 
 @app.command("fit-prior")
