@@ -85,16 +85,8 @@ def prepare_cmd(
     """Fill the caches a recipe uses before training: decode its images, encode its captions."""
     from cvaekit.training.prepare import prepare
 
-    report = prepare(recipe, overrides=set_, device=device, progress=not quiet)
-    c, h, w = report.image_shape
-    out.print(f"Images ({escape(report.dataset)}, {c}x{h}x{w}): {report.train_images:,} train, "
-              f"{report.test_images:,} test, in the cache ({report.seconds['images']:.1f} s).", soft_wrap=True)
-    if report.captions is None:
-        out.print(f"Captions ({escape(report.conditioner)}): nothing to encode.", soft_wrap=True)
-    else:
-        n = report.captions
-        out.print(f"Captions ({escape(report.conditioner)}): {n['distinct']:,} distinct: {n['cached']:,} already "
-                  f"cached, {n['encoded']:,} encoded now ({report.seconds['captions']:.1f} s).", soft_wrap=True)
+    for line in prepare(recipe, overrides=set_, device=device, progress=not quiet).lines():
+        out.print(line, soft_wrap=True, markup=False)
 
 
 @app.command("list-components")
@@ -261,6 +253,42 @@ def sweep_cmd(
     out.print(metrics_table(result.rows, result.keys, result.columns, f"{result.folder.name}: metrics by setting"))
     for path in result.files:
         out.print(f"Wrote [bold]{escape(str(path))}[/]")
+
+
+cache_app = typer.Typer(help="cvaekit's caches (decoded pictures, encoded captions, data, judges): list and clear them.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.callback(invoke_without_command=True)
+@friendly
+def cache_list(ctx: typer.Context) -> None:
+    """Each cache under $CVAEKIT_CACHE (default ~/.cache/cvaekit): what it holds and its size."""
+    from cvaekit.caches.inventory import listing
+
+    for part in listing() if ctx.invoked_subcommand is None else []:
+        out.print(part, highlight=False, markup=False) if isinstance(part, str) else out.print(part)
+
+
+@cache_app.command("clear")
+@friendly
+def cache_clear(
+    images: bool = typer.Option(False, "--images", help="Decoded pictures (your folders, COCO, ...)."),
+    text: bool = typer.Option(False, "--text", help="Captions encoded by a frozen text encoder."),
+    data: bool = typer.Option(False, "--data", help="Data set files extracted or downloaded."),
+    judges: bool = typer.Option(False, "--judges", help="Classifiers the label metrics trained."),
+    everything: bool = typer.Option(False, "--all", help="All of the above."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask first."),
+) -> None:
+    """Remove caches (rebuilt when next needed); lists them and asks first unless --yes."""
+    from cvaekit.caches.inventory import chosen, clear_caches, size_text, to_clear
+
+    doomed, shown = to_clear(chosen(images, text, data, judges, everything))
+    out.print(shown, markup=False) if isinstance(shown, str) else out.print(shown)
+    if doomed and not yes and not typer.confirm(f"Remove these {len(doomed)} caches?", default=False):
+        out.print("Nothing removed.")
+        raise typer.Exit(1)
+    if doomed:
+        out.print(f"Removed {len(doomed)} caches, {size_text(clear_caches(doomed))}; each is rebuilt when next needed.")
 
 
 if __name__ == "__main__":  # pragma: no cover
