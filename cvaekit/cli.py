@@ -19,6 +19,7 @@ from cvaekit import __version__
 from cvaekit.errors import CvaekitError
 from cvaekit.plugins.registry import KINDS
 from cvaekit.recipe import FIT_PRIOR_DEFAULTS
+from cvaekit.runtime.notices import show_warnings_cleanly
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Text-to-image conditional VAEs from plugins and YAML recipes.")
@@ -56,6 +57,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """Train, sample and judge text-to-image CVAEs whose every part is a plugin."""
     global _debug
     _debug = debug
+    show_warnings_cleanly(lambda text: err.print(f"[yellow]Warning:[/] {escape(text)}", highlight=False, soft_wrap=True))
 
 
 @app.command("run")

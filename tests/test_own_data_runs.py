@@ -111,3 +111,24 @@ def test_prepare_says_when_there_is_nothing_to_encode(tmp_path):
     missing = runner.invoke(app, ["prepare", write_recipe(tmp_path, {"name": "image_folder",
                                                                      "root": str(tmp_path / "none")})])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_the_command_shows_cvaekits_warnings_as_one_clean_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = write_labelled_folder(tmp_path / "pics", per_class=3, corrupt=1)
+    (root / "red" / "notes.txt").write_text("not a picture")
+    recipe = write_recipe(tmp_path, {"name": "image_folder", "root": str(root), "image_size": 8})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-m", "cvaekit", "prepare", recipe, "-q"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert any(line.startswith("Warning: Skipped 1 unreadable image(s) in '") and line.endswith("broken0.jpg")
+               for line in lines), done.stderr
+    assert any(line.startswith("Warning: Ignored 1 file(s) in '") and line.endswith("red/notes.txt")
+               for line in lines), done.stderr
+    assert "SkippedImagesWarning" not in done.stderr and ".py:" not in done.stderr and "warnings.warn" not in done.stderr
+    assert len(lines) == 2, done.stderr  # nothing else: no source lines, no bars

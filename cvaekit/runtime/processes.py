@@ -16,6 +16,7 @@ import os
 import signal
 
 from cvaekit.errors import CvaekitError, RecipeError
+from cvaekit.runtime.notices import inherit_clean_warnings
 from cvaekit.runtime.ports import free_port
 
 LAUNCHED = "CVAEKIT_PROCESSES"  # set in the processes this module starts
@@ -94,6 +95,7 @@ def _passed_on(processes):
 
 def _worker(rank: int, env: dict[str, str], threads: int, target, args: tuple, results):
     os.environ.update(env, RANK=str(rank), LOCAL_RANK=str(rank))
+    inherit_clean_warnings()
     import torch
 
     torch.set_num_threads(threads)
