@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -289,3 +290,24 @@ def test_an_interrupted_decode_continues_where_it_stopped(tmp_path, monkeypatch)
     fresh = cached_images("resume", "fresh", ["fresh"], lambda: (FileReader(files), list(range(10))),
                           size=8, progress=False, workers=1)
     assert torch.equal(resumed.images, fresh.images) and resumed.conditions == list(range(10))
+
+
+# ---------------------------------------------------------------------------- figures
+
+def test_the_reconstruction_figure_spreads_over_the_classes_and_captions(tmp_path):
+    from cvaekit.evaluation.progress import ProgressFigures
+    from cvaekit.recipe import load_recipe
+
+    folder = write_labelled_folder(tmp_path / "pics", per_class=8, split=True)  # test/: sorted by class
+    labelled = quiet(image_folder, str(folder), image_size=8)
+    assert labelled.test.conditions[:6].tolist() == [0, 0, 1, 1, 2, 2]  # the first eight would be 3 of each
+    recipe = load_recipe(str(Path(__file__).resolve().parents[1] / "recipes" / "own_labelled.yaml"),
+                         [f"data.root={folder}"])
+    figures = ProgressFigures(labelled, recipe)
+    assert figures.real_raw.tolist() == [0, 1, 2, 0, 1, 2]  # every class, in turn
+    captioned = quiet(image_captions, str(write_caption_folder(tmp_path / "caps", n=40)), image_size=8,
+                      test_fraction=0.5)
+    shown = ProgressFigures(captioned, recipe).real_raw
+    assert len(shown) == 8 and set(shown) == {"a red picture", "a green picture", "a blue picture"}
+    assert shown[0] == captioned.test.conditions[0][0]
+    assert captioned.default_prompts() == shown  # the sample grid's captions: the same spread
