@@ -257,7 +257,8 @@ def sweep_cmd(
         out.print(f"Wrote [bold]{escape(str(path))}[/]")
 
 
-cache_app = typer.Typer(help="cvaekit's caches (decoded pictures, encoded captions, data, judges): list and clear them.")
+cache_app = typer.Typer(help="cvaekit's caches (decoded pictures, encoded captions, data, judges): alone, lists each "
+                             "with what it holds and its size; 'cache clear' removes them.")
 app.add_typer(cache_app, name="cache")
 
 
