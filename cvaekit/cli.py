@@ -19,6 +19,7 @@ from cvaekit import __version__
 from cvaekit.errors import CvaekitError
 from cvaekit.plugins.registry import KINDS
 from cvaekit.recipe import FIT_PRIOR_DEFAULTS
+from cvaekit.runtime.notices import show_warnings_cleanly
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Text-to-image conditional VAEs from plugins and YAML recipes.")
@@ -56,6 +57,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """Train, sample and judge text-to-image CVAEs whose every part is a plugin."""
     global _debug
     _debug = debug
+    show_warnings_cleanly(lambda text: err.print(f"[yellow]Warning:[/] {escape(text)}", highlight=False, soft_wrap=True))
 
 
 @app.command("run")
@@ -85,16 +87,8 @@ def prepare_cmd(
     """Fill the caches a recipe uses before training: decode its images, encode its captions."""
     from cvaekit.training.prepare import prepare
 
-    report = prepare(recipe, overrides=set_, device=device, progress=not quiet)
-    c, h, w = report.image_shape
-    out.print(f"Images ({escape(report.dataset)}, {c}x{h}x{w}): {report.train_images:,} train, "
-              f"{report.test_images:,} test, in the cache ({report.seconds['images']:.1f} s).", soft_wrap=True)
-    if report.captions is None:
-        out.print(f"Captions ({escape(report.conditioner)}): nothing to encode.", soft_wrap=True)
-    else:
-        n = report.captions
-        out.print(f"Captions ({escape(report.conditioner)}): {n['distinct']:,} distinct: {n['cached']:,} already "
-                  f"cached, {n['encoded']:,} encoded now ({report.seconds['captions']:.1f} s).", soft_wrap=True)
+    for line in prepare(recipe, overrides=set_, device=device, progress=not quiet).lines():
+        out.print(line, soft_wrap=True, markup=False)
 
 
 @app.command("list-components")
@@ -132,7 +126,7 @@ def list_components(
 def generate_cmd(
     run: Path = typer.Argument(..., help="A run folder."),
     texts: list[str] = typer.Argument(..., help="Words (label runs) or captions (caption runs), one row each."),
-    n: int = typer.Option(8, "-n", help="Images per text."),
+    n: int = typer.Option(8, "-n", help="Images per text, 1 or more (with --interpolate: steps, 2 to 64)."),
     output: Path = typer.Option(Path("samples.png"), "-o", "--output", help="PNG file to write."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
@@ -197,16 +191,22 @@ def evaluate_cmd(
     limit: Optional[int] = typer.Option(None, "--limit", help="Judge on the first N test images (default: the recipe's eval.limit)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, ..."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Also draw samples and reconstructions by checkpoint."),
+    prior: str = typer.Option("auto", "--prior", help="Sample from: auto (the fitted prior where fit-prior fitted one, else the trained one), trained, fitted."),
 ) -> None:
-    """Metrics at every checkpoint of a run, as a table (also evaluation.csv/.json in the run)."""
+    """Metrics at every checkpoint of a run, as a table, merged into evaluation.csv/.json in the
+    run (earlier measurements stay); each row says which prior it sampled from."""
     from cvaekit.evaluation.checkpoints import evaluate
     from cvaekit.evaluation.tables import metrics_table
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    result = evaluate(run, checkpoints, names, device=device, limit=limit, figures=figures)
-    out.print(metrics_table(result.rows, ["epoch"], result.columns, f"{result.run.name}: metrics by checkpoint"))
+    result = evaluate(run, checkpoints, names, device=device, limit=limit, figures=figures, prior=prior)
+    title = f"{result.run.name}: metrics by checkpoint ({result.rows[0]['test_images']} test images)"
+    out.print(metrics_table(result.rows, ["epoch", "prior"], result.columns, title))
+    for note in result.notes:
+        err.print(f"[yellow]Note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     for path in result.files:
-        out.print(f"Wrote [bold]{escape(str(path))}[/]")
+        rows = f" ({len(result.table)} rows, these merged in)" if path.suffix == ".csv" else ""
+        out.print(f"Wrote [bold]{escape(str(path))}[/]{rows}")
 
 
 @app.command("fit-prior")
@@ -255,6 +255,43 @@ def sweep_cmd(
     out.print(metrics_table(result.rows, result.keys, result.columns, f"{result.folder.name}: metrics by setting"))
     for path in result.files:
         out.print(f"Wrote [bold]{escape(str(path))}[/]")
+
+
+cache_app = typer.Typer(help="cvaekit's caches (decoded pictures, encoded captions, data, judges): alone, lists each "
+                             "with what it holds and its size; 'cache clear' removes them.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.callback(invoke_without_command=True)
+@friendly
+def cache_list(ctx: typer.Context) -> None:
+    """Each cache under $CVAEKIT_CACHE (default ~/.cache/cvaekit): what it holds and its size."""
+    from cvaekit.caches.inventory import listing
+
+    for part in listing() if ctx.invoked_subcommand is None else []:
+        out.print(part, highlight=False, markup=False) if isinstance(part, str) else out.print(part)
+
+
+@cache_app.command("clear")
+@friendly
+def cache_clear(
+    images: bool = typer.Option(False, "--images", help="Decoded pictures (your folders, COCO, ...)."),
+    text: bool = typer.Option(False, "--text", help="Captions encoded by a frozen text encoder."),
+    data: bool = typer.Option(False, "--data", help="Data set files extracted or downloaded."),
+    judges: bool = typer.Option(False, "--judges", help="Classifiers the label metrics trained."),
+    everything: bool = typer.Option(False, "--all", help="All of the above."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask first."),
+) -> None:
+    """Remove caches (rebuilt when next needed); lists them and asks first unless --yes."""
+    from cvaekit.caches.inventory import chosen, clear_caches, size_text, to_clear
+
+    doomed, shown = to_clear(chosen(images, text, data, judges, everything))
+    out.print(shown, markup=False) if isinstance(shown, str) else out.print(shown)
+    if doomed and not yes and not typer.confirm(f"Remove these {len(doomed)} caches?", default=False):
+        out.print("Nothing removed.")
+        raise typer.Exit(1)
+    if doomed:
+        out.print(f"Removed {len(doomed)} caches, {size_text(clear_caches(doomed))}; each is rebuilt when next needed.")
 
 
 if __name__ == "__main__":  # pragma: no cover

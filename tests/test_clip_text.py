@@ -119,3 +119,15 @@ def test_outputs_follow_the_model_device(tiny_clip_path, registry):
                           data=INFO).to("cuda")
     out = cond(TEXTS)
     assert out.vector.is_cuda and out.tokens.is_cuda and out.mask.is_cuda
+
+
+def test_loading_the_frozen_encoder_shows_no_loading_bar(tiny_clip_path, capfd, monkeypatch):
+    from transformers.utils import logging as hf_logging
+
+    from cvaekit.caches import pretrained
+
+    pretrained._load_clip.cache_clear()
+    monkeypatch.setattr(hf_logging, "_tqdm_active", True)  # as in a terminal: bars on
+    pretrained.load_clip(tiny_clip_path)
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # on again for everything else

@@ -219,3 +219,36 @@ def test_an_error_in_a_training_process_reaches_the_caller_as_itself(tmp_path, t
     with pytest.raises(TrainingDiverged, match="training diverged"):
         train(tiny_fashion, progress=False)
     assert not list((tmp_path / "runs").iterdir())  # nothing was saved, so no run folder is left
+
+
+SCRIPT = """
+import cvaekit
+
+recipe = {{"name": "guard", "seed": 0, "runs_dir": {runs!r},
+          "data": {{"name": "shapes_captions", "image_size": 16, "n_train": 64, "n_test": 16}},
+          "model": {{"latent_dim": 4, "conditioner": {{"name": "learned_text", "dim": 8}},
+                    "encoder": {{"name": "mlp", "hidden": 16}}, "decoder": {{"name": "mlp", "hidden": 16}}}},
+          "train": {{"epochs": 1, "batch_size": 16, "processes": 2}},
+          "eval": {{"metrics": ["nelbo"], "samples_per_condition": 1}}}}
+{call}
+"""
+
+
+def test_a_script_without_a_main_guard_gets_a_clear_error_not_a_bootstrapping_traceback(tmp_path):
+    """`cvaekit.train()` at a script's top level with train.processes 2: the processes import the
+    script again; each ends quietly, and the script's call says what to do."""
+    import os
+    from pathlib import Path
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(SCRIPT.format(runs=str(tmp_path / "runs"), call="print('run:', cvaekit.train(recipe, progress=False))"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"cvaekit.errors.CvaekitError: 'train.processes' (2) starts 2 processes, and each imports the main script "
+        f"('{script}') again; there a call to cvaekit.train() at the top level runs again instead of training. Put the "
+        f"call under `if __name__ == \"__main__\":` (docs/api.md), or set 'train.processes' to 1. Nothing was trained.")
+    assert "bootstrapping phase" not in done.stderr and "RuntimeError" not in done.stderr
+    assert not (tmp_path / "runs").exists()  # nothing was trained, no folder left

@@ -119,3 +119,61 @@ def test_evaluate_a_run_whose_recipe_names_no_metrics_asks_which(tmp_path, tiny_
     with pytest.raises(CvaekitError, match=r"names no metrics.*--metrics.*Valid metrics: .*'nelbo'"):
         evaluate(run, figures=False)
     assert [r["epoch"] for r in evaluate(run, metrics=["nelbo"], figures=False).rows] == [1]
+
+
+def test_evaluating_one_metric_at_the_last_checkpoint_keeps_the_rest_of_the_table(run3):
+    full = evaluate(run3, "all", ["nelbo", "recon"], figures=False)
+    before = {r["epoch"]: r for r in full.table}
+    table = json.loads((run3 / "evaluation.json").read_text())
+    for row in table["rows"]:
+        if row["epoch"] == 3:
+            row["nelbo"] = 999.0  # a stale value the next evaluation measures again
+    (run3 / "evaluation.json").write_text(json.dumps(table))
+
+    result = runner.invoke(app, ["evaluate", str(run3), "--metrics", "nelbo", "--checkpoints", "last", "--no-figures"],
+                           terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "rows, these merged in" in result.output
+    after = {r["epoch"]: r for r in json.loads((run3 / "evaluation.json").read_text())["rows"]}
+    assert sorted(after) == [1, 2, 3]  # the epochs this evaluation did not measure are still there
+    assert after[3]["nelbo"] == pytest.approx(before[3]["nelbo"], rel=1e-6)  # measured again, replaced
+    for epoch in (1, 2, 3):  # every other measurement as it was
+        assert after[epoch]["recon_bce"] == before[epoch]["recon_bce"]
+        assert (after[epoch]["prior"], after[epoch]["test_images"]) == ("trained", 200)
+    with (run3 / "evaluation.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["epoch"], r["prior"], r["test_images"]) for r in rows] == [(str(e), "trained", "200") for e in (1, 2, 3)]
+    assert rows[0]["recon_bce"] and float(rows[2]["nelbo"]) == pytest.approx(before[3]["nelbo"], rel=1e-6)
+
+    fewer = evaluate(run3, "1", ["nelbo"], limit=50, figures=False)  # another number of test images: its own row
+    assert [(r["epoch"], r["test_images"]) for r in fewer.table] == [(1, 50), (1, 200), (2, 200), (3, 200)]
+
+
+def test_a_table_that_cannot_be_read_is_kept_aside_and_an_old_one_is_merged(run3):
+    stem = run3 / "evaluation"
+    stem.with_suffix(".json").write_text("{ not a table")
+    result = evaluate(run3, "2", ["nelbo"], figures=False)
+    kept = list(run3.glob("evaluation-unreadable-*.json"))
+    assert len(kept) == 1 and kept[0].read_text() == "{ not a table"
+    assert "kept as evaluation-unreadable-" in result.notes[0]
+    assert [r["epoch"] for r in result.table] == [2]
+    for path in kept + list(run3.glob("evaluation-unreadable-*.csv")):
+        path.unlink()
+
+    old = {"run": str(run3), "recipe": "tiny_fashion", "test_images": 200, "keys": ["epoch"],  # as 0.2.0 wrote it
+           "metrics": ["fid_random"], "rows": [{"epoch": 1, "checkpoint": "x", "fid_random": 12.5}]}
+    stem.with_suffix(".json").write_text(json.dumps(old))
+    merged = evaluate(run3, "1", ["nelbo"], figures=False).table
+    assert [(r["epoch"], r["prior"], r.get("fid_random")) for r in merged] == [(1, "", 12.5), (1, "trained", None)]
+    stem.with_suffix(".json").unlink()
+    stem.with_suffix(".csv").write_text("epoch,fid_random\n1,12.5\n")  # only the CSV left: read back, not lost
+    merged = evaluate(run3, "1", ["nelbo"], figures=False).table
+    assert merged[0]["fid_random"] == 12.5 and merged[0]["epoch"] == 1
+
+
+def test_evaluate_names_the_prior_choices(run3):
+    result = runner.invoke(app, ["evaluate", str(run3), "--prior", "fited", "--no-figures"])
+    assert result.exit_code == 2 and "Unknown prior choice 'fited'" in result.output and "'trained', 'fitted'" in result.output
+    result = runner.invoke(app, ["evaluate", str(run3), "--prior", "fitted", "--no-figures"])
+    assert result.exit_code == 2
+    assert "epoch 1 has no fitted prior" in result.output and "cvaekit fit-prior" in result.output

@@ -41,6 +41,11 @@ def test_fit_prior_saves_a_prior_that_generate_and_evaluate_use(tiny_run):
     assert out.is_file()
     rows = evaluate(tiny_run, figures=False).rows
     assert rows[0]["nelbo"] == pytest.approx(result.after["nelbo"], rel=0.05)  # measured with the fitted prior
+    assert rows[0]["prior"] == "fitted"
+    trained = evaluate(tiny_run, prior="trained", figures=False)
+    assert trained.rows[0]["nelbo"] == pytest.approx(as_trained, rel=1e-5) and trained.rows[0]["prior"] == "trained"
+    assert evaluate(tiny_run, prior="fitted", figures=False).rows[0]["nelbo"] == rows[0]["nelbo"]
+    assert [r["prior"] for r in trained.table] == ["fitted", "trained"]  # both kept, each saying which
 
 
 def test_fit_prior_measures_before_itself_when_training_wrote_no_figures_for_the_checkpoint(tiny_run):

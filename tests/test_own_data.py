@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from cvaekit.components.datasets.image_captions import image_captions
 from cvaekit.components.datasets.image_folder import image_folder
 from cvaekit.components.datasets.torchvision_sets import torchvision_dataset
 from cvaekit.errors import DataError, RecipeError
-from cvaekit.caches.images import FileReader, SkippedImagesWarning, cached_images
+from cvaekit.caches.images import FileReader, IgnoredFilesWarning, SkippedImagesWarning, cached_images
 from own_pictures import (COLOURS, captions_of, picture, write_caption_folder, write_hf_dataset,
                           write_labelled_folder, write_mnist_root)
 
@@ -71,6 +72,22 @@ def test_image_folder_errors(tmp_path):
         image_folder(str(tmp_path / "flat"), test_fraction=1.5)
 
 
+def test_files_that_are_not_pictures_are_named_not_dropped_silently(tmp_path):
+    root = write_labelled_folder(tmp_path / "pics", per_class=4)
+    (root / "red" / "notes.txt").write_text("shot on a phone")
+    (root / "README.md").write_text("my pictures")  # outside any class folder
+    (root / "blue" / ".DS_Store").write_bytes(b"\0")  # hidden: left out quietly
+    with pytest.warns(IgnoredFilesWarning) as caught:
+        data = image_folder(str(root), image_size=8, test_fraction=0.25, progress=False)
+    (message,) = [str(w.message) for w in caught if w.category is IgnoredFilesWarning]
+    assert message.startswith(f"Ignored 2 file(s) in '{root}' that are not pictures by their extension (.jpg .jpeg .png")
+    assert message.endswith("or lie outside a class folder: README.md, red/notes.txt")
+    assert len(data.train) + len(data.test) == 12 and data.classes == sorted(COLOURS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IgnoredFilesWarning)  # a clean folder says nothing
+        quiet(image_folder, str(write_labelled_folder(tmp_path / "clean", per_class=4)), image_size=8)
+
+
 # ---------------------------------------------------------------------------- image_captions
 
 def test_image_captions_from_metadata_jsonl(tmp_path):
@@ -84,6 +101,25 @@ def test_image_captions_from_metadata_jsonl(tmp_path):
     assert data.test.caption == "first" and data.info().texts
     images, texts = data.train.batch(torch.arange(4), caption="first")
     assert images.shape == (4, 3, 16, 16) and all(isinstance(t, str) for t in texts)
+
+
+def test_a_missing_file_is_reported_as_missing_and_a_broken_one_as_unreadable(tmp_path):
+    root = write_caption_folder(tmp_path / "caps", n=8, corrupt=1)
+    with (root / "metadata.jsonl").open("a") as f:
+        f.write(json.dumps({"file_name": "gone.jpg", "text": "a picture never copied"}) + "\n")
+    expected = (r"Skipped 1 unreadable image\(s\) in '.*metadata\.jsonl': broken0\.jpg; and 1 missing image\(s\) "
+                r"in '.*metadata\.jsonl', named but not found on disk: gone\.jpg$")
+    with pytest.warns(SkippedImagesWarning, match=expected):
+        data = image_captions(str(root), image_size=8, test_fraction=0.25, progress=False)
+    assert len(data.train) + len(data.test) == 8
+    with pytest.warns(SkippedImagesWarning, match=expected):  # the same from the cache
+        image_captions(str(root), image_size=8, test_fraction=0.25, progress=False)
+    nowhere = tmp_path / "nowhere"
+    nowhere.mkdir()
+    (nowhere / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"{k}.jpg", "text": "x"}) + "\n"
+                                                    for k in range(3)))
+    with pytest.raises(DataError, match=r"No image in .* could be read \(2 listed\)\. Skipped 2 missing image\(s\)"):
+        image_captions(str(nowhere), image_size=8, test_fraction=0.34, progress=False)
 
 
 def test_csv_rows_of_one_image_are_its_captions_and_paths_are_relative_to_the_file(tmp_path):
@@ -254,3 +290,24 @@ def test_an_interrupted_decode_continues_where_it_stopped(tmp_path, monkeypatch)
     fresh = cached_images("resume", "fresh", ["fresh"], lambda: (FileReader(files), list(range(10))),
                           size=8, progress=False, workers=1)
     assert torch.equal(resumed.images, fresh.images) and resumed.conditions == list(range(10))
+
+
+# ---------------------------------------------------------------------------- figures
+
+def test_the_reconstruction_figure_spreads_over_the_classes_and_captions(tmp_path):
+    from cvaekit.evaluation.progress import ProgressFigures
+    from cvaekit.recipe import load_recipe
+
+    folder = write_labelled_folder(tmp_path / "pics", per_class=8, split=True)  # test/: sorted by class
+    labelled = quiet(image_folder, str(folder), image_size=8)
+    assert labelled.test.conditions[:6].tolist() == [0, 0, 1, 1, 2, 2]  # the first eight would be 3 of each
+    recipe = load_recipe(str(Path(__file__).resolve().parents[1] / "recipes" / "own_labelled.yaml"),
+                         [f"data.root={folder}"])
+    figures = ProgressFigures(labelled, recipe)
+    assert figures.real_raw.tolist() == [0, 1, 2, 0, 1, 2]  # every class, in turn
+    captioned = quiet(image_captions, str(write_caption_folder(tmp_path / "caps", n=40)), image_size=8,
+                      test_fraction=0.5)
+    shown = ProgressFigures(captioned, recipe).real_raw
+    assert len(shown) == 8 and set(shown) == {"a red picture", "a green picture", "a blue picture"}
+    assert shown[0] == captioned.test.conditions[0][0]
+    assert captioned.default_prompts() == shown  # the sample grid's captions: the same spread

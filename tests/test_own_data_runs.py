@@ -111,3 +111,42 @@ def test_prepare_says_when_there_is_nothing_to_encode(tmp_path):
     missing = runner.invoke(app, ["prepare", write_recipe(tmp_path, {"name": "image_folder",
                                                                      "root": str(tmp_path / "none")})])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_the_command_shows_cvaekits_warnings_as_one_clean_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = write_labelled_folder(tmp_path / "pics", per_class=3, corrupt=1)
+    (root / "red" / "notes.txt").write_text("not a picture")
+    recipe = write_recipe(tmp_path, {"name": "image_folder", "root": str(root), "image_size": 8})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-m", "cvaekit", "prepare", recipe, "-q"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert any(line.startswith("Warning: Skipped 1 unreadable image(s) in '") and line.endswith("broken0.jpg")
+               for line in lines), done.stderr
+    assert any(line.startswith("Warning: Ignored 1 file(s) in '") and line.endswith("red/notes.txt")
+               for line in lines), done.stderr
+    assert "SkippedImagesWarning" not in done.stderr and ".py:" not in done.stderr and "warnings.warn" not in done.stderr
+    assert len(lines) == 2, done.stderr  # nothing else: no source lines, no bars
+
+
+def test_own_labelled_measures_cond_accuracy_on_a_labelled_folder(tmp_path):
+    from cvaekit.evaluation.checkpoints import evaluate
+    from cvaekit.recipe import load_recipe
+    from cvaekit.training import train
+
+    recipe_file = Path(__file__).resolve().parents[1] / "recipes" / "own_labelled.yaml"
+    root = write_labelled_folder(tmp_path / "pics", per_class=10)
+    recipe = load_recipe(recipe_file, [f"data.root={root}", "data.image_size=16", "data.progress=false",
+                                       f"runs_dir={tmp_path / 'runs'}", "model.encoder.channels=[8, 16]",
+                                       "model.decoder.channels=[8, 16]", "train.epochs=1", "train.batch_size=8",
+                                       "eval.samples_per_condition=2"])
+    assert "cond_accuracy" in [m.name for m in recipe.eval.metrics]
+    run = train(recipe, progress=False)
+    (row,) = evaluate(run, figures=False).rows
+    assert 0 <= row["cond_accuracy"] <= 1 and 0 <= row["judge_accuracy"] <= 1
+    assert {"nelbo", "recon_bce"} <= set(row)

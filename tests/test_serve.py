@@ -205,6 +205,50 @@ def test_generate_interpolate_writes_the_strip(label_run, tmp_path):
     assert result.exit_code == 2 and "exactly two texts" in result.output
 
 
+@pytest.mark.parametrize("n", ["0", "-3"])
+def test_generate_refuses_a_count_below_one_and_names_the_range(label_run, tmp_path, n):
+    out = tmp_path / "none.png"
+    result = runner.invoke(app, ["generate", str(label_run), "bag", "-n", n, "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"The number of images per text must be 1 or more; got {n}." in result.output
+    assert "Traceback" not in result.output and not out.exists()
+    walk = runner.invoke(app, ["generate", str(label_run), "bag", "coat", "--interpolate", "-n", n, "-o", str(out)])
+    assert walk.exit_code == 2 and "A walk takes 2 to 64 steps" in walk.output and not out.exists()
+
+
+def test_the_python_generate_keeps_the_same_rules(label_run, tmp_path):
+    import cvaekit
+
+    for bad, message in ((0, "must be 1 or more; got 0"), (-3, "got -3"), (2.5, "whole number of 1 or more; got 2.5"),
+                         ("8", "whole number")):
+        with pytest.raises(CvaekitError, match=message):
+            cvaekit.generate(label_run, ["bag"], n=bad, out=tmp_path / "x.png")
+    with pytest.raises(CvaekitError, match="Give at least one text"):
+        cvaekit.generate(label_run, [], out=tmp_path / "x.png")
+    with pytest.raises(CvaekitError, match="A walk takes 2 to 64 steps"):
+        cvaekit.interpolate(label_run, "bag", "coat", steps=1, out=tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+    one = cvaekit.generate(label_run, "bag", n=2, out=tmp_path / "bag.png")  # one string is one text, not 3 letters
+    listed = cvaekit.generate(label_run, ["bag"], n=2, out=tmp_path / "listed.png")
+    assert np.array_equal(np.asarray(Image.open(one)), np.asarray(Image.open(listed)))
+
+
+def test_an_empty_or_blank_text_is_refused_by_generate_and_the_page_with_one_message(served, label_run, caption_run,
+                                                                                    tmp_path):
+    label, caption = served
+    for run, served_run, text in ((caption_run, caption, ""), (caption_run, caption, "  "), (label_run, label, " ")):
+        with pytest.raises(CvaekitError) as page:
+            generate_picture(served_run, text)
+        result = runner.invoke(app, ["generate", str(run), text, "-o", str(tmp_path / "x.png")])
+        assert result.exit_code == 2 and not (tmp_path / "x.png").exists()
+        assert " ".join(result.output.split()) == f"Error: {page.value}"
+    assert str(page.value).startswith("Type a class word (T-shirt/top, Trouser, ") and "the text is empty" in str(page.value)
+    second = runner.invoke(app, ["generate", str(caption_run), "a red circle", "", "-o", str(tmp_path / "x.png")])
+    assert second.exit_code == 2 and "Type a caption first: text 2 of 2 is empty." in second.output
+    with pytest.raises(CvaekitError, match="Type a caption first"):
+        sample_rows(caption.model, ["a red circle", "\t"], 1)
+
+
 def test_serve_names_a_missing_run_before_serving(tmp_path):
     result = runner.invoke(app, ["serve", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "not a cvaekit run folder" in result.output

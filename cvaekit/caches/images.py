@@ -4,7 +4,8 @@ picture files (COCO, image folders, Hugging Face data sets, torchvision sets).
 Each image is fitted to `size` x `size` (centre-cropped, or padded) in `channels` (1 grey,
 3 RGB) and written as one row of `images.u8` under `cache_dir(kind, <label>-<size>px-<key>)`;
 `meta.json`, written last, marks the cache complete and holds each kept image's condition
-(label id or captions) and the names of the images that could not be read. Later epochs and
+(label id or captions) and the names of the images that could not be read (`skipped`), those
+of them whose file does not exist listed again as `missing`. Later epochs and
 runs index the file and never decode again.
 
 Decoding runs in a pool of processes (one per core) and streams into the file, so memory
@@ -24,7 +25,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -40,15 +41,18 @@ from rich.progress import (
 )
 
 from cvaekit.caches.paths import cache_dir
+from cvaekit.caches.skipped import (  # noqa: F401 - where data sets have imported them from
+    IgnoredFilesWarning,
+    SkippedImagesWarning,
+    skipped_text,
+    warn_skipped,
+)
 
 CACHE_VERSION = 2
 CHUNK = 32  # images per task sent to a worker
 SAVE_SECONDS = 5.0  # how often an unfinished build records how far it got
 Fit = Literal["crop", "pad"]
-
-
-class SkippedImagesWarning(UserWarning):
-    """Some images could not be read and were left out."""
+MISSING = "missing"  # what `decode` gives for an image whose file does not exist
 
 
 class ImageReader(Protocol):
@@ -106,12 +110,15 @@ def fit_image(img: Image.Image, size: int, channels: int = 3, fit: Fit = "crop")
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
-def decode(reader: ImageReader, i: int, size: int, channels: int, fit: Fit) -> np.ndarray | None:
-    """Image i fitted to the cache's shape; None when it cannot be read (any reason: a
-    truncated file, a wrong format, a decompression bomb)."""
+def decode(reader: ImageReader, i: int, size: int, channels: int, fit: Fit) -> np.ndarray | str | None:
+    """Image i fitted to the cache's shape; MISSING when its file does not exist, None when
+    it cannot be read (any other reason: a truncated file, a wrong format, a decompression
+    bomb)."""
     try:
         with contextlib.closing(reader.open(i)) as img:
             return fit_image(img, size, channels, fit)
+    except FileNotFoundError:
+        return MISSING
     except Exception:  # noqa: BLE001 - an unreadable image is skipped and counted, never fatal
         return None
 
@@ -119,12 +126,13 @@ def decode(reader: ImageReader, i: int, size: int, channels: int, fit: Fit) -> n
 @dataclass
 class CachedImages:
     """A complete cache: images [N, C, S, S] uint8 (memory-mapped), the kept images'
-    conditions, and the names of those skipped."""
+    conditions, and the names of those skipped (`missing`: those whose file does not exist)."""
 
     images: Any  # torch.Tensor
     conditions: list
     skipped: list[str]
     folder: Path
+    missing: list[str] = field(default_factory=list)
 
 
 def cached_images(kind: str, label: str, ident: object,
@@ -159,15 +167,7 @@ def load_cache(folder: Path) -> CachedImages:
                                  dtype=torch.uint8).view(shape)
     else:
         images = torch.empty(shape, dtype=torch.uint8)
-    return CachedImages(images, meta["conditions"], meta["skipped"], folder)
-
-
-def warn_skipped(skipped: list[str], where: object, stacklevel: int = 3) -> None:
-    """One warning naming how many images were skipped, and the first few."""
-    if skipped:
-        shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        warnings.warn(f"Skipped {len(skipped)} unreadable image(s) in '{where}': {shown}",
-                      SkippedImagesWarning, stacklevel=stacklevel)
+    return CachedImages(images, meta["conditions"], meta["skipped"], folder, meta.get("missing", []))
 
 
 def default_workers() -> int:
@@ -218,14 +218,14 @@ def _build(folder: Path, reader: ImageReader, conditions: list, size: int, chann
     rename it to images.u8 and write meta.json (last, atomically)."""
     total, row = len(reader), channels * size * size
     state_file, data_file = folder / "partial.json", folder / "partial.u8"
-    state = {"total": total, "row": row, "done": 0, "skipped": []}
+    state = {"total": total, "row": row, "done": 0, "skipped": [], "missing": []}
     if state_file.is_file() and data_file.is_file():
         saved = json.loads(state_file.read_text())
         if saved.get("total") == total and saved.get("row") == row:
             state = saved  # an interrupted build: continue after what it recorded
     mode = "r+" if state["done"] else "w+"
     out = np.memmap(data_file, dtype=np.uint8, mode=mode, shape=(max(total, 1), row))
-    skipped = set(state["skipped"])
+    skipped, missing = set(state["skipped"]), set(state.get("missing", []))
     kept = state["done"] - len(skipped)
     columns = [TextColumn(f"decoding {label}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]:,.0f} img/s"), TimeRemainingColumn()]
@@ -234,13 +234,16 @@ def _build(folder: Path, reader: ImageReader, conditions: list, size: int, chann
 
     def save(out: np.memmap) -> None:
         out.flush()
-        _write_json(state_file, {"total": total, "row": row, "done": done, "skipped": sorted(skipped)})
+        _write_json(state_file, {"total": total, "row": row, "done": done, "skipped": sorted(skipped),
+                                 "missing": sorted(missing)})
 
     with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task("decode", total=total, completed=done, rate=0.0)
         for image in _decoded(reader, done, size, channels, fit, workers or default_workers()):
-            if image is None:
+            if image is None or isinstance(image, str):
                 skipped.add(done)
+                if image == MISSING:
+                    missing.add(done)
             else:
                 out[kept] = image.reshape(-1)
                 kept += 1
@@ -257,7 +260,8 @@ def _build(folder: Path, reader: ImageReader, conditions: list, size: int, chann
     os.replace(data_file, folder / "images.u8")
     meta = {"version": CACHE_VERSION, "count": kept, "size": size, "channels": channels, "fit": fit,
             "conditions": [c for i, c in enumerate(conditions) if i not in skipped],
-            "skipped": [reader.name(i) for i in sorted(skipped)]}
+            "skipped": [reader.name(i) for i in sorted(skipped)],
+            "missing": [reader.name(i) for i in sorted(missing)]}
     _write_json(folder / "meta.json", meta)
     state_file.unlink(missing_ok=True)
 

@@ -7,6 +7,7 @@ shared: the `clip_text` conditioner and the `clip_score` metric use the same CLI
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -28,7 +29,8 @@ def resolve_pretrained(name: str, what: str, loader):
     local = Path(name).expanduser()
     if local.exists():
         try:
-            return loader(str(local), True)
+            with quiet_loading():
+                return loader(str(local), True)
         except (OSError, ValueError) as exc:
             raise CvaekitError(f"The {what} folder '{name}' cannot be loaded ({exc}). It must hold "
                                f"a model saved with save_pretrained.") from None
@@ -36,7 +38,8 @@ def resolve_pretrained(name: str, what: str, loader):
         raise CvaekitError(f"The {what} folder '{name}' does not exist. Give an existing folder "
                            f"(saved with save_pretrained) or a Hugging Face hub id.")
     try:
-        return loader(name, True)
+        with quiet_loading():
+            return loader(name, True)
     except (OSError, ValueError):
         pass
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
@@ -51,6 +54,24 @@ def resolve_pretrained(name: str, what: str, loader):
         f"({error}). Download it where there is a network (`hf download {name}`) and copy the "
         f"cache (~/.cache/huggingface) here, or save it with save_pretrained into a folder and "
         f"give that folder's path instead of the hub id: a local path works the same.")
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """transformers' "Loading weights" bar off while a frozen model loads from disk (every
+    command of a caption run loads one); a download from the hub keeps its bar."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # the loader will say what is missing
+        yield
+        return
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def load_clip(name: str = DEFAULT_CLIP, needed_for: str = "CLIP"):

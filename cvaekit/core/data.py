@@ -72,6 +72,30 @@ class Split:
         stop = len(self) - len(self) % parts
         return Split(self.images[rank:stop:parts], self.conditions[rank:stop:parts], self.caption)
 
+    def spread(self, n: int) -> torch.Tensor:
+        """Positions of up to `n` images spread over the split, for figures: labelled, the
+        first image of each class in turn, then the second of each, ...; captioned, evenly
+        spaced over the split, each moved on (before the next) to an image whose first
+        caption is not shown yet when there is one. A split sorted by class (a folder per
+        class) or by caption still shows many of them."""
+        n = min(n, len(self))
+        if n <= 0:
+            return torch.zeros(0, dtype=torch.long)
+        if not self.labelled:
+            grid = torch.linspace(0, len(self) - 1, n).round().long().tolist()  # distinct: n <= len
+            seen, picks = set(), []
+            for start, stop in zip(grid, grid[1:] + [len(self)]):
+                pick = next((i for i in range(start, stop) if self.conditions[i][0] not in seen), start)
+                seen.add(self.conditions[pick][0])
+                picks.append(pick)
+            return torch.tensor(picks)
+        labels = self.conditions.long()
+        order = torch.argsort(labels, stable=True)
+        _, counts = torch.unique_consecutive(labels[order], return_counts=True)
+        rank = torch.arange(len(order)) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        key = rank * (int(labels.max()) + 1) + labels[order] - int(labels.min())
+        return order[torch.argsort(key, stable=True)[:n]]
+
     def texts(self) -> list[str]:
         """Every caption of this split (empty for labelled data)."""
         return [] if self.labelled else [c for caps in self.conditions for c in caps]
@@ -100,10 +124,11 @@ class DataSource:
         return DataInfo(self.image_shape, self.classes, dict(self.aliases), self.train.texts())
 
     def default_prompts(self, n: int = 8) -> list[str]:
-        """Texts for sample grids: every class, or the first captions of the test split."""
+        """Texts for sample grids: every class, or the first captions of `n` test images
+        spread over the test split (`Split.spread`)."""
         if self.classes is not None:
             return list(self.classes)
-        return [caps[0] for caps in self.test.conditions[:n]]
+        return [self.test.conditions[i][0] for i in self.test.spread(n).tolist()]
 
     def describe(self, raw: RawConditions) -> list[str]:
         """Raw conditions as text (class names or the captions themselves)."""

@@ -4,6 +4,8 @@ load a run and write a picture are in `cvaekit.serving.generate`."""
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from cvaekit.core.condition import Condition
@@ -13,13 +15,47 @@ from cvaekit.core.prior import sample_latent
 from cvaekit.errors import CvaekitError
 
 
+def what_to_type(model: CVAE) -> str:
+    """What a text for this model is: its class words (a label model) or a caption."""
+    classes = getattr(model.conditioner, "classes", None)
+    if not classes:
+        return "a caption"
+    shown = ", ".join(list(classes)[:12]) + (", ..." if len(classes) > 12 else "")
+    return f"a class word ({shown})"
+
+
+def check_texts(model: CVAE, texts) -> list[str]:
+    """The one rule for the texts a picture is drawn from, kept by `generate`, `interpolate`,
+    the serve page and `sample_rows` alike: at least one text, and no text empty or blank
+    (white space only). A single string is one text. Returns the texts as a list."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise CvaekitError(f"Give at least one text to draw: {what_to_type(model)}.")
+    for i, text in enumerate(texts):
+        if isinstance(text, str) and not text.strip():
+            which = "the text is" if len(texts) == 1 else f"text {i + 1} of {len(texts)} is"
+            raise CvaekitError(f"Type {what_to_type(model)} first: {which} empty.")
+    return texts
+
+
+def check_count(n, what: str = "images per text") -> int:
+    """`n` as a whole number of at least 1; anything else is an error naming the valid range."""
+    if isinstance(n, bool) or not (isinstance(n, numbers.Integral) or isinstance(n, float) and n.is_integer()):
+        raise CvaekitError(f"The number of {what} must be a whole number of 1 or more; got {n!r}.")
+    if n < 1:
+        raise CvaekitError(f"The number of {what} must be 1 or more; got {int(n)}.")
+    return int(n)
+
+
 @torch.no_grad()
 def sample_rows(model: CVAE, texts: list[str], n: int, seed: int = 0,
                 temperature: float = 1.0) -> list[torch.Tensor]:
-    """`n` images per text. Texts are parsed by the model's conditioner first, so an unknown
-    word fails before anything is generated. `temperature` below 1 trades variety for more
-    typical images (see `cvaekit.core.prior.sample_latent`)."""
-    raw = model.conditioner.parse(list(texts))
+    """`n` images per text. Texts are checked (`check_texts`) and parsed by the model's
+    conditioner first, so an empty text or an unknown word fails before anything is
+    generated. `temperature` below 1 trades variety for more typical images (see
+    `cvaekit.core.prior.sample_latent`)."""
+    texts, n = check_texts(model, texts), check_count(n)
+    raw = model.conditioner.parse(texts)
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
@@ -87,7 +123,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
 
 def _steps(steps: int) -> list[float]:
-    if not 2 <= steps <= MAX_STEPS:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= MAX_STEPS:
         raise CvaekitError(f"A walk takes 2 to {MAX_STEPS} steps (its two ends included); got {steps}.")
     return [i / (steps - 1) for i in range(steps)]
 
@@ -99,7 +135,7 @@ def walk_texts(model: CVAE, text_a: str, text_b: str, steps: int = 8, seed: int 
     `text_b` in `steps` steps; [steps, C, H, W]. Under a conditional prior the seed's draw
     is taken at each step's condition, so z follows the prior from one text to the other."""
     ts = _steps(steps)
-    raw = model.conditioner.parse([text_a, text_b])
+    raw = model.conditioner.parse(check_texts(model, [text_a, text_b]))
     was_training = model.training
     model.eval()
     a, b = (model.condition(raw[i:i + 1]) for i in (0, 1))
@@ -122,7 +158,7 @@ def walk_seeds(model: CVAE, text: str, seed_a: int, seed_b: int, steps: int = 8,
         raise CvaekitError("A walk from one seed to another needs one latent vector; this model has a "
                            "hierarchy of latent groups. Walk from one text to another instead.")
     ts = _steps(steps)
-    raw = model.conditioner.parse([text])
+    raw = model.conditioner.parse(check_texts(model, [text]))
     was_training = model.training
     model.eval()
     cond = model.condition(raw)

@@ -19,7 +19,7 @@ from cvaekit.recipe import Recipe
 from cvaekit.store.checkpoint import read_training_checkpoint
 from cvaekit.store.runs import RunDir
 
-RECONSTRUCTED = 8  # test images in the reconstructions figure
+RECONSTRUCTED = 8  # test images in the reconstructions figure, spread over the split
 
 
 class ProgressFigures:
@@ -29,8 +29,8 @@ class ProgressFigures:
     def __init__(self, data: DataSource, recipe: Recipe):
         self.recipe = recipe
         self.prompts = sample_prompts(recipe, data)
-        n = min(RECONSTRUCTED, len(data.test))
-        self.real, self.real_raw = data.test.batch(torch.arange(n), caption="first")
+        shown = data.test.spread(RECONSTRUCTED)  # over the classes (or captions), not the first few
+        self.real, self.real_raw = data.test.batch(shown, caption="first")
         self.samples: dict[int, torch.Tensor] = {}  # epoch -> one image per prompt
         self.recons: dict[int, torch.Tensor] = {}  # epoch -> reconstructions of `real`
 

@@ -12,13 +12,33 @@ interpreters: they build the model's parts from the installed plugins (entry poi
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
+import sys
 
 from cvaekit.errors import CvaekitError, RecipeError
+from cvaekit.runtime.notices import inherit_clean_warnings
 from cvaekit.runtime.ports import free_port
 
 LAUNCHED = "CVAEKIT_PROCESSES"  # set in the processes this module starts
+STARTING = "CVAEKIT_STARTING_PROCESSES"  # set in the processes this module starts, from their first moment
+UNGUARDED = 86  # how one of them ends when the main script it imports calls `train` at its top level
+
+
+def end_if_importing_main() -> None:
+    """In a process `run_in_processes` started that is still importing the main script (as
+    `spawn` does), a call to `train` comes from the script's top level, not from under `if
+    __name__ == "__main__":`: end the process quietly; the one that started it says why."""
+    if os.environ.get(STARTING) and getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit(UNGUARDED)
+
+
+def unguarded_text(n: int) -> str:
+    main = getattr(sys.modules.get("__main__"), "__file__", None) or "your script"
+    return (f"'train.processes' ({n}) starts {n} processes, and each imports the main script ('{main}') again; "
+            f"there a call to cvaekit.train() at the top level runs again instead of training. Put the call "
+            f"under `if __name__ == \"__main__\":` (docs/api.md), or set 'train.processes' to 1. Nothing was trained.")
 
 
 def launched() -> bool:
@@ -50,14 +70,20 @@ def run_in_processes(target, args: tuple, n: int):
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(n), LAUNCHED: str(n)}
     context = mp.get_context("spawn")
     results = context.SimpleQueue()
-    started = mp.start_processes(_worker, args=(env, threads, target, args, results), nprocs=n, join=False,
-                                 start_method="spawn")
+    os.environ[STARTING] = "1"  # the processes inherit it as they start
+    try:
+        started = mp.start_processes(_worker, args=(env, threads, target, args, results), nprocs=n, join=False,
+                                     start_method="spawn")
+    finally:
+        os.environ.pop(STARTING, None)
     handler = _passed_on(started.processes)
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not started.join():
             pass
     except mp.ProcessExitedException as exc:
+        if exc.exit_code == UNGUARDED:
+            raise CvaekitError(unguarded_text(n)) from None
         raise CvaekitError(f"A training process ended with exit code {exc.exit_code} ({exc}). What was saved "
                            f"stays saved; 'cvaekit run --resume RUN' continues the run.") from None
     finally:
@@ -94,6 +120,8 @@ def _passed_on(processes):
 
 def _worker(rank: int, env: dict[str, str], threads: int, target, args: tuple, results):
     os.environ.update(env, RANK=str(rank), LOCAL_RANK=str(rank))
+    os.environ.pop(STARTING, None)  # started: the main script is imported
+    inherit_clean_warnings()
     import torch
 
     torch.set_num_threads(threads)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from cvaekit.assembly import load_run
-from cvaekit.core.sampling import sample_rows, walk_texts
+from cvaekit.core.sampling import check_count, check_texts, sample_rows, walk_texts
 from cvaekit.evaluation.figures import labelled_grid
 from cvaekit.plugins.registry import Registry
 
@@ -15,10 +15,13 @@ from cvaekit.plugins.registry import Registry
 def generate(run: str | os.PathLike, texts: list[str], n: int = 8, out: str | os.PathLike = "samples.png",
              checkpoint: str | None = None, seed: int = 0, registry: Registry | None = None,
              temperature: float = 1.0) -> Path:
-    """Write a grid of `n` samples for each text from a trained run; return its path."""
+    """Write a grid of `n` samples for each text from a trained run; return its path. `n`
+    is 1 or more; an empty or blank text is an error (`check_texts`: the page's rule too)."""
+    n = check_count(n)  # before the run is loaded
     trained = load_run(run, checkpoint, registry)
+    texts = check_texts(trained.model, texts)
     rows = sample_rows(trained.model, texts, n, seed, temperature)
-    return labelled_grid(rows, list(texts), out)
+    return labelled_grid(rows, texts, out)
 
 
 def interpolate(run: str | os.PathLike, text_a: str, text_b: str, steps: int = 8,

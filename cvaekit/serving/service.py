@@ -22,7 +22,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from cvaekit.assembly import TrainedRun, load_run
-from cvaekit.core.sampling import MAX_STEPS, sample_rows, walk_seeds, walk_texts
+from cvaekit.core.sampling import MAX_STEPS, check_texts, sample_rows, walk_seeds, walk_texts
 from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.figures import labelled_grid
 from cvaekit.plugins.registry import Registry
@@ -152,12 +152,11 @@ def find_run(runs: list[ServedRun], label: str | None) -> ServedRun:
 # ---------------------------------------------------------------------------- checks
 
 def check_text(run: ServedRun, text: str | None) -> tuple[str, str]:
-    """The text stripped, and a note when the model will not read all of it. Empty or
-    absurdly long text is an error."""
-    text = (text or "").strip()
-    if not text:
-        what = "a class word (" + ", ".join(run.classes) + ")" if run.classes else "a caption"
-        raise CvaekitError(f"Type {what} first: the text is empty.")
+    """The text stripped, and a note when the model will not read all of it. Empty or blank
+    text is an error by the rule `cvaekit generate` keeps too (`check_texts`); absurdly long
+    text is an error on the page."""
+    (text,) = check_texts(run.model, [text or ""])
+    text = text.strip()
     if len(text) > MAX_TEXT_CHARS:
         raise CvaekitError(f"The text is {len(text):,} characters long; the page takes up to "
                            f"{MAX_TEXT_CHARS:,}. Shorten it to a caption.")

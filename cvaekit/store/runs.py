@@ -6,7 +6,7 @@
     samples/epoch-NNNN.png         a labelled sample grid per checkpoint
     reconstructions/epoch-NNNN.png real images above their reconstructions
     loss_curve.png
-    evaluation.csv / .json         `cvaekit evaluate`'s table
+    evaluation.csv / .json         `cvaekit evaluate`'s table (each evaluation merged in)
     samples_by_epoch.png, reconstructions_by_epoch.png
     checkpoints/epoch-NNNN.prior.pt    a prior `cvaekit fit-prior` fitted to that checkpoint
 

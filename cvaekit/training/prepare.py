@@ -34,6 +34,17 @@ class Prepared:
     captions: dict[str, int] | None = None  # distinct, cached (before), encoded (now); None: nothing to encode
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def lines(self) -> list[str]:
+        """What `cvaekit prepare` prints: the images, then the captions."""
+        c, h, w = self.image_shape
+        lines = [f"Images ({self.dataset}, {c}x{h}x{w}): {self.train_images:,} train, {self.test_images:,} test, "
+                 f"in the cache ({self.seconds['images']:.1f} s)."]
+        if self.captions is None:
+            return lines + [f"Captions ({self.conditioner}): nothing to encode."]
+        n = self.captions
+        return lines + [f"Captions ({self.conditioner}): {n['distinct']:,} distinct: {n['cached']:,} already cached, "
+                        f"{n['encoded']:,} encoded now ({self.seconds['captions']:.1f} s)."]
+
 
 def prepare(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), registry: Registry | None = None,
             device: str | None = None, progress: bool = True) -> Prepared:

@@ -29,7 +29,7 @@ from cvaekit.plugins.registry import Registry, named_failures
 from cvaekit.recipe import Recipe, dump_recipe, load_recipe
 from cvaekit.runtime.device import Distributed, console, flush_denormals, resolve_device
 from cvaekit.runtime.interrupts import Interrupts
-from cvaekit.runtime.processes import check_processes, launched, run_in_processes
+from cvaekit.runtime.processes import check_processes, end_if_importing_main, launched, run_in_processes
 from cvaekit.store.checkpoint import is_disk_full, read_training_checkpoint
 from cvaekit.store.runs import RunDir
 from cvaekit.training.blame import parts_of
@@ -53,6 +53,7 @@ def train(recipe: Recipe | str | os.PathLike | dict | None, *, overrides: list[s
 
     With `resume`, continue that run from its last checkpoint; the recipe defaults to the
     run's own, and its model and data must match it."""
+    end_if_importing_main()  # a script without `if __name__ == "__main__":`, in a process of train.processes
     registry = registry or get_registry()
     run = RunDir.open(resume) if resume is not None else None
     recipe = _recipe_of(recipe, run, overrides, registry)

@@ -91,7 +91,7 @@ def load_split(images_dir: Path, captions_file: Path, subset: float, seed: int, 
         return FileReader([images_dir / f for f in files]), captions
 
     cache = cached_images("coco", images_dir.name, ident, source, size=image_size, progress=progress)
-    warn_skipped(cache.skipped, images_dir)
+    warn_skipped(cache.skipped, images_dir, missing=cache.missing)
     if not len(cache.images):
         raise DataError(f"No image in '{images_dir}' could be read (of {len(cache.skipped)} listed "
                         f"in '{captions_file}').")

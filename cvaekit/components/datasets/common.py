@@ -8,7 +8,7 @@ from typing import Literal
 
 import torch
 
-from cvaekit.caches.images import Fit, ImageReader, cached_images, warn_skipped
+from cvaekit.caches.images import Fit, ImageReader, cached_images, skipped_text, warn_skipped
 from cvaekit.core.data import Split
 from cvaekit.errors import DataError, RecipeError
 
@@ -40,10 +40,10 @@ def cached_split(kind: str, label: str, ident: object, source: Callable[[], tupl
     no readable image at all a DataError naming `where`."""
     cache = cached_images(kind, label, ident, source, size=image_size, channels=channels, fit=fit,
                           progress=progress, workers=workers)
-    warn_skipped(cache.skipped, where, stacklevel=4)
     if not len(cache.images):
-        tried = f"; unreadable: {', '.join(cache.skipped[:5])}" if cache.skipped else ""
-        raise DataError(f"No image in '{where}' could be read ({len(cache.skipped)} listed{tried}).")
+        tried = f" {skipped_text(cache.skipped, where, cache.missing)}." if cache.skipped else ""
+        raise DataError(f"No image in '{where}' could be read ({len(cache.skipped)} listed).{tried}")
+    warn_skipped(cache.skipped, where, stacklevel=4, missing=cache.missing)
     conditions = torch.tensor(cache.conditions, dtype=torch.long) if labelled else cache.conditions
     return Split(cache.images, conditions, caption)
 

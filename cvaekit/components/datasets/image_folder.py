@@ -4,17 +4,24 @@ The class names are the folder names, so the one-hot conditioner and `cvaekit ge
 <class>` work on it as on Fashion-MNIST. `root/train/<class>/...` with `root/test/<class>/...`
 beside it gives the two splits; otherwise a `test_fraction` of the images, drawn with `seed`,
 is the test split. Decoded once into the memory-mapped cache (cvaekit.image_cache).
+
+A picture is a file with one of torchvision's image extensions (`EXTENSIONS`); any other
+file, and any file outside a class folder, is left out and named in an `IgnoredFilesWarning`
+(hidden files, such as .DS_Store, quietly). A picture that cannot be decoded is skipped and
+named in a `SkippedImagesWarning`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from cvaekit.caches.images import FileReader
+from cvaekit.caches.images import FileReader, IgnoredFilesWarning
 from cvaekit.components.datasets.common import (
     Channels,
     Fit,
@@ -27,6 +34,7 @@ from cvaekit.errors import DataError, RecipeError
 from cvaekit.recipe import PositiveInt
 
 LAYOUT = "root/<class>/<image> (or root/train/<class>/... and root/test/<class>/...)"
+EXTENSIONS = tuple(IMG_EXTENSIONS)  # what counts as a picture (case does not matter)
 
 
 def image_folder(root: str | None = None, image_size: PositiveInt = 64, channels: Channels = 3,
@@ -75,10 +83,29 @@ def image_folder(root: str | None = None, image_size: PositiveInt = 64, channels
 
 
 def _listing(folder: Path) -> ImageFolder:
+    """The pictures of a labelled folder; the files it leaves out are named in a warning."""
     try:
-        return ImageFolder(str(folder))
+        listing = ImageFolder(str(folder))
     except FileNotFoundError as exc:
         raise DataError(f"'{folder}' is not a labelled image folder ({exc}). It must be laid out as {LAYOUT}.") from None
+    warn_ignored(folder, {os.path.normpath(p) for p, _ in listing.samples}, skip={"train", "test"})
+    return listing
+
+
+def warn_ignored(folder: Path, kept: set[str], skip: set[str] = frozenset()) -> None:
+    """One warning naming the files under `folder` (hidden ones aside) that are not in `kept`:
+    not pictures by their extension, or outside a class folder. `skip`: top-level folders
+    that are not classes (train/, test/), not looked into."""
+    ignored = []
+    for base, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (base == str(folder) and d in skip))
+        ignored += [os.path.join(base, f) for f in sorted(files)
+                    if not f.startswith(".") and os.path.normpath(os.path.join(base, f)) not in kept]
+    if ignored:
+        shown = ", ".join(os.path.relpath(f, folder) for f in ignored[:5]) + (", ..." if len(ignored) > 5 else "")
+        warnings.warn(f"Ignored {len(ignored)} file(s) in '{folder}' that are not pictures by their extension "
+                      f"({' '.join(EXTENSIONS)}) or lie outside a class folder: {shown}",
+                      IgnoredFilesWarning, stacklevel=5)
 
 
 def _ident(folder: Path, files: list[tuple[str, int]]) -> list:
