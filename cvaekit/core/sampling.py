@@ -8,7 +8,7 @@ import torch
 
 from cvaekit.core.condition import Condition
 from cvaekit.core.model import CVAE
-from cvaekit.core.prior import sample_latent
+from cvaekit.core.prior import check_temperature, sample_latent
 from cvaekit.errors import CvaekitError
 
 
@@ -17,7 +17,8 @@ def sample_rows(model: CVAE, texts: list[str], n: int, seed: int = 0,
                 temperature: float = 1.0) -> list[torch.Tensor]:
     """`n` images per text. Texts are parsed by the model's conditioner first, so an unknown
     word fails before anything is generated. `temperature` below 1 trades variety for more
-    typical images (see `cvaekit.core.prior.sample_latent`)."""
+    typical images, 0 gives the prior's mode (see `cvaekit.core.prior`)."""
+    temperature = check_temperature(temperature)
     raw = model.conditioner.parse(list(texts))
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -97,7 +98,7 @@ def walk_texts(model: CVAE, text_a: str, text_b: str, steps: int = 8, seed: int 
     """Condition interpolation: z fixed by `seed`, the condition moving from `text_a` to
     `text_b` in `steps` steps; [steps, C, H, W]. Under a conditional prior the seed's draw
     is taken at each step's condition, so z follows the prior from one text to the other."""
-    ts = _steps(steps)
+    ts, temperature = _steps(steps), check_temperature(temperature)
     raw = model.conditioner.parse([text_a, text_b])
     was_training = model.training
     model.eval()
@@ -113,7 +114,7 @@ def walk_seeds(model: CVAE, text: str, seed_a: int, seed_b: int, steps: int = 8,
                temperature: float = 1.0) -> torch.Tensor:
     """Latent interpolation: the text fixed, z moving from seed `seed_a`'s draw to seed
     `seed_b`'s along a great circle around the prior's centre; [steps, C, H, W]."""
-    ts = _steps(steps)
+    ts, temperature = _steps(steps), check_temperature(temperature)
     raw = model.conditioner.parse([text])
     was_training = model.training
     model.eval()

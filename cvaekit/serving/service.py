@@ -21,6 +21,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from cvaekit.assembly import TrainedRun, load_run
+from cvaekit.core.prior import check_temperature
 from cvaekit.core.sampling import MAX_STEPS, sample_rows, walk_seeds, walk_texts
 from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.figures import labelled_grid
@@ -187,10 +188,7 @@ def whole(value, what: str) -> int:
 
 
 def _temperature(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise CvaekitError(f"The temperature must be a number, got {value!r}.") from None
+    return check_temperature(value)
 
 
 def _join(*notes: str) -> str:
