@@ -173,6 +173,25 @@ def named_failures():
         _NAME_FAILURES.reset(token)
 
 
+def metric_itself(kind: str, name: str, factory: Callable[..., Any]) -> str | None:
+    """What is wrong, when a metric is registered as the metric itself (a function of `ctx`)
+    instead of the factory that returns it; None when it is not."""
+    if kind != "metric":
+        return None
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    for p in params:
+        ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+        if p.default is p.empty and p.kind != p.VAR_POSITIONAL and (p.name == "ctx" or "EvalContext" in ann):
+            what = getattr(factory, "__name__", "it")
+            return (f"'{what}' takes '{p.name}' itself, so it is the metric, but a metric factory returns "
+                    f"the metric: register a factory that builds it, e.g. registry.add(\"metric\", "
+                    f"\"{name}\", lambda: {what}), or a class whose __call__(self, ctx) returns the numbers")
+    return None
+
+
 def is_import_path(target: Any) -> bool:
     return isinstance(target, str) and re.fullmatch(r"[\w.]+:[\w.]+", target) is not None
 

@@ -18,7 +18,7 @@ from cvaekit.errors import (
     choices_text,
     did_you_mean,
 )
-from cvaekit.plugins.registry import Registry
+from cvaekit.plugins.registry import Registry, metric_itself
 from cvaekit.recipe.schema import KIND_OF, ComponentSpec, Recipe
 from cvaekit.recipe.types import AtLeast
 
@@ -87,6 +87,9 @@ def component_spec(spec_cls: type, value: Any, key: str, kind: str, registry: Re
         comp = registry.get(kind, value["name"])
     except UnknownComponentError as exc:
         raise RecipeError(f"'{key}.name': {exc}") from None
+    itself = metric_itself(kind, comp.name, comp.factory)
+    if itself:
+        raise RecipeError(f"'{key}': the {kind} '{comp.name}' (from {comp.origin}) cannot be built: {itself}.")
     accepted = comp.params()
     takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(comp.factory).parameters.values())
     checked = {}
