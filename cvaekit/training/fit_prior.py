@@ -48,7 +48,7 @@ from cvaekit.recipe import (
     ComponentSpec,
     FitPriorConfig,
     apply_overrides,
-    load_recipe,
+    component_spec,
 )
 from cvaekit.runtime.device import Distributed, resolve_device
 from cvaekit.runtime.interrupts import Interrupts
@@ -72,15 +72,23 @@ class FitResult:
 
 
 def prior_spec(recipe_dict: dict[str, Any], name: str, overrides: list[str], registry: Registry):
-    """The prior `name` with `overrides` (`key=value`, relative to the prior), validated like a
-    recipe's `model.prior` so a bad key or value names itself and the valid choices."""
-    data = dict(recipe_dict)
-    data["model"] = {**data["model"], "prior": {"name": name}}
-    data = apply_overrides(data, [f"model.prior.{o}" for o in overrides])
+    """The prior `name` with `overrides` (`key=value`, the prior's own keys, as `--set` gives
+    them), validated like a recipe's `model.prior`, so a bad key or value is named as it was
+    typed (`components`, not `model.prior.components`) with the valid choices."""
+    where = f"fit-prior --prior {name}"
     try:
-        return load_recipe(data, registry=registry).model.prior
+        registry.get("prior", name)
+    except CvaekitError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+    values: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise RecipeError(f"{where}: --set '{item}' must look like key=value, e.g. --set transforms=4.")
+        values.update(apply_overrides({}, [item]))  # the value read as YAML
+    try:
+        return component_spec(ComponentSpec, {**values, "name": name}, "", "prior", registry)
     except RecipeError as exc:
-        raise RecipeError(f"fit-prior --prior {name}: {exc}") from None
+        raise RecipeError(f"{where}: {exc}") from None
 
 
 def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] = (), *, checkpoint: str | None = None,
