@@ -57,6 +57,17 @@ def test_recipe_reference_is_generated_from_the_code():
         "docs/recipes.md is out of date with the code; run: python -m cvaekit.recipe.reference docs/recipes.md")
 
 
+def test_recipes_md_lists_every_component_key_where_it_lists_them():
+    from cvaekit.recipe.reference import component_keys
+
+    text = " ".join((ROOT / "docs" / "recipes.md").read_text().split())
+    listed = text.split("A **component key** (", 1)[1].split(")", 1)[0]
+    for key in component_keys():
+        assert key in listed, f"docs/recipes.md's list of component keys leaves out {key}"
+    generated = text.split("A component key (", 1)[1].split(") takes", 1)[0]
+    assert all(key in generated for key in component_keys())
+
+
 def test_recipe_reference_names_every_key():
     text = (ROOT / "docs" / "recipes.md").read_text()
     for path, _, rows in recipe_sections():
