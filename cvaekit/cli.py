@@ -112,7 +112,8 @@ def list_components(
     registry = get_registry()
     rows = [{"kind": c.kind, "name": c.name, "origin": c.origin, "summary": c.summary}
             for c in registry.of_kind(kind)]
-    failures = [{"plugin": f.plugin, "origin": f.origin, "error": f.error} for f in registry.failures]
+    failures = [{"plugin": f.plugin, "origin": f.origin, "error": f.error, "partial": f.partial}
+                for f in registry.failures]
     if as_json:
         print(json.dumps({"components": rows, "failed_plugins": failures}, indent=2))
         return
@@ -123,7 +124,8 @@ def list_components(
     for r in rows:
         table.add_row(*(escape(r[k]) for k in ("kind", "name", "origin", "summary")))
     for f in failures:
-        table.add_row("[red]failed[/]", escape(f["plugin"]), escape(f["origin"]), f"[red]{escape(f['error'])}[/]")
+        label = "[red]name taken[/]" if f["partial"] else "[red]failed[/]"
+        table.add_row(label, escape(f["plugin"]), escape(f["origin"]), f"[red]{escape(f['error'])}[/]")
     out.print(table)
 
 
