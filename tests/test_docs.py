@@ -79,6 +79,6 @@ def test_recipe_reference_names_every_key():
 def test_study_names_every_recipe_and_only_real_ones():
     text = (ROOT / "docs" / "study.md").read_text()
     recipes = {p.relative_to(ROOT).as_posix() for p in (ROOT / "recipes").glob("*.yaml")}
-    named = set(re.findall(r"(?:plugins/[\w-]+/)?recipes/[\w-]+\.yaml", text))
+    named = set(re.findall(r"(?:plugins/[\w-]+/(?:src/\w+/)?)?recipes/[\w-]+\.yaml", text))
     assert not recipes - named, f"docs/study.md does not say which study variant these are: {sorted(recipes - named)}"
     assert all((ROOT / n).is_file() for n in named), sorted(n for n in named if not (ROOT / n).is_file())
