@@ -139,7 +139,7 @@ def generate_cmd(
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
     temperature: float = typer.Option(1.0, "--temperature", "-t",
-                                      help="Spread of z: 1 samples the prior; below 1, more typical and less varied images; 0, the prior's mean."),
+                                      help="Spread of z about the prior's most typical z: 1 samples the prior; below 1, more typical and less varied images; 0, the most typical z itself (the prior's mode). 0 or more."),
     interpolate: bool = typer.Option(False, "--interpolate",
                                      help="Walk from the first text to the second at a fixed z, in -n steps, as one strip."),
 ) -> None:

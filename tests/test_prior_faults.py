@@ -144,3 +144,31 @@ def test_sample_latent_checks_the_temperature_for_the_standard_normal_too():
     with pytest.raises(CvaekitError, match="must be 0 or more"):
         sample_latent(None, cond, 4, temperature=-1)
     assert not sample_latent(None, cond, 4, temperature=0).any()
+
+
+def test_the_temperature_has_one_definition_in_the_help_and_the_docs():
+    from pathlib import Path
+
+    import cvaekit.core.prior as prior_module
+
+    assert "0 gives the most typical z itself: the prior's mode" in " ".join(prior_module.__doc__.split())
+    import inspect
+
+    from cvaekit import cli
+
+    help_text = inspect.signature(cli.generate_cmd).parameters["temperature"].default.help
+    assert "0, the most typical z itself (the prior's mode)" in help_text
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    for page in docs.glob("*.md"):
+        text = " ".join(page.read_text().split())
+        assert "prior's mean)" not in text and "0 gives its mean" not in text, page.name
+
+
+def test_prior_log_prob_is_the_standard_normal_without_a_prior_component():
+    from cvaekit.core.prior import prior_log_prob
+
+    z, cond = torch.randn(3, 4), Condition.of(torch.zeros(3, 2))
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+    assert torch.allclose(prior_log_prob(None, z, cond), expected, atol=1e-6)
+    prior = ConditionalPrior(cond_dim=2, latent_dim=4)
+    assert torch.allclose(prior_log_prob(prior, z, cond), prior.log_prob(z, cond))

@@ -188,6 +188,14 @@ def sample_latent(prior: nn.Module | None, cond: Condition, latent_dim: int,
     return prior.sample(cond, generator=generator, temperature=temperature)
 
 
+def prior_log_prob(prior: nn.Module | None, z: torch.Tensor, cond: Condition) -> torch.Tensor:
+    """log p(z | c) summed over z's dimensions, [B]: the prior's `log_prob`, or N(0, I)'s for a
+    model without a prior component (`model.prior` is None)."""
+    if prior is None:
+        return gaussian_log_prob(z.float(), torch.zeros_like(z, dtype=torch.float), torch.zeros_like(z, dtype=torch.float))
+    return prior.log_prob(z, cond)
+
+
 def kl_term(posterior: Gaussian, z: torch.Tensor, prior: nn.Module | None, cond: Condition) -> torch.Tensor:
     """KL(q(z | x) || p(z | c)) summed over latent dimensions and the batch: analytic when the
     prior is N(0, I) or gives `gaussian`, else log q(z) - log p(z | c) at the sampled `z`."""

@@ -79,7 +79,7 @@ def _outputs(gr, prefix: str, label: str, kind: str = "figure"):
 def _sampling(gr, prefix: str):
     n = gr.Slider(1, MAX_IMAGES, value=8, step=1, label="Images", elem_id=f"{prefix}-n")
     temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature",
-                            info="1 samples the prior; lower is more typical, 0 its most typical z")
+                            info="1 samples the prior; lower is more typical; 0 its most typical z (its mode)")
     seed = gr.Number(0, precision=0, label="Seed", elem_id=f"{prefix}-seed")
     return n, temperature, seed
 
