@@ -50,7 +50,8 @@ def check_temperature(temperature: float) -> float:
         raise CvaekitError(f"The sampling temperature must be a number, 0 or more (1 samples the prior "
                            f"itself, 0 gives its mode); got {temperature!r}.") from None
     if not 0 <= value < math.inf:
-        raise CvaekitError(f"The sampling temperature must be 0 or more (1 samples the prior itself, "
+        what = "0 or more" if value < 0 else "a finite number, 0 or more"
+        raise CvaekitError(f"The sampling temperature must be {what} (1 samples the prior itself, "
                            f"0 gives its mode); got {temperature}.")
     return value
 
