@@ -15,9 +15,9 @@ from cvaekit.core.data import DataInfo, DataSource
 from cvaekit.core.hierarchy import TopDownDecoder
 from cvaekit.core.likelihood import CONTRACT as LIKELIHOOD_CONTRACT
 from cvaekit.core.likelihood import Bernoulli
-from cvaekit.core.model import CVAE, InjectionStack
+from cvaekit.core.model import CVAE, InjectionStack, attach_prior
 from cvaekit.core.prior import check_prior_interface
-from cvaekit.errors import RecipeError
+from cvaekit.errors import ComponentError, CvaekitError, RecipeError
 from cvaekit.plugins.loading import get_registry
 from cvaekit.plugins.registry import Registry
 from cvaekit.recipe import (
@@ -103,9 +103,11 @@ def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry,
                                    cond_dim=cond_dim, latent_dim=config.latent_dim, injections=plan)
         plan.check_placed(spec.name)
     _check_pairing(config, nets["encoder"], nets["decoder"])
-    prior = None if config.prior is None else build_prior(config.prior.name, config.prior.params, cond_dim,
-                                                          config.latent_dim, registry)
-    return CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info, prior, likelihood)
+    model = CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info, likelihood=likelihood)
+    if config.prior is not None:
+        model.prior = build_prior(config.prior.name, config.prior.params, cond_dim, config.latent_dim,
+                                  registry, model)
+    return model
 
 
 def _check_pairing(config: ModelConfig, encoder: nn.Module, decoder: nn.Module) -> None:
@@ -135,10 +137,21 @@ def build_likelihood(config: ModelConfig, image_shape: tuple[int, ...], registry
     return likelihood
 
 
-def build_prior(name: str, params: dict, cond_dim: int, latent_dim: int, registry: Registry) -> nn.Module:
-    """The named prior component, checked to give `log_prob` and `sample`."""
+def build_prior(name: str, params: dict, cond_dim: int, latent_dim: int, registry: Registry,
+                model: CVAE | None = None) -> nn.Module:
+    """The named prior component, checked to give `log_prob` and `sample`, and attached to
+    `model` when given (its `attach(model)` hook, where it has one: a prior that needs the
+    model's encoder, as a VampPrior does)."""
     prior = registry.build("prior", name, params, cond_dim=cond_dim, latent_dim=latent_dim)
     check_prior_interface(prior, name)
+    if model is not None:
+        try:
+            attach_prior(prior, model)
+        except CvaekitError:
+            raise
+        except Exception as exc:
+            raise ComponentError(f"The prior '{name}' (from {registry.get('prior', name).origin}) raised in "
+                                 f"attach(model): {type(exc).__name__}: {exc}") from exc
     return prior
 
 
@@ -173,6 +186,6 @@ def load_run(path: str | os.PathLike, checkpoint: str | None = None,
         return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path)
     saved = read_fitted_prior(fitted)
     model.prior = build_prior(saved["prior"]["name"], saved["prior"]["params"], model.conditioner.dim,
-                              model.latent_dim, registry)
+                              model.latent_dim, registry, model)
     model.prior.load_state_dict(saved["state"])
     return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path, fitted)

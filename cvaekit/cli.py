@@ -106,7 +106,8 @@ def list_components(
     registry = get_registry()
     rows = [{"kind": c.kind, "name": c.name, "origin": c.origin, "summary": c.summary}
             for c in registry.of_kind(kind)]
-    failures = [{"plugin": f.plugin, "origin": f.origin, "error": f.error} for f in registry.failures]
+    failures = [{"plugin": f.plugin, "origin": f.origin, "error": f.error, "partial": f.partial}
+                for f in registry.failures]
     if as_json:
         print(json.dumps({"components": rows, "failed_plugins": failures}, indent=2))
         return
@@ -117,7 +118,8 @@ def list_components(
     for r in rows:
         table.add_row(*(escape(r[k]) for k in ("kind", "name", "origin", "summary")))
     for f in failures:
-        table.add_row("[red]failed[/]", escape(f["plugin"]), escape(f["origin"]), f"[red]{escape(f['error'])}[/]")
+        label = "[red]name taken[/]" if f["partial"] else "[red]failed[/]"
+        table.add_row(label, escape(f["plugin"]), escape(f["origin"]), f"[red]{escape(f['error'])}[/]")
     out.print(table)
 
 
@@ -131,7 +133,7 @@ def generate_cmd(
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
     temperature: float = typer.Option(1.0, "--temperature", "-t",
-                                      help="Spread of z: 1 samples the prior; below 1, more typical and less varied images; 0, the prior's mean."),
+                                      help="Spread of z about the prior's most typical z: 1 samples the prior; below 1, more typical and less varied images; 0, the most typical z itself (the prior's mode). 0 or more."),
     interpolate: bool = typer.Option(False, "--interpolate",
                                      help="Walk from the first text to the second at a fixed z, in -n steps, as one strip."),
 ) -> None:

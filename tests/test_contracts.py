@@ -291,6 +291,35 @@ def test_metric_crashing_on_data_it_cannot_judge():
     assert "must raise a CvaekitError" in str(err)
 
 
+def test_a_bare_metric_function_is_told_that_a_metric_factory_returns_the_metric(tiny_fashion):
+    from cvaekit.errors import RecipeError
+    from cvaekit.evaluation import EvalContext
+    from cvaekit.plugins import load_registry
+    from cvaekit.recipe import load_recipe
+
+    def image_count(ctx):
+        return {"images": float(len(ctx.test))}
+
+    def typed(context: EvalContext, scale: float = 1.0):
+        return {"images": scale * len(context.test)}
+
+    err = _fails("interface", "metric", image_count)
+    assert ("'image_count' takes 'ctx' itself, so it is the metric, but a metric factory returns the metric: "
+            "register a factory that builds it, e.g. registry.add(\"metric\", \"image_count\", "
+            "lambda: image_count)") in str(err)
+    assert "Missing key" not in str(err)
+    assert "takes 'context' itself" in str(_fails("interface", "metric", typed))
+    check_component("metric", lambda: image_count, registry=Registry())  # its factory passes
+    registry = load_registry()
+    registry.add("metric", "image_count", image_count, origin="test-pkg 1.0")
+    tiny_fashion["eval"]["metrics"] = ["nelbo", "image_count"]
+    with pytest.raises(RecipeError, match=r"'eval.metrics.1': the metric 'image_count' \(from test-pkg 1.0\) "
+                                          r"cannot be built: 'image_count' takes 'ctx' itself"):
+        load_recipe(tiny_fashion, registry=registry)
+    with pytest.raises(ContractError, match=r"metric 'image_count' breaks the contract point 'interface'"):
+        check_component("metric", "image_count", registry=registry)
+
+
 def test_check_component_validates_params_the_way_a_recipe_does():
     from cvaekit.errors import RecipeError
 

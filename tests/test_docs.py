@@ -57,6 +57,17 @@ def test_recipe_reference_is_generated_from_the_code():
         "docs/recipes.md is out of date with the code; run: python -m cvaekit.recipe.reference docs/recipes.md")
 
 
+def test_recipes_md_lists_every_component_key_where_it_lists_them():
+    from cvaekit.recipe.reference import component_keys
+
+    text = " ".join((ROOT / "docs" / "recipes.md").read_text().split())
+    listed = text.split("A **component key** (", 1)[1].split(")", 1)[0]
+    for key in component_keys():
+        assert key in listed, f"docs/recipes.md's list of component keys leaves out {key}"
+    generated = text.split("A component key (", 1)[1].split(") takes", 1)[0]
+    assert all(key in generated for key in component_keys())
+
+
 def test_recipe_reference_names_every_key():
     text = (ROOT / "docs" / "recipes.md").read_text()
     for path, _, rows in recipe_sections():
@@ -68,6 +79,6 @@ def test_recipe_reference_names_every_key():
 def test_study_names_every_recipe_and_only_real_ones():
     text = (ROOT / "docs" / "study.md").read_text()
     recipes = {p.relative_to(ROOT).as_posix() for p in (ROOT / "recipes").glob("*.yaml")}
-    named = set(re.findall(r"(?:plugins/[\w-]+/)?recipes/[\w-]+\.yaml", text))
+    named = set(re.findall(r"(?:plugins/[\w-]+/(?:src/\w+/)?)?recipes/[\w-]+\.yaml", text))
     assert not recipes - named, f"docs/study.md does not say which study variant these are: {sorted(recipes - named)}"
     assert all((ROOT / n).is_file() for n in named), sorted(n for n in named if not (ROOT / n).is_file())

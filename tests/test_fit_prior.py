@@ -56,8 +56,13 @@ def test_fit_prior_measures_before_itself_when_training_wrote_no_figures_for_the
 
 
 def test_fit_prior_names_a_bad_parameter_and_the_valid_ones(tiny_run):
-    with pytest.raises(RecipeError, match=r"fit-prior --prior flow: .*'model.prior.transfroms'.*transforms"):
+    with pytest.raises(RecipeError, match=r"fit-prior --prior flow: Unknown key 'transfroms' for prior 'flow'\. "
+                                          r"Did you mean 'transforms'\? Valid keys: .*'transforms'"):
         fit_prior(tiny_run, "flow", ["transfroms=2"], epochs=1, progress=False, measure=False)
+    with pytest.raises(RecipeError, match=r"fit-prior --prior flow: 'transforms' must be an integer, got 'x'"):
+        fit_prior(tiny_run, "flow", ["transforms=x"], epochs=1, progress=False, measure=False)
+    with pytest.raises(RecipeError, match=r"--set 'transforms' must look like key=value, e\.g\. --set transforms=4"):
+        fit_prior(tiny_run, "flow", ["transforms"], epochs=1, progress=False, measure=False)
     with pytest.raises(RecipeError, match=r"Unknown prior 'flwo'.*flow"):
         fit_prior(tiny_run, "flwo", epochs=1, progress=False, measure=False)
     assert not list((tiny_run / "checkpoints").glob("*.prior.pt"))
@@ -71,6 +76,10 @@ def test_the_fit_prior_command_prints_the_metrics_before_and_after(tiny_run):
     assert (tiny_run / "checkpoints" / "epoch-0001.prior.pt").is_file()
     bad = runner.invoke(app, ["fit-prior", str(tiny_run), "--epochs", "0"])
     assert bad.exit_code == 2 and "'epochs' must be a whole number of at least 1" in bad.output
+    typo = runner.invoke(app, ["fit-prior", str(tiny_run), "--prior", "mixture", "--set", "component=3"])
+    said = " ".join(typo.output.split())
+    assert typo.exit_code == 2 and "Unknown key 'component' for prior 'mixture'. Did you mean 'components'?" in said
+    assert "model.prior" not in said and "Traceback" not in said
 
 
 def test_codes_keep_each_batchs_tokens_padded_to_the_longest_and_masked():

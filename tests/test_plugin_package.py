@@ -59,7 +59,7 @@ def test_list_components_shows_origin_and_version(installed):
 
 
 def test_its_recipe_trains_a_few_steps_and_generates(installed, tmp_path):
-    run = train(PLUGIN / "recipes" / "shapes_bow.yaml", overrides=QUICK + [f"runs_dir={tmp_path / 'runs'}"],
+    run = train(PLUGIN / "src" / "cvaekit_bagofwords" / "recipes" / "shapes_bow.yaml", overrides=QUICK + [f"runs_dir={tmp_path / 'runs'}"],
                 progress=False)
     records = RunDir(run).records()
     assert records[0]["kind"] == "train" and records[0]["step"] == 2
@@ -75,3 +75,17 @@ def test_the_plugins_own_tests_pass(installed):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(PLUGIN / "tests")],
                             capture_output=True, text=True, cwd=PLUGIN)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_a_built_wheel_carries_the_recipe(tmp_path):
+    """The recipe is package data inside src/cvaekit_bagofwords/, so the wheel has it, not only the source tree."""
+    import shutil
+    import zipfile
+
+    source = shutil.copytree(PLUGIN, tmp_path / "src", ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(source),
+                    "-w", str(tmp_path / "dist")], check=True)  # built in a copy: no build/ in the repository
+    (wheel,) = (tmp_path / "dist").glob("cvaekit_bagofwords-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "cvaekit_bagofwords/recipes/shapes_bow.yaml" in names, names
+    assert not (PLUGIN / "recipes").exists()  # one place for it

@@ -72,12 +72,32 @@ def test_a_name_clashing_with_a_builtin_says_so_and_the_plugins_other_components
     write_plugin(tmp_path, "clashing-plugin", "3.0", "clashing_plugin", CLASHING)
     monkeypatch.syspath_prepend(str(tmp_path))
     reg = load_registry()
-    err = " ".join(capsys.readouterr().err.split())
-    assert ("The encoder 'mlp' from clashing-plugin 3.0 has the name of a cvaekit built-in (cvaekit "
-            in err and "rename the plugin's component, e.g. 'mlp_clashing_plugin'" in err)
-    assert "Its other 1 component(s) were loaded." in err
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    err = lines[0]
+    assert err.startswith("cvaekit: plugin 'clashing_plugin' from clashing-plugin 3.0: Its encoder 'mlp' was not "
+                          "registered: the name is taken by the cvaekit built-in encoder 'mlp' (cvaekit ")
+    assert ("rename the plugin's component, e.g. 'mlp_clashing_plugin'. Its other components were loaded: "
+            "encoder 'mlp_too'. `cvaekit list-components --kind encoder` shows which package holds each name.") in err
+    assert "was not loaded" not in err and "python -c" not in err
     assert reg.get("encoder", "mlp").origin.startswith("cvaekit ")
     assert reg.get("encoder", "mlp_too").origin == "clashing-plugin 3.0"
+    assert [(f.plugin, f.partial) for f in reg.failures] == [("clashing_plugin", True)]
+    shown = runner.invoke(app, ["list-components", "--kind", "encoder"], terminal_width=200).output
+    assert "name taken" in shown and "clashing-plugin 3.0" in shown and "mlp_too" in shown
+
+
+def test_two_plugins_with_one_name_name_each_other_and_what_loaded(tmp_path, monkeypatch, capsys):
+    write_plugin(tmp_path, "first-pkg", "1.0", "first_pkg", CLASHING.replace('"mlp"', '"shared"'))
+    write_plugin(tmp_path, "second-pkg", "2.0", "second_pkg", CLASHING.replace('"mlp"', '"shared"')
+                 .replace('"mlp_too"', '"own"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = load_registry()
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("cvaekit: plugin 'second_pkg' from second-pkg 2.0: Its encoder 'shared' was not registered: the name "
+            "is taken by the encoder 'shared' of first-pkg 1.0, loaded first; uninstall one of the two packages "
+            "or rename one of the components. Its other components were loaded: encoder 'own'.") in err
+    assert reg.get("encoder", "shared").origin == "first-pkg 1.0" and reg.get("encoder", "own").origin == "second-pkg 2.0"
 
 
 def test_unknown_component_names_the_plugins_that_failed_to_load(tmp_path, monkeypatch):

@@ -299,3 +299,142 @@ def test_a_resumed_run_with_a_flow_prior_ends_with_the_weights_of_an_uninterrupt
     b = load_checkpoint(resumed / "checkpoints/last.pt")["model"]
     assert any(k.startswith("prior.flow.") for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+class UnitGaussian(nn.Module):
+    """N(W c, I) through log_prob and sample alone (no gaussian): a correct prior, the base of
+    the broken ones below."""
+
+    def __init__(self, *, cond_dim: int, latent_dim: int):
+        super().__init__()
+        self.mean = nn.Linear(cond_dim, latent_dim)
+
+    def log_prob(self, z, cond):
+        return torch.distributions.Normal(self.mean(cond.vector), 1.0).log_prob(z).sum(-1)
+
+    def sample(self, cond, generator=None, temperature=1.0):
+        mu = self.mean(cond.vector)
+        return mu + temperature * torch.randn(mu.shape, generator=generator)
+
+
+class OffByAConstant(UnitGaussian):
+    """Broken on purpose: log_prob forgets nothing but adds 0.3 nats."""
+
+    def log_prob(self, z, cond):
+        return super().log_prob(z, cond) + 0.3
+
+
+class ShiftedSamples(UnitGaussian):
+    """Broken on purpose: samples half a standard deviation away from the density."""
+
+    def sample(self, cond, generator=None, temperature=1.0):
+        return super().sample(cond, generator, temperature) + 0.5
+
+
+class MeanNotMode(nn.Module):
+    """Broken on purpose: two bumps (weights 0.7 and 0.3 at -2 and +2, sd 0.5); temperature 0
+    gives the mixture's mean (-0.8, where there is hardly any density) instead of its mode."""
+
+    def __init__(self, *, cond_dim: int, latent_dim: int):
+        super().__init__()
+        self.shift = nn.Parameter(torch.zeros(latent_dim))
+        self.weights = torch.tensor([0.7, 0.3])
+
+    def parts(self):
+        means = torch.stack([self.shift - 2.0, self.shift + 2.0])  # [2, D]
+        return torch.distributions.MixtureSameFamily(
+            torch.distributions.Categorical(self.weights),
+            torch.distributions.Independent(torch.distributions.Normal(means, 0.5), 1)), means
+
+    def log_prob(self, z, cond):
+        return self.parts()[0].log_prob(z)
+
+    def sample(self, cond, generator=None, temperature=1.0):
+        _, means = self.parts()
+        n = cond.vector.shape[0]
+        if temperature == 0:
+            return (self.weights[:, None] * means).sum(0).expand(n, -1)
+        pick = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        return means[pick] + temperature * 0.5 * torch.randn(n, means.shape[1], generator=generator)
+
+
+class DeafToTemperature(UnitGaussian):
+    """Broken on purpose: any temperature above 0 samples the prior itself."""
+
+    def sample(self, cond, generator=None, temperature=1.0):
+        return super().sample(cond, generator, 1.0 if temperature > 0 else 0.0)
+
+
+class RootTemperature(GaussianPrior):
+    """Broken on purpose: a Gaussian whose spread scales with the square root of the temperature."""
+
+    def __init__(self, *, cond_dim: int, latent_dim: int):
+        super().__init__()
+        self.net = nn.Linear(cond_dim, 2 * latent_dim)
+
+    def gaussian(self, cond):
+        mu, logvar = self.net(cond.vector).chunk(2, dim=1)
+        return mu, logvar.clamp(-1, 1)
+
+    def sample(self, cond, generator=None, temperature=1.0):
+        return super().sample(cond, generator, temperature ** 0.5)
+
+
+@pytest.mark.parametrize("prior, point, says", [
+    (OffByAConstant, "normalised", r"integrates to 1\.35\d, not 1.*off by \+0\.300 nats"),
+    (ShiftedSamples, "samples follow log_prob", r"the mean of sample\(cond\) is 0\.\d+ standard deviations"),
+    (MeanNotMode, "temperature 0", r"temperature=0\) gives z = \[-0\.8\].*the most typical z, the prior's mode"),
+    (DeafToTemperature, "temperature scaling", r"temperature=0\.5\) is spread 1\.0\d times as wide"),
+    (RootTemperature, "temperature scaling", r"Gaussian prior is spread 0\.7\d times as wide .*not 0\.5"),
+])
+def test_check_prior_rejects_a_density_its_samples_or_its_temperature_that_do_not_hold(prior, point, says):
+    with pytest.raises(ContractError, match=rf"prior '{prior.__name__}' breaks the contract point '{point}': .*{says}"):
+        check_component("prior", prior, registry=Registry(), density_dim=2 if prior is not MeanNotMode else 1)
+    check_component("prior", UnitGaussian, registry=Registry())  # the same prior without the fault passes
+
+
+def test_check_prior_takes_a_density_dimension_of_1_or_2():
+    check_component("prior", UnitGaussian, registry=Registry(), density_dim=1)
+    with pytest.raises(ValueError, match=r"density_dim must be one of \(1, 2\).*got 3"):
+        check_component("prior", UnitGaussian, registry=Registry(), density_dim=3)
+
+
+def test_the_mixture_at_temperature_0_gives_its_mode_not_its_heaviest_components_mean():
+    """Component A: weight 0.6 at (-3, -3), sd 2 (wide, a low peak); component B: weight 0.4 at
+    (3, 3), sd 0.3 (a high peak). The mode is B's mean; a lower temperature gathers there."""
+    prior = MixturePrior(cond_dim=2, latent_dim=2, components=2, hidden=0, context="vector")
+    with torch.no_grad():
+        last = prior.net[-1]
+        last.weight.zero_()
+        logits, means, sds = torch.tensor([0.6, 0.4]).log(), torch.tensor([-3.0, -3.0, 3.0, 3.0]), \
+            torch.tensor([2.0, 2.0, 0.3, 0.3]).log()  # layout: K logits, K * D means, K * D log sds
+        last.bias.copy_(torch.cat([logits, means, sds]))
+    cond = Condition.of(torch.eye(2)[[0] * 400])
+    with torch.no_grad():
+        mode = prior.sample(cond, torch.Generator().manual_seed(0), temperature=0.0)
+        cool = prior.sample(cond, torch.Generator().manual_seed(0), temperature=0.2)
+        full = prior.sample(cond, torch.Generator().manual_seed(0))
+    assert torch.allclose(mode, torch.full((400, 2), 3.0), atol=1e-3)
+    near_b = lambda z: ((z - 3).norm(dim=1) < 1.5).float().mean().item()
+    assert near_b(cool) > 0.97
+    assert 0.3 < near_b(full) < 0.5  # at 1, B's own weight
+    grid = torch.cartesian_prod(torch.linspace(-8, 8, 201), torch.linspace(-8, 8, 201))
+    with torch.no_grad():
+        best = prior.log_prob(grid, Condition.of(torch.eye(2)[[0] * len(grid)])).max()
+        assert prior.log_prob(mode[:1], cond.index(torch.tensor([0]))) >= best - 1e-4
+
+
+def test_the_flow_at_temperature_0_gives_the_same_mode_for_the_same_condition_and_it_is_a_peak():
+    torch.manual_seed(0)
+    prior = FlowPrior(cond_dim=4, latent_dim=3, transforms=2, hidden=16, context="vector").eval()
+    cond = Condition.of(torch.eye(4)[[0, 1, 0]])
+    with torch.no_grad():
+        mode = prior.sample(cond, torch.Generator().manual_seed(0), temperature=0.0)
+        again = prior.sample(cond, torch.Generator().manual_seed(5), temperature=0.0)
+        assert torch.equal(mode, again) and torch.allclose(mode[0], mode[2], atol=1e-5)
+        at_mode = prior.log_prob(mode, cond)
+        nearby = torch.stack([prior.log_prob(mode + 0.05 * torch.randn(3, 3), cond) for _ in range(32)])
+        draws = prior.log_prob(prior.sample(cond.index(torch.zeros(500, dtype=torch.long)),
+                                            torch.Generator().manual_seed(1)), cond.index(torch.zeros(500, dtype=torch.long)))
+    assert (nearby <= at_mode + 1e-4).all()
+    assert at_mode[0] >= draws.max() - 1e-3

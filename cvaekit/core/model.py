@@ -92,6 +92,61 @@ class CVAE(nn.Module):
         return self.decoder(mu, cond)
 
 
+class ModelView:
+    """What a prior's `attach(model)` receives: the model it belongs to, seen from outside its
+    module tree (a plain object, so keeping it in the prior adds no weights to the prior's
+    state_dict and no loop to the model's). A VampPrior computes q(z | u_k, c) at its
+    pseudo-inputs u_k with `posterior`.
+
+    posterior(x, cond) -> (mu, logvar): the encoder's q(z | x, c) for images x [B, C, H, W]
+        in [0, 1] and a `Condition` cond, each [B, latent_dim] (with gradients);
+    decode(z, cond) -> logits [B, C, H, W]: the decoder's p(x | z, c), before the sigmoid;
+    condition(raw) -> Condition: the conditioner's output for raw conditions;
+    image_shape, latent_dim, cond_dim, data_info, device.
+    """
+
+    def __init__(self, model: CVAE):
+        self._model = model
+
+    def posterior(self, x: torch.Tensor, cond: Condition) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._model.encoder(x, cond)
+
+    def decode(self, z: torch.Tensor, cond: Condition) -> torch.Tensor:
+        return self._model.decoder(z, cond)
+
+    def condition(self, raw: RawConditions | Condition) -> Condition:
+        return self._model.condition(raw)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self._model.data_info.image_shape)
+
+    @property
+    def latent_dim(self) -> int:
+        return self._model.latent_dim
+
+    @property
+    def cond_dim(self) -> int:
+        return self._model.conditioner.dim
+
+    @property
+    def data_info(self) -> DataInfo:
+        return self._model.data_info
+
+    @property
+    def device(self) -> torch.device:
+        return self._model.device
+
+
+def attach_prior(prior: nn.Module, model: CVAE) -> None:
+    """Call the prior's `attach(ModelView(model))`, where it has one (a prior that needs the
+    model's encoder or decoder). The engine calls it once the model is built, before a
+    state_dict is loaded or an optimizer built, so the prior may create parameters there."""
+    attach = getattr(prior, "attach", None)
+    if callable(attach):
+        attach(ModelView(model))
+
+
 def elbo(logits: torch.Tensor, kl: torch.Tensor, x: torch.Tensor, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """The study's negative ELBO from decoder logits under a Bernoulli likelihood: BCE summed
     over pixels plus KL (`kl`, summed over the batch), averaged over the batch (nats per image)."""

@@ -11,7 +11,7 @@ import torch
 from cvaekit.core.condition import Condition
 from cvaekit.core.hierarchy import is_top_down, prior_pass
 from cvaekit.core.model import CVAE
-from cvaekit.core.prior import sample_latent
+from cvaekit.core.prior import check_temperature, sample_latent
 from cvaekit.errors import CvaekitError
 
 
@@ -52,9 +52,10 @@ def sample_rows(model: CVAE, texts: list[str], n: int, seed: int = 0,
                 temperature: float = 1.0) -> list[torch.Tensor]:
     """`n` images per text. Texts are checked (`check_texts`) and parsed by the model's
     conditioner first, so an empty text or an unknown word fails before anything is
-    generated. `temperature` below 1 trades variety for more typical images (see
-    `cvaekit.core.prior.sample_latent`)."""
+    generated. `temperature` below 1 trades variety for more typical images, 0 gives the
+    prior's mode (see `cvaekit.core.prior`)."""
     texts, n = check_texts(model, texts), check_count(n)
+    temperature = check_temperature(temperature)
     raw = model.conditioner.parse(texts)
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -134,7 +135,7 @@ def walk_texts(model: CVAE, text_a: str, text_b: str, steps: int = 8, seed: int 
     """Condition interpolation: z fixed by `seed`, the condition moving from `text_a` to
     `text_b` in `steps` steps; [steps, C, H, W]. Under a conditional prior the seed's draw
     is taken at each step's condition, so z follows the prior from one text to the other."""
-    ts = _steps(steps)
+    ts, temperature = _steps(steps), check_temperature(temperature)
     raw = model.conditioner.parse(check_texts(model, [text_a, text_b]))
     was_training = model.training
     model.eval()
@@ -157,7 +158,7 @@ def walk_seeds(model: CVAE, text: str, seed_a: int, seed_b: int, steps: int = 8,
     if is_top_down(model):
         raise CvaekitError("A walk from one seed to another needs one latent vector; this model has a "
                            "hierarchy of latent groups. Walk from one text to another instead.")
-    ts = _steps(steps)
+    ts, temperature = _steps(steps), check_temperature(temperature)
     raw = model.conditioner.parse(check_texts(model, [text]))
     was_training = model.training
     model.eval()

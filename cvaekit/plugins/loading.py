@@ -13,7 +13,7 @@ from typing import Any
 import pluggy
 
 from cvaekit.plugins import hookspecs
-from cvaekit.plugins.registry import PluginFailure, Registrar, Registry
+from cvaekit.plugins.registry import NameTaken, PluginFailure, Registrar, Registry
 
 GROUP = "cvaekit"
 
@@ -55,6 +55,10 @@ def _register_one(registry: Registry, plugin: Any, origin: str) -> None:
 
 def _report(registry: Registry, name: str, origin: str, module: str, exc: Exception) -> None:
     """One line on stderr (the registry loads once per process, so once per command)."""
+    if isinstance(exc, NameTaken):  # the plugin loaded, less the components whose names were taken
+        registry.failures.append(PluginFailure(name, origin, str(exc), partial=True))
+        print(f"cvaekit: plugin '{name}' from {origin}: {exc}", file=sys.stderr)
+        return
     error = f"{type(exc).__name__}: {exc}"
     registry.failures.append(PluginFailure(name, origin, error))
     print(f"cvaekit: plugin '{name}' from {origin} was not loaded: {error} "

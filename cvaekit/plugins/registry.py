@@ -92,11 +92,28 @@ ENGINE_ARGS: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class PluginFailure:
-    """A plugin that could not be imported or could not register."""
+    """A plugin that could not be imported or could not register (`partial`: only the
+    components whose names another plugin or a built-in already held were left out)."""
 
     plugin: str
     origin: str
     error: str
+    partial: bool = False
+
+
+class NameTaken(DuplicateComponentError):
+    """Components of a plugin whose names were already taken; its other components loaded.
+
+    `clashes` holds (kind, name, the holder's origin); `loaded` the (kind, name) that loaded."""
+
+    def __init__(self, origin: str, clashes: list[tuple[str, str, str]], loaded: list[tuple[str, str]]):
+        self.clashes, self.loaded = clashes, loaded
+        parts = [_taken_text(kind, name, holder, origin) for kind, name, holder in clashes]
+        others = (f"Its other components were loaded: {', '.join(f'{k} {n!r}' for k, n in loaded)}."
+                  if loaded else "It has no other components.")
+        kinds = sorted({kind for kind, _, _ in clashes})
+        shows = "cvaekit list-components" + (f" --kind {kinds[0]}" if len(kinds) == 1 else "")
+        super().__init__(" ".join(parts) + f" {others} `{shows}` shows which package holds each name.")
 
 
 @dataclass
@@ -135,7 +152,9 @@ class Registry:
             return self.components[(kind, name)]
         except KeyError:
             names = self.names(kind)
-            failed = "".join(f" The plugin '{f.plugin}' from {f.origin} failed to load ({f.error}), "
+            failed = "".join(f" The plugin '{f.plugin}' from {f.origin} left out components whose names were "
+                             f"taken ({f.error})" if f.partial else
+                             f" The plugin '{f.plugin}' from {f.origin} failed to load ({f.error}), "
                              f"so its components are missing." for f in self.failures)
             raise UnknownComponentError(
                 f"Unknown {kind} '{name}'.{did_you_mean(name, names)} "
@@ -172,6 +191,25 @@ def named_failures():
         yield
     finally:
         _NAME_FAILURES.reset(token)
+
+
+def metric_itself(kind: str, name: str, factory: Callable[..., Any]) -> str | None:
+    """What is wrong, when a metric is registered as the metric itself (a function of `ctx`)
+    instead of the factory that returns it; None when it is not."""
+    if kind != "metric":
+        return None
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    for p in params:
+        ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+        if p.default is p.empty and p.kind != p.VAR_POSITIONAL and (p.name == "ctx" or "EvalContext" in ann):
+            what = getattr(factory, "__name__", "it")
+            return (f"'{what}' takes '{p.name}' itself, so it is the metric, but a metric factory returns "
+                    f"the metric: register a factory that builds it, e.g. registry.add(\"metric\", "
+                    f"\"{name}\", lambda: {what}), or a class whose __call__(self, ctx) returns the numbers")
+    return None
 
 
 def is_import_path(target: Any) -> bool:
@@ -211,12 +249,22 @@ class Registrar:
     def commit(self) -> None:
         """Add every staged component whose name is free; then raise for those that clash,
         so the plugin's other components still load."""
-        clashes = []
+        clashes, loaded = [], []
         for kind, name, factory, summary in self.staged:
             if (kind, name) in self._registry.components:
-                clashes.append(self._registry.clash_text(kind, name, self.origin))
+                clashes.append((kind, name, self._registry.components[(kind, name)].origin))
             else:
                 self._registry.add(kind, name, factory, summary=summary, origin=self.origin)
+                loaded.append((kind, name))
         if clashes:
-            loaded = len(self.staged) - len(clashes)
-            raise DuplicateComponentError(" ".join(clashes) + f" Its other {loaded} component(s) were loaded.")
+            raise NameTaken(self.origin, clashes, loaded)
+
+
+def _taken_text(kind: str, name: str, holder: str, origin: str) -> str:
+    """One clash: which component was left out, who holds its name, and what to do."""
+    if holder.split()[0] == "cvaekit":
+        return (f"Its {kind} '{name}' was not registered: the name is taken by the cvaekit built-in {kind} "
+                f"'{name}' ({holder}); rename the plugin's component, e.g. "
+                f"'{name}_{origin.split()[0].replace('-', '_')}'.")
+    return (f"Its {kind} '{name}' was not registered: the name is taken by the {kind} '{name}' of {holder}, "
+            f"loaded first; uninstall one of the two packages or rename one of the components.")

@@ -98,12 +98,23 @@ def _table(rows: list[dict[str, str]], columns: list[str]) -> list[str]:
     return lines
 
 
+def component_keys() -> list[str]:
+    """Every key that names a component, as a recipe spells it: `data`, `model.prior`, ..."""
+    keys = []
+    for path, _, rows in recipe_sections():
+        for r in rows:
+            if "component" in str(r["type"]):
+                where = r["key"] if path == "(top level)" else f"{path}.{r['key']}"
+                keys.append(f"each entry of `{where}`" if str(r["type"]).startswith("list") else f"`{where}`")
+    return keys
+
+
 def recipe_reference(registry: Registry | None = None) -> str:
     """Markdown for every recipe key, and the parameters of every built-in component."""
+    keys = component_keys()
     lines = ["## Recipe keys", "",
-             "A component key (`data`, `model.conditioner`, `model.encoder`, `model.decoder`, each "
-             "entry of `model.injections` and `eval.metrics`) takes a name, or a mapping with `name` "
-             "and that component's parameters (below).", ""]
+             f"A component key ({', '.join(keys[:-1])} and {keys[-1]}) takes a name, or a mapping with "
+             f"`name` and that component's parameters (below).", ""]
     for path, _, rows in recipe_sections():
         lines += [f"### `{path}`", ""]
         lines += _table([{**r, "key": f"`{r['key']}`", "default": f"`{r['default']}`"

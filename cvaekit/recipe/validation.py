@@ -18,7 +18,7 @@ from cvaekit.errors import (
     choices_text,
     did_you_mean,
 )
-from cvaekit.plugins.registry import Registry
+from cvaekit.plugins.registry import Registry, metric_itself
 from cvaekit.recipe.schema import KIND_OF, ComponentSpec, Recipe
 from cvaekit.recipe.types import AtLeast
 
@@ -71,7 +71,12 @@ def _component_value(hint: Any, value: Any, key: str, kind: str, registry: Regis
 
 
 def component_spec(spec_cls: type, value: Any, key: str, kind: str, registry: Registry) -> ComponentSpec:
-    """`mlp` or `{name: mlp, hidden: 400}` -> a spec whose params the factory accepts."""
+    """`mlp` or `{name: mlp, hidden: 400}` -> a spec whose params the factory accepts. Messages
+    name each parameter as `key.param` (as `param` alone when `key` is empty)."""
+
+    def at(pname: str) -> str:
+        return f"{key}.{pname}" if key else pname
+
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, dict) or "name" not in value:
@@ -87,6 +92,9 @@ def component_spec(spec_cls: type, value: Any, key: str, kind: str, registry: Re
         comp = registry.get(kind, value["name"])
     except UnknownComponentError as exc:
         raise RecipeError(f"'{key}.name': {exc}") from None
+    itself = metric_itself(kind, comp.name, comp.factory)
+    if itself:
+        raise RecipeError(f"'{key}': the {kind} '{comp.name}' (from {comp.origin}) cannot be built: {itself}.")
     accepted = comp.params()
     takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(comp.factory).parameters.values())
     checked = {}
@@ -97,15 +105,15 @@ def component_spec(spec_cls: type, value: Any, key: str, kind: str, registry: Re
                 continue
             valid = list(accepted) + sorted(engine_keys)
             raise RecipeError(
-                f"Unknown key '{key}.{pname}' for {kind} '{comp.name}'.{did_you_mean(pname, valid)} "
+                f"Unknown key '{at(pname)}' for {kind} '{comp.name}'.{did_you_mean(pname, valid)} "
                 f"Valid keys: {choices_text(valid)}.")
         ann = accepted[pname].annotation
         checked[pname] = pvalue if ann is inspect.Parameter.empty else check_value(
-            pvalue, resolve_annotation(comp.factory, pname, ann), f"{key}.{pname}", registry)
+            pvalue, resolve_annotation(comp.factory, pname, ann), at(pname), registry)
     for pname, p in accepted.items():
         if pname not in checked:
             if p.default is inspect.Parameter.empty:
-                raise RecipeError(f"Missing key '{key}.{pname}' ({kind} '{comp.name}' needs it).")
+                raise RecipeError(f"Missing key '{at(pname)}' ({kind} '{comp.name}' needs it).")
             checked[pname] = p.default
     hints = typing.get_type_hints(spec_cls)
     extra = {k: check_value(v, hints[k], f"{key}.{k}", registry) for k, v in extra.items()}

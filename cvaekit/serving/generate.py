@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from cvaekit.assembly import load_run
+from cvaekit.core.prior import check_temperature
 from cvaekit.core.sampling import check_count, check_texts, sample_rows, walk_texts
 from cvaekit.evaluation.figures import labelled_grid
 from cvaekit.plugins.registry import Registry
@@ -18,6 +19,7 @@ def generate(run: str | os.PathLike, texts: list[str], n: int = 8, out: str | os
     """Write a grid of `n` samples for each text from a trained run; return its path. `n`
     is 1 or more; an empty or blank text is an error (`check_texts`: the page's rule too)."""
     n = check_count(n)  # before the run is loaded
+    check_temperature(temperature)  # before the run is loaded, and before any prior sees it
     trained = load_run(run, checkpoint, registry)
     texts = check_texts(trained.model, texts)
     rows = sample_rows(trained.model, texts, n, seed, temperature)
@@ -28,6 +30,7 @@ def interpolate(run: str | os.PathLike, text_a: str, text_b: str, steps: int = 8
                 out: str | os.PathLike = "interpolation.png", checkpoint: str | None = None, seed: int = 0,
                 registry: Registry | None = None, temperature: float = 1.0) -> Path:
     """Write the strip of `walk_texts` from a trained run as a labelled PNG; return its path."""
+    check_temperature(temperature)
     trained = load_run(run, checkpoint, registry)
     strip = walk_texts(trained.model, text_a, text_b, steps, seed, temperature)
     return labelled_grid([strip], [f"{text_a} -> {text_b}"], out)

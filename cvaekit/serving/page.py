@@ -125,7 +125,7 @@ def _outputs(gr, prefix: str, label: str, kind: str = "figure"):
 
 def _temperature(gr, prefix: str):
     return gr.Number(1.0, step=0.05, label="Temperature", elem_id=f"{prefix}-temperature",
-                     info=f"0 to {MAX_TEMPERATURE:g}: 1 samples the prior; lower is more typical, 0 its mean")
+                     info=f"0 to {MAX_TEMPERATURE:g}: 1 samples the prior; lower is more typical; 0 its most typical z (its mode)")
 
 
 def _sampling(gr, prefix: str):

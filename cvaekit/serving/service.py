@@ -22,6 +22,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from cvaekit.assembly import TrainedRun, load_run
+from cvaekit.core.prior import check_temperature
 from cvaekit.core.sampling import MAX_STEPS, check_texts, sample_rows, walk_seeds, walk_texts
 from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.figures import labelled_grid
@@ -189,12 +190,12 @@ def whole(value, what: str) -> int:
 def temperature_in_range(value) -> float:
     """The temperature as a number from 0 to `MAX_TEMPERATURE`; anything else is refused."""
     try:
-        temperature = float(value)
-    except (TypeError, ValueError):
+        temperature = check_temperature(float(value))
+    except (TypeError, ValueError, CvaekitError):
         temperature = float("nan")
     if not 0 <= temperature <= MAX_TEMPERATURE:
         raise CvaekitError(f"The temperature must be a number from 0 to {MAX_TEMPERATURE:g} (1 samples the "
-                           f"prior, lower is more typical, 0 its mean); got {value!r}.")
+                           f"prior, lower is more typical, 0 its most typical z); got {value!r}.")
     return temperature
 
 

@@ -12,7 +12,7 @@ from cvaekit.core.data import DataSource
 from cvaekit.core.model import CVAE
 from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.context import EvalContext, run_metrics
-from cvaekit.plugins.registry import Registry
+from cvaekit.plugins.registry import Registry, metric_itself
 from cvaekit.testing.checker import ContractError, _Checker, _keeps_rng, devices
 from cvaekit.testing.probes import _probe_model, probe_data_source
 
@@ -24,6 +24,7 @@ def check_metric(name: str | Callable[..., Any], params: dict[str, Any] | None =
     """A metric: metric(ctx) -> a non-empty mapping of names to finite numbers, the same on a
     second call, without changing the model; on data it cannot judge (labels vs captions)
     it must raise a CvaekitError that says so. Returns the values."""
+    _refuse_the_metric_itself(name, registry)
     c = _Checker("metric", name, params, registry)
     c.check_params()
     if isinstance(data, str):
@@ -75,3 +76,21 @@ def check_metric(name: str | Callable[..., Any], params: dict[str, Any] | None =
         if set(moved) != set(values):
             c.fail("device move", f"on {dev} it reports {sorted(moved)} instead of {sorted(values)}")
     return values
+
+
+def _refuse_the_metric_itself(name: str | Callable[..., Any], registry: Registry | None) -> None:
+    """A metric given (or registered) as the metric itself, metric(ctx), instead of its factory."""
+    if isinstance(name, str):
+        if registry is None:
+            from cvaekit.plugins.loading import get_registry
+
+            registry = get_registry()
+        found = registry.components.get(("metric", name))
+        if found is None:
+            return  # the checker says it is not registered
+        factory, label = found.factory, name
+    else:
+        factory, label = name, getattr(name, "__name__", "metric")
+    problem = metric_itself("metric", label, factory)
+    if problem:
+        raise ContractError("metric", label, "interface", problem)

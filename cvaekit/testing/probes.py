@@ -100,3 +100,12 @@ def _probe_model(data: DataSource, latent_dim: int = 4) -> CVAE:
     cond = _ProbeConditioner(len(data.classes or PROBE_CLASSES))
     return CVAE(cond, _ProbeEncoder(info.image_shape, cond.dim, latent_dim),
                 _ProbeDecoder(info.image_shape, cond.dim, latent_dim), latent_dim, info).eval()
+
+
+def probe_model(cond_dim: int, latent_dim: int, image_shape: tuple[int, int, int] = (1, 8, 8)) -> CVAE:
+    """A small CVAE of the given sizes (linear encoder and decoder on 8x8 images): what a prior
+    with `attach(model)` is attached to in `check_prior`."""
+    info = probe_data_info(image_shape)
+    cond = _ProbeConditioner(len(PROBE_CLASSES), dim=cond_dim)
+    return CVAE(cond, _ProbeEncoder(image_shape, cond_dim, latent_dim),
+                _ProbeDecoder(image_shape, cond_dim, latent_dim), latent_dim, info).eval()

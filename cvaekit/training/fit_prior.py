@@ -48,12 +48,13 @@ from cvaekit.recipe import (
     ComponentSpec,
     FitPriorConfig,
     apply_overrides,
-    load_recipe,
+    component_spec,
 )
 from cvaekit.runtime.device import Distributed, resolve_device
 from cvaekit.runtime.interrupts import Interrupts
 from cvaekit.store.checkpoint import write_fitted_prior
 from cvaekit.store.runs import RunDir
+from cvaekit.training.blame import Part, watched
 from cvaekit.training.codes import Codes, encode, hold_out, to_device
 
 console = Console(stderr=True)
@@ -71,15 +72,23 @@ class FitResult:
 
 
 def prior_spec(recipe_dict: dict[str, Any], name: str, overrides: list[str], registry: Registry):
-    """The prior `name` with `overrides` (`key=value`, relative to the prior), validated like a
-    recipe's `model.prior` so a bad key or value names itself and the valid choices."""
-    data = dict(recipe_dict)
-    data["model"] = {**data["model"], "prior": {"name": name}}
-    data = apply_overrides(data, [f"model.prior.{o}" for o in overrides])
+    """The prior `name` with `overrides` (`key=value`, the prior's own keys, as `--set` gives
+    them), validated like a recipe's `model.prior`, so a bad key or value is named as it was
+    typed (`components`, not `model.prior.components`) with the valid choices."""
+    where = f"fit-prior --prior {name}"
     try:
-        return load_recipe(data, registry=registry).model.prior
+        registry.get("prior", name)
+    except CvaekitError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+    values: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise RecipeError(f"{where}: --set '{item}' must look like key=value, e.g. --set transforms=4.")
+        values.update(apply_overrides({}, [item]))  # the value read as YAML
+    try:
+        return component_spec(ComponentSpec, {**values, "name": name}, "", "prior", registry)
     except RecipeError as exc:
-        raise RecipeError(f"fit-prior --prior {name}: {exc}") from None
+        raise RecipeError(f"{where}: {exc}") from None
 
 
 def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] = (), *, checkpoint: str | None = None,
@@ -115,8 +124,9 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
     seed = recipe.seed + 2 * ddp.rank  # each process its own draws
     codes = encode(model, fit_split.part(ddp.rank, ddp.world), draws, 256, seed)
     held_out = encode(model, check_split.part(ddp.rank, ddp.world), 1, 256, seed + 1)
-    new = build_prior(spec.name, spec.params, model.conditioner.dim, model.latent_dim, registry).to(model.device)
+    new = build_prior(spec.name, spec.params, model.conditioner.dim, model.latent_dim, registry, model).to(model.device)
     ddp.same_weights(new)
+    _trial(new, Part("prior", spec.name, registry.get("prior", spec.name).origin), codes)
     best = _fit(new, codes, held_out, epochs, lr, max(1, batch_size // ddp.world), seed, progress and ddp.main, ddp)
     new.load_state_dict(best)
     new.eval()
@@ -154,6 +164,18 @@ def second_stage(run: RunDir, config: FitPriorConfig, device: str, progress: boo
     Console().print(f"Fitted the {result.prior} prior in {result.seconds:.0f} s (the recipe's fit_prior stage); "
                     f"generate, evaluate and serve sample from it.", highlight=False)
     return result
+
+
+def _trial(prior: torch.nn.Module, part: Part, codes: Codes, rows: int = 16) -> None:
+    """`log_prob` and `sample` once on a few codes before the fit, so a prior that raises in
+    either is named (kind, name, origin) instead of ending in a long traceback."""
+    device = next(iter(prior.parameters()), torch.empty(0)).device
+    idx = torch.arange(min(rows, len(codes)))
+    cond = to_device(codes.cond.index(idx), device)
+    with watched({prior: part}, where="the first step of fit-prior"), torch.no_grad(), \
+            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        prior.log_prob(codes.mu[idx].to(device), cond)
+        prior.sample(cond, generator=torch.Generator().manual_seed(0))
 
 
 def _fit(prior: torch.nn.Module, codes: Codes, held_out: Codes, epochs: int, lr: float, batch_size: int,

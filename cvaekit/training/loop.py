@@ -42,7 +42,7 @@ from cvaekit.runtime.interrupts import Interrupts
 from cvaekit.store.checkpoint import write_training_checkpoint
 from cvaekit.store.runs import RunDir
 from cvaekit.training.batches import HostBatches, ResidentSplit, place, prefetched
-from cvaekit.training.blame import watched
+from cvaekit.training.blame import trial_draw, watched
 from cvaekit.training.schedules import epoch_order, kl_weight, learning_rate
 from cvaekit.training.state import EpochPlan, LoopState
 
@@ -157,6 +157,8 @@ class TrainingLoop:
                 terms = self.net(images, raw, self._objective(total_steps))
             self.optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
+            if first:
+                trial_draw(self.model, raw)
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         for group in self.optimizer.param_groups:

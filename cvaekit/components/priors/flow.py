@@ -17,7 +17,7 @@ from torch import nn
 
 from cvaekit.components.priors.context import context_reader, read_context
 from cvaekit.core.condition import Condition
-from cvaekit.core.prior import mixture_draw, noise
+from cvaekit.core.prior import find_mode, mixture_draw, noise
 from cvaekit.recipe import AtLeast, PositiveInt
 
 
@@ -68,8 +68,10 @@ class FlowPrior(nn.Module):
     def sample(self, cond: Condition, generator: torch.Generator | None = None,
                temperature: float = 1.0) -> torch.Tensor:
         """The flow's image of a base draw at `temperature`: temperature-scaled standard normal
-        noise (0: the base's mean), or for a mixture base a component by its weight, then its
-        mean + temperature * its spread * eps."""
+        noise, or for a mixture base a component by its tempered weight, then its mean +
+        temperature * its spread * eps. At 0, the flow's mode (`mode`)."""
+        if temperature == 0:
+            return self.mode(cond)
         context = self.context(cond)
         dist = self.flow(context)
         if self.components == 1:
@@ -78,3 +80,24 @@ class FlowPrior(nn.Module):
             mix = dist.base  # zuko Mixture of DiagNormal [B, K, D]
             u = mixture_draw(mix.logits, mix.base.mean, mix.base.stddev, generator, temperature)
         return dist.transform.inv(u)
+
+    def mode(self, cond: Condition, draws: int = 8) -> torch.Tensor:
+        """The most typical z: climbs of log p(z | c) (`find_mode`) from the flow's image of the
+        base's mode (of each component's mean, for a mixture base) and of `draws` fixed base
+        draws (a flow can have several modes); the highest end point. Deterministic."""
+        context = self.context(cond)
+        b, d = context.shape[0], self.latent_dim
+        with torch.no_grad():
+            if self.components == 1:
+                u = torch.zeros(1, b, d, device=context.device)
+            else:
+                u = self.flow(context).base.base.mean.float().transpose(0, 1)  # [K, B, D]
+            spread = torch.randn(draws, 1, d, generator=torch.Generator().manual_seed(0))  # the same for every row
+            spread = spread.to(u.device).expand(-1, b, -1)
+            u = torch.cat([u, spread]).reshape(-1, d)  # start s of row i at s * B + i
+            wide = context.repeat(u.shape[0] // b, 1)
+            starts = self.flow(wide).transform.inv(u)
+        z = find_mode(lambda x: self.flow(wide).log_prob(x), starts)
+        with torch.no_grad():
+            density = self.flow(wide).log_prob(z).view(-1, b)  # [starts per row, B]
+        return z.view(-1, b, d)[density.argmax(0), torch.arange(b, device=z.device)]

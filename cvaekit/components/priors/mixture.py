@@ -67,6 +67,8 @@ class MixturePrior(nn.Module):
 
     def sample(self, cond: Condition, generator: torch.Generator | None = None,
                temperature: float = 1.0) -> torch.Tensor:
-        """A component by its weight, then its mean + temperature * its spread * eps."""
+        """A component by its weight tempered to the temperature (`tempered_logits`: the mixture
+        raised to the power 1 / T^2), then its mean + temperature * its spread * eps; at 0, the
+        mixture's mode (`mixture_mode`)."""
         logits, mu, log_std = self.parts(cond)
         return mixture_draw(logits, mu, log_std.exp(), generator, temperature)

@@ -15,7 +15,7 @@ from cvaekit.recipe import load_recipe
 from cvaekit.testing import check_component
 from cvaekit_bagofwords import CharNGram, GatedAdd
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "shapes_bow.yaml"
+RECIPE = Path(__file__).resolve().parents[1] / "src" / "cvaekit_bagofwords" / "recipes" / "shapes_bow.yaml"
 
 
 @pytest.fixture(scope="module")
