@@ -61,6 +61,8 @@ BUILTINS = [
      "N(mu(c), diag exp(logvar(c))), linear in the condition vector; starts as N(0, I)."),
     ("prior", "mixture", "priors.mixture:MixturePrior",
      'A mixture of `components` diagonal Gaussians whose weights, means and scales depend on the condition through an MLP with one hidden layer of `hidden` units (0: linear).'),
+    ("prior", "vamp", "priors.vamp:VampPrior",
+     "A mixture of the encoder's posteriors q(z | u_k, c) at `pseudo_inputs` learned pseudo-images u_k, weighted by the condition (the VampPrior)."),
     ("prior", "flow", "priors.flow:FlowPrior",
      'A zuko flow p(z | c): neural spline (`nsf`) or affine autoregressive (`maf`) transforms of a standard normal (or of a mixture of Gaussians), each conditioned on the condition.'),
 
