@@ -34,6 +34,7 @@ from cvaekit.components.metrics.cond_accuracy import ConditionalAccuracy
 from cvaekit.components.metrics.fashion_fidelity import fashion_judge, matches, read
 from cvaekit.components.metrics.fid import FID
 from cvaekit.components.metrics.judge import accuracy
+from cvaekit.core.hierarchy import is_top_down, posterior_pass
 from cvaekit.components.metrics.shapes_fidelity import check, colour_masks, failure, find_shape
 from cvaekit.evaluation import EvalContext
 from cvaekit.fit_prior import fit_prior
@@ -53,14 +54,22 @@ def images_by_mode(model, images: torch.Tensor, raw, seed: int, batch: int = 256
     for i in range(0, len(images), batch):
         x, r = images[i:i + batch].to(model.device), raw[i:i + batch]
         cond = model.condition(r)
-        mu, logvar = model.encoder(x, cond)
-        out.setdefault("reconstructions", []).append(model.likelihood.mean(model.decoder(mu, cond)).cpu())
-        eps = torch.randn(mu.shape, generator=gen).to(mu.device)
-        z = mu + eps * torch.exp(0.5 * logvar)
-        out.setdefault("posterior samples", []).append(model.likelihood.mean(model.decoder(z, cond)).cpu())
+        out.setdefault("reconstructions", []).append(model.likelihood.mean(model.decode_mean(x, cond)).cpu())
+        out.setdefault("posterior samples", []).append(model.likelihood.mean(posterior_output(model, x, cond, gen)).cpu())
         for t in TEMPERATURES:
             out.setdefault(f"samples, temperature {t:g}", []).append(model.sample(r, gen, temperature=t).cpu())
     return {k: torch.cat(v) for k, v in out.items()}
+
+
+def posterior_output(model, x: torch.Tensor, cond, gen: torch.Generator) -> torch.Tensor:
+    """The decoder's output for z drawn from q(z | x, c): every group's, for a hierarchical model."""
+    if is_top_down(model):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
+            return posterior_pass(model, x, cond)[0]
+    mu, logvar = model.encoder(x, cond)
+    eps = torch.randn(mu.shape, generator=gen).to(mu.device)
+    return model.decoder(mu + eps * torch.exp(0.5 * logvar), cond)
 
 
 def cells_used(model, captions: list[str], seed: int, per_caption: int = 16) -> float:
