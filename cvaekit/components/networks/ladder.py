@@ -65,20 +65,19 @@ class LadderEncoder(nn.Module):
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, width: PositiveInt = 64,
                  levels: PositiveInt = 3, final_side: PositiveInt = 4, cells: Annotated[int, AtLeast(1)] = 1):
         super().__init__()
-        self.sizes = stage_sizes(image_shape[1], image_shape[2], final_side)
-        self.keep = set(latent_sizes(image_shape, levels, final_side))
+        self.sizes = latent_sizes(image_shape, levels, final_side)[::-1]  # highest resolution first
         self.inject = injections.at(0, image_shape[0])
         self.stem = conv(self.inject.out_channels, width)
         self.cells = nn.ModuleList([nn.Sequential(*[Cell(width) for _ in range(cells)]) for _ in self.sizes])
 
     def forward(self, x: torch.Tensor, cond: Condition) -> list[torch.Tensor]:
-        """Feature maps at the latent resolutions, lowest resolution first."""
+        """Feature maps at the latent resolutions, lowest resolution first. Above the highest
+        latent resolution the image is only pooled (no cells where pixels are most numerous)."""
         h = self.stem(self.inject(x, cond))
         kept = []
         for size, cell in zip(self.sizes, self.cells):
             h = cell(F.interpolate(h, size=size, mode="area") if h.shape[-2:] != size else h)
-            if size in self.keep:
-                kept.append(h)
+            kept.append(h)
         return kept[::-1]
 
 
@@ -102,9 +101,11 @@ class LadderDecoder(TopDownDecoder):
         self.injections = nn.ModuleList(injections.at(k, width) for k in range(levels))
         self.widen = nn.ModuleList(conv(inj.out_channels, width, 1) for inj in self.injections)
         below = stage_sizes(image_shape[1], image_shape[2], final_side)[::-1][levels:]  # to the image size
-        self.rise = nn.ModuleList(nn.Sequential(conv(width, width), Cell(width)) for _ in below)
+        widths = [max(width >> (k + 1), 8) for k in range(len(below))]  # halved at each rise: pixels cost most
+        self.rise = nn.ModuleList(nn.Sequential(conv(w_in, w_out), nn.SiLU())
+                                  for w_in, w_out in zip([width, *widths], widths))
         self.rise_sizes = below
-        self.head = nn.Sequential(nn.SiLU(), conv(width, image_shape[0]))
+        self.head = conv(widths[-1] if widths else width, image_shape[0])
 
     def top_down(self, cond: Condition, features: list[torch.Tensor] | None, draws: list[GroupDraw]) -> tuple:
         """The decoder's output and each group's (z, kl, log q, log p); from the posterior when
