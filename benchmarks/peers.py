@@ -245,9 +245,9 @@ def as_cvae(model, data: DataSource) -> CVAE:
 
 # --- the table ------------------------------------------------------------------------------
 
-def mean_se(values: torch.Tensor) -> str:
+def mean_se(values: torch.Tensor, digits: int = 1) -> str:
     se = values.std().item() / math.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return f"{values.mean().item():.1f} ± {se:.1f}"
+    return f"{values.mean().item():.{digits}f} ± {se:.{digits}f}"
 
 
 def neighbours() -> str:
@@ -327,7 +327,7 @@ def print_table(results: dict, libs: list[str], args) -> None:
                 table.add_row(kind, lib, f"{r['rate']:,.0f}", mean_se(r["own"]), "(the same)", "")
             else:
                 table.add_row(kind, lib, f"{r['rate']:,.0f}", mean_se(r["own"]), mean_se(r["cvaekit"]),
-                              mean_se(r["cvaekit"] - r["own"]))
+                              mean_se(r["cvaekit"] - r["own"], 2))
     console.print(table)
 
 
