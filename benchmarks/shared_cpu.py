@@ -4,7 +4,7 @@ one run as two single-threaded processes (`train.processes: 2`).
 Each run is `cvaekit run recipes/shapes_attention.yaml` cut to a few thousand images and two
 epochs, in a process of its own; its images/s is the last epoch's, from its metrics.jsonl.
 OpenMP busy-waits by default, so processes that share the cores stall each other; cvaekit
-sets OMP_WAIT_POLICY=PASSIVE before torch loads (cvaekit/threads.py). `--wait active` runs
+sets OMP_WAIT_POLICY=PASSIVE before torch loads (cvaekit/runtime/threads.py). `--wait active` runs
 the same with OpenMP's busy waiting, to see what that setting buys. The last row is one run
 of the same recipe split into two data-parallel processes of one thread each, which skips the
 threads' waiting on each other.

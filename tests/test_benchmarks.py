@@ -1,5 +1,7 @@
-"""The throughput benchmark runs end to end at a tiny size (its figures are for people, not asserted)."""
+"""The benchmarks run end to end at a tiny size (their figures are for people, not asserted)."""
 
+import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,3 +30,44 @@ def test_the_own_captions_benchmark_prints_both_ways(tmp_path):
     assert "checkerboard" in done.stdout and "bits/dim" in done.stdout
     assert done.stdout.count("/samples/") == 2
     assert len(list((tmp_path / "pictures").glob("*.png"))) == 64
+
+
+def run_peers(tmp_path, hide_pythae: bool) -> str:
+    env = dict(os.environ)
+    if hide_pythae:  # a `pythae` that fails to import, ahead of any installed one
+        stub = tmp_path / "hidden" / "pythae"
+        stub.mkdir(parents=True)
+        (stub / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(stub.parent), str(ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peers.py"), "--tiny"], capture_output=True,
+                          text=True, timeout=600, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def rows(out: str) -> dict[tuple[str, str], list[str]]:
+    table = out[out.index("Statically binarized Fashion-MNIST"):]
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in table.splitlines() if line.startswith("│")]
+    return {(c[0], c[1]): c[2:] for c in cells}
+
+
+@pytest.mark.slow
+def test_the_peers_benchmark_compares_with_pythae_where_it_is_installed(tmp_path):
+    table = rows(run_peers(tmp_path, hide_pythae=False))
+    assert set(table) == {(m, lib) for m in ("VAE", "IWAE", "VAMP") for lib in ("pythae", "cvaekit")}
+    for model in ("VAE", "IWAE", "VAMP"):
+        rate, own, _, _ = table[model, "cvaekit"]
+        assert float(rate.replace(",", "")) > 0 and "±" in own
+    if importlib.util.find_spec("pythae") is not None:
+        for model in ("VAE", "IWAE", "VAMP"):
+            rate, own, theirs_by_ours, paired = table[model, "pythae"]
+            assert float(rate.replace(",", "")) > 0 and "±" in own and "±" in theirs_by_ours and "±" in paired
+
+
+@pytest.mark.slow
+def test_the_peers_benchmark_without_pythae_says_how_to_install_it(tmp_path):
+    out = run_peers(tmp_path, hide_pythae=True)
+    assert "pythae is not installed" in out and "pip install pythae" in out
+    table = rows(out)
+    assert table["VAE", "pythae"][0] == "not installed"
+    assert "±" in table["IWAE", "cvaekit"][1]

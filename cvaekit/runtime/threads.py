@@ -3,8 +3,10 @@
 OpenMP's default is to busy-wait between parallel regions: two trainings on one 2-core
 machine then run 45x slower each (a twentieth of one run together), and so does a training
 beside `cvaekit evaluate`, `generate` or the demo page. Passive waiting costs a lone run
-little at 64 px; a model of many small operations loses more (shapes_best at 32 px: about a
-quarter of its images/s, docs/performance.md). A value the user set in the environment wins.
+little at 64 px; a model of many small operations loses more when the cores are free
+(shapes_best at 32 px: about a quarter of its images/s; the study's MLP: about 40%), but busy
+waiting falls 5 to 40 times whenever another job wants the cores, and spinning a little
+(GOMP_SPINCOUNT) did not help (docs/performance.md). A value the user set in the environment wins.
 """
 
 from __future__ import annotations

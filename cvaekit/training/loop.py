@@ -8,6 +8,7 @@ bit-identically.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -76,6 +77,7 @@ class TrainingLoop:
         self.interrupts, self.board = parts.interrupts, parts.board
         self.first_step_parts = parts.first_step_parts
         self.state = state
+        self.lr: float | None = None  # the learning rate the optimizer has now (set by the first step)
         self.progress = parts.progress and self.ddp.main
         self.train_split = self.data.train.head(self.recipe.train.limit)
         self.test_split = self.data.test.head(self.recipe.eval.limit)
@@ -130,11 +132,10 @@ class TrainingLoop:
         position = self.state.position
         if position is None:
             order, draws = epoch_order(len(self.train_split), self.state.order)
-            done, seen = 0, 0
-            totals = torch.zeros(3, device=self.ddp.device)  # summed on the device: no sync per batch
+            done, seen, totals = 0, 0, [0.0, 0.0, 0.0]
         else:
             order, draws, done, seen = position["order"], position["draws"], position["batches"], position["seen"]
-            totals = position["totals"].to(self.ddp.device)
+            totals = position["totals"].tolist()
         cfg = self.recipe.train
         share = cfg.batch_size // self.ddp.world if cfg.processes > 1 else cfg.batch_size  # torchrun: each its own
         shard = self.ddp.shard(order)
@@ -161,8 +162,11 @@ class TrainingLoop:
                 trial_draw(self.model, raw)
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(cfg.lr, cfg.lr_schedule, self.state.step, total_steps, cfg.cooldown)
+        lr = learning_rate(cfg.lr, cfg.lr_schedule, self.state.step, total_steps, cfg.cooldown)
+        if lr != self.lr:  # set when it changes: a constant rate is set once
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.lr = lr
         self.optimizer.step()
         self.state.step += 1
         return terms
@@ -172,9 +176,8 @@ class TrainingLoop:
         self.net.train()
         plan = self._plan()
         total_steps = self.recipe.train.epochs * len(plan.batches)
-        bad_step = torch.full((), -1, dtype=torch.long, device=self.ddp.device)  # the first non-finite loss
-        bad_loss = torch.zeros((), device=self.ddp.device)
-        sync_every = 1 if self.ddp.device.type == "cpu" else 32  # a check costs a sync on a GPU
+        every = 1 if self.ddp.device.type == "cpu" else 32  # a check costs a sync on a GPU
+        pending: list[tuple] = []  # the steps since the last check: their loss terms (on the device), images
         start = shown = time.perf_counter()
         seen_at_start = plan.seen
         self.interrupts.in_steps = True
@@ -183,32 +186,44 @@ class TrainingLoop:
                 if self.recipe.train.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 terms = self._step(images, raw, total_steps)
-                loss = terms["loss"].detach().float()
-                new = (bad_step < 0) & ~torch.isfinite(loss)
-                bad_step = torch.where(new, self.state.step, bad_step)
-                bad_loss = torch.where(new, loss, bad_loss)
-                plan.totals += torch.stack([terms["loss"], terms["recon"], terms["kl"]]).detach() * images.shape[0]
-                plan.seen += images.shape[0]
-                compare = self.state.step % sync_every == 0 or b == len(plan.batches) - 1
+                pending.append((terms["loss"].detach(), terms["recon"].detach(), terms["kl"].detach(), len(images)))
                 alone_asked = self.ddp.world == 1 and self.interrupts.requested  # one process stops at any step
-                if (compare or alone_asked) and self._agree(epoch, bad_step, bad_loss):
-                    self._stop_inside(plan, epoch, b + 1)
+                if self.state.step % every == 0 or b == len(plan.batches) - 1 or alone_asked:
+                    bad_step, bad_loss = self._fold(plan, pending)
+                    pending = []
+                    agree = self.ddp.world > 1 or bad_step >= 0 or alone_asked  # alone, nothing to exchange
+                    if agree and self._agree(epoch, bad_step, bad_loss):
+                        self._stop_inside(plan, epoch, b + 1)
                 now = time.perf_counter()
                 if self.progress and (now - shown > 0.25 or plan.seen == plan.size):
                     shown = now
-                    bar.update(task, completed=plan.seen * self.ddp.world, loss=plan.totals[0].item() / plan.seen,
+                    bar.update(task, completed=plan.seen * self.ddp.world, loss=plan.totals[0] / max(plan.seen, 1),
                                ips=(plan.seen - seen_at_start) * self.ddp.world / (now - start))
         finally:
             self.interrupts.in_steps = False
         return self._record(plan, epoch, start, seen_at_start)
 
+    def _fold(self, plan: EpochPlan, pending: list[tuple]) -> tuple[int, float]:
+        """Add the steps since the last check to the epoch's totals, one step after another in
+        float64 (so where the checks fall, and a resume, change nothing); the first of those
+        steps whose loss is infinite or NaN, as (step, loss), else (-1, 0.0)."""
+        values = torch.stack([t for row in pending for t in row[:3]]).tolist()  # one sync on a device
+        first = self.state.step - len(pending) + 1
+        bad = (-1, 0.0)
+        for i, row in enumerate(pending):
+            terms, n = values[3 * i:3 * i + 3], row[3]
+            if bad[0] < 0 and not math.isfinite(terms[0]):
+                bad = (first + i, terms[0])
+            plan.totals = [total + value * n for total, value in zip(plan.totals, terms)]
+            plan.seen += n
+        return bad
+
     def _record(self, plan: EpochPlan, epoch: int, start: float, seen_at_start: int) -> dict[str, Any]:
         """The epoch's means, after checking that their sums stayed finite in every process."""
-        totals = plan.totals.cpu()
-        overflowed = not torch.isfinite(totals).all()  # a product overflowed though each loss was finite
-        self._agree(epoch, torch.tensor(self.state.step if overflowed else -1), totals[0])
+        overflowed = not all(math.isfinite(t) for t in plan.totals)  # a sum overflowed though each loss was finite
+        self._agree(epoch, self.state.step if overflowed else -1, plan.totals[0])
         seconds = time.perf_counter() - start
-        loss, recon, kl = (totals / max(plan.seen, 1)).tolist()
+        loss, recon, kl = (total / max(plan.seen, 1) for total in plan.totals)
         return {"kind": "train", "epoch": epoch, "step": self.state.step, "loss": loss, "recon": recon, "kl": kl,
                 "images_per_s": (plan.seen - seen_at_start) * self.ddp.world / seconds, "seconds": seconds}
 
@@ -217,17 +232,17 @@ class TrainingLoop:
         if self.ddp.main:
             self.state.position = {"epoch": epoch, "batches": batches_done, "of": len(plan.batches),
                                    "order": plan.order, "draws": plan.draws, "seen": plan.seen,
-                                   "totals": plan.totals.cpu()}
+                                   "totals": torch.tensor(plan.totals, dtype=torch.float64)}
             self._save_last()
         self.ddp.barrier()  # no process leaves (and gets its peers killed) before the save
         raise KeyboardInterrupt
 
-    def _agree(self, epoch: int, bad_step: torch.Tensor, bad_loss: torch.Tensor) -> bool:
+    def _agree(self, epoch: int, bad_step: int | torch.Tensor, bad_loss: float | torch.Tensor) -> bool:
         """Where the processes compare (every step on a CPU, every 32 on a GPU), in one exchange:
         stop with the error if a loss became infinite or NaN in any of them (`bad_step` >= 0),
         naming the first; otherwise whether a Ctrl-C in any of them stops all after this step.
         Each process sees only its share of the batch, so one alone cannot decide."""
-        rows = self.ddp.gather([float(bad_step.item()), bad_loss.item(), float(self.interrupts.requested)])
+        rows = self.ddp.gather([float(bad_step), float(bad_loss), float(self.interrupts.requested)])
         bad = [(s, v) for s, v, _ in rows if s >= 0]
         if bad:
             first, value = min(bad, key=lambda row: row[0])

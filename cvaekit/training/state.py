@@ -43,7 +43,7 @@ class EpochPlan:
     batch_draws: list[torch.Tensor]
     done: int  # batches done before a Ctrl-C stopped the epoch
     seen: int  # images seen by this process
-    totals: torch.Tensor  # loss, recon, kl, summed over the images seen
+    totals: list[float]  # loss, recon, kl, summed over the images seen (float64, step after step)
 
     @property
     def size(self) -> int:
