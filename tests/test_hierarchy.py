@@ -104,3 +104,14 @@ def test_a_walk_between_texts_works_and_the_others_say_why_not():
         walk_seeds(net, "a", 0, 1)
     with pytest.raises(CvaekitError, match="prior for each of its latent groups"):
         encode(net, None, 1, 8, 0)
+
+
+def test_nelbo_reports_each_groups_kl_and_a_steep_step_is_skipped(tiny_fashion, monkeypatch):
+    tiny_fashion["model"] = dict(LADDER)
+    tiny_fashion["train"].update(epochs=1, limit=128, skip_grad_norm=1e-9)  # every step is too steep
+    tiny_fashion["eval"].update(metrics=["nelbo"], limit=32)
+    run = train(tiny_fashion, progress=False)
+    measured = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    kls = [measured[f"kl_group{i}"] for i in range(6)]
+    assert all(k >= 0 for k in kls)
+    assert load_checkpoint(run / "checkpoints/last.pt")["optimizer"]["state"] == {}  # no update was taken

@@ -23,7 +23,13 @@ from torchvision.utils import make_grid
 
 from cvaekit.assembly import TrainedRun, load_run
 from cvaekit.core.prior import check_temperature
-from cvaekit.core.sampling import MAX_STEPS, check_texts, sample_rows, walk_seeds, walk_texts
+from cvaekit.core.sampling import (
+    MAX_STEPS,
+    check_texts,
+    sample_rows,
+    walk_seeds,
+    walk_texts,
+)
 from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.figures import labelled_grid
 from cvaekit.plugins.registry import Registry

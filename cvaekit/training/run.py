@@ -29,7 +29,12 @@ from cvaekit.plugins.registry import Registry, named_failures
 from cvaekit.recipe import Recipe, dump_recipe, load_recipe
 from cvaekit.runtime.device import Distributed, console, flush_denormals, resolve_device
 from cvaekit.runtime.interrupts import Interrupts
-from cvaekit.runtime.processes import check_processes, end_if_importing_main, launched, run_in_processes
+from cvaekit.runtime.processes import (
+    check_processes,
+    end_if_importing_main,
+    launched,
+    run_in_processes,
+)
 from cvaekit.store.checkpoint import is_disk_full, read_training_checkpoint
 from cvaekit.store.runs import RunDir
 from cvaekit.training.blame import parts_of

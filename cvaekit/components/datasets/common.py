@@ -8,7 +8,13 @@ from typing import Literal
 
 import torch
 
-from cvaekit.caches.images import Fit, ImageReader, cached_images, skipped_text, warn_skipped
+from cvaekit.caches.images import (
+    Fit,
+    ImageReader,
+    cached_images,
+    skipped_text,
+    warn_skipped,
+)
 from cvaekit.core.data import Split
 from cvaekit.errors import DataError, RecipeError
 

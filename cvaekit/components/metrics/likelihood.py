@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from cvaekit.core.likelihood import bits_per_dim
 from cvaekit.evaluation.context import EvalContext
 
@@ -13,11 +15,15 @@ class NegativeELBO:
     """Test negative ELBO (-log p(x | z) summed over pixels + KL), nats per image; lower is better."""
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
-        total, count = 0.0, 0
+        total, count, groups = 0.0, 0, 0.0
         for images, raw in ctx.batches():
-            total += ctx.model.loss(images, raw)["loss"].item() * images.shape[0]
+            terms = ctx.model.loss(images, raw)
+            total += terms["loss"].item() * images.shape[0]
+            groups = groups + terms["kl_groups"].double().cpu() * images.shape[0] if "kl_groups" in terms else groups
             count += images.shape[0]
         out = {"nelbo": total / count}
+        if isinstance(groups, torch.Tensor):  # a hierarchical model: the KL of each group, from the top
+            out.update({f"kl_group{i}": value / count for i, value in enumerate(groups.tolist())})
         if ctx.model.likelihood.bits:
             out["nelbo_bpd"] = bits_per_dim(out["nelbo"], math.prod(ctx.model.data_info.image_shape))
         return out
