@@ -103,7 +103,7 @@ def main() -> None:
                       f"{m['caption_match_share']:.2f}", f"{m['caption_match_shuffled']:.3f}",
                       f"{time.perf_counter() - start:.0f}")
         print(f"{way}: {run}/samples/", flush=True)
-    Console().print(table)
+    Console(width=140).print(table)  # every header whole, in a pipe too
 
 
 if __name__ == "__main__":
