@@ -280,3 +280,34 @@ def test_a_folder_that_is_neither_is_refused(tmp_path):
     (tmp_path / "stuff").mkdir()
     (tmp_path / "stuff" / "README.md").write_text("# notes\n")
     refused(tmp_path / "stuff", "is not an exported cvaekit model: it has no config.json or model.safetensors")
+
+
+# ---------------------------------------------------------------------------- a pretrained text encoder
+
+
+def test_a_text_encoder_named_by_hub_id_says_so_and_takes_a_local_path(tiny_clip_path, tmp_path):
+    """A model trained on a hub id's text encoder, loaded where that id is not in the cache:
+    the error names it and the way out; given a local copy, the very pictures of the run."""
+    recipe = {
+        "name": "tiny_clip_shapes", "seed": 0, "runs_dir": str(tmp_path / "runs"),
+        "data": {"name": "shapes_captions", "image_size": 16, "n_train": 64, "n_test": 16},
+        "model": {"latent_dim": 4, "conditioner": {"name": "clip_text", "model": tiny_clip_path},
+                  "encoder": {"name": "mlp", "hidden": 32}, "decoder": {"name": "mlp", "hidden": 32}},
+        "train": {"epochs": 1, "batch_size": 32, "checkpoint_every": 1},
+        "eval": {"metrics": ["nelbo"], "limit": 16, "samples_per_condition": 2, "conditions": ["a red circle"]},
+    }
+    run = train(recipe, progress=False)
+    exported = export_run(run, tmp_path / "exported")
+    assert json.loads((exported / "config.json").read_text())["text_encoder"] == tiny_clip_path
+    hub_id = "openai/clip-vit-base-patch32"  # as if the run had named the hub id; not in this cache
+    for name in ("recipe.yaml", "config.json"):
+        (exported / name).write_text((exported / name).read_text().replace(tiny_clip_path, hub_id))
+    with pytest.raises(CvaekitError, match=rf"text encoder is '{hub_id}' \(a hub id\); give a local copy of it "
+                                           rf"with --text-encoder PATH"):
+        load_run(exported)
+    texts = ["a red circle", "a blue square"]
+    expected = sample_rows(load_run(run).model, texts, 3, seed=1)
+    assert same(expected, sample_rows(load_run(exported, text_encoder=tiny_clip_path).model, texts, 3, seed=1))
+    result = CliRunner().invoke(app, ["generate", str(exported), *texts, "-n", "3", "--seed", "1",
+                                      "--text-encoder", tiny_clip_path, "-o", str(tmp_path / "clip.png")])
+    assert result.exit_code == 0, result.output
