@@ -311,3 +311,30 @@ def test_a_text_encoder_named_by_hub_id_says_so_and_takes_a_local_path(tiny_clip
     result = CliRunner().invoke(app, ["generate", str(exported), *texts, "-n", "3", "--seed", "1",
                                       "--text-encoder", tiny_clip_path, "-o", str(tmp_path / "clip.png")])
     assert result.exit_code == 0, result.output
+
+
+def test_the_commands_take_a_hub_id_and_write_into_a_local_copy(run, exported, tmp_path, monkeypatch):
+    from cvaekit.serving.service import load_runs
+
+    lay_out_hub_cache(tmp_path / "hub", "alice/tiny-fashion", exported)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    (served,) = load_runs(["alice/tiny-fashion"], device="cpu")
+    assert served.label == "alice/tiny-fashion · epoch 1"
+    result = CliRunner().invoke(app, ["evaluate", "alice/tiny-fashion", "--metrics", "nelbo", "--no-figures",
+                                      "--device", "cpu", "--into", str(tmp_path / "evaluated")])
+    assert result.exit_code == 0, result.output
+    assert "Evaluated in a local copy of alice/tiny-fashion" in " ".join(result.output.split())
+    assert (tmp_path / "evaluated" / "evaluation.csv").is_file()
+    result = CliRunner().invoke(app, ["fit-prior", "alice/tiny-fashion", "--prior", "mixture", "--set", "components=2",
+                                      "--epochs", "1", "-q", "--device", "cpu", "--into", str(tmp_path / "fitted")])
+    assert result.exit_code == 0, result.output
+    assert RunDir(tmp_path / "fitted").fitted_prior(1).is_file()
+    assert not list((tmp_path / "hub").rglob("*.prior.pt"))  # the cache is left as it was
+
+
+def test_a_mistyped_run_path_is_a_missing_folder_not_a_download(tmp_path):
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(CvaekitError, match="is not a cvaekit run folder"):
+        load_run(tmp_path / "runs" / "quickstart-2026")
+    with pytest.raises(CvaekitError, match="is not a cvaekit run folder"):
+        load_run("runs/quickstart-2026")  # relative, from the test's folder: runs/ is here

@@ -91,6 +91,8 @@ def evaluate_cmd(
                       into=into, text_encoder=text_encoder)
     title = f"{result.run.name}: metrics by checkpoint ({result.rows[0]['test_images']} test images)"
     out.print(metrics_table(result.rows, ["epoch", "prior"], result.columns, title))
+    if Path(result.run).resolve() != Path(run).resolve():
+        out.print(f"Evaluated in a local copy of {escape(run)}: [bold]{escape(str(result.run))}[/]", soft_wrap=True)
     for note in result.notes:
         err.print(f"[yellow]Note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     for path in result.files:

@@ -87,6 +87,8 @@ def fit_prior_cmd(
                        device=device, progress=not quiet, into=into, text_encoder=text_encoder)
     if result is None:  # a process other than 0 under torchrun: process 0 reports
         return
+    if Path(result.run).resolve() != Path(run).resolve():
+        out.print(f"Fitted in a local copy of {escape(run)}: [bold]{escape(str(result.run))}[/]", soft_wrap=True)
     out.print(before_after_table(result))
     out.print(f"Fitted in {result.seconds:.0f} s. Saved [bold]{escape(str(result.path))}[/]; "
               f"generate, evaluate and serve use it for this checkpoint.")

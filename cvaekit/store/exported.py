@@ -57,7 +57,8 @@ class ExportedModel:
             raise CvaekitError(f"'{what}' is not an exported cvaekit model: it has no {' or '.join(missing)}.")
         config = json.loads((path / CONFIG).read_text())
         if config.get("library_name") != LIBRARY:
-            raise CvaekitError(f"'{what}' has a config.json for '{config.get('library_name')}', not cvaekit.")
+            raise CvaekitError(f"'{what}' is not an exported cvaekit model: its config.json is another "
+                               f"library's (library_name: {config.get('library_name')!r}). Refused.")
         if config.get("format", 0) > FORMAT:
             raise CvaekitError(f"'{what}' was exported in format {config['format']} by a newer cvaekit; "
                                f"this one reads format {FORMAT}. Upgrade cvaekit.")

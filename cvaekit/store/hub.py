@@ -15,8 +15,9 @@ LOGIN = "log in with `hf auth login` (or set HF_TOKEN)"
 
 
 def is_hub_id(text: str) -> bool:
-    """Whether `text` reads as a hub id and is not a path here."""
-    return bool(HUB_ID.match(str(text))) and not Path(text).exists()
+    """Whether `text` reads as a hub id and is not a path here: neither it nor its first
+    folder exists (so a mistyped `runs/<run>` is a missing folder, never a download)."""
+    return bool(HUB_ID.match(str(text))) and not Path(text).exists() and not Path(str(text).split("/")[0]).is_dir()
 
 
 def split_hub_id(text: str) -> tuple[str, str | None]:
