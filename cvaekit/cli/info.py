@@ -12,6 +12,7 @@ from rich.table import Table
 from cvaekit.cli.common import app, friendly, out
 from cvaekit.plugins.registry import KINDS
 
+
 @app.command("list-components")
 @friendly
 def list_components(

@@ -15,6 +15,7 @@ from cvaekit.errors import CvaekitError
 MODEL = "A run folder, an exported folder, or a hub id (user/name, user/name@revision)."
 INTO = "Where an exported model or hub id is copied to write into (default runs/<name>-<timestamp>)."
 
+
 @app.command("generate")
 @friendly
 def generate_cmd(

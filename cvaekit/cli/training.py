@@ -13,6 +13,7 @@ from rich.markup import escape
 from cvaekit.cli.common import app, friendly, out
 from cvaekit.recipe import FIT_PRIOR_DEFAULTS
 
+
 @app.command("run")
 @friendly
 def run_cmd(

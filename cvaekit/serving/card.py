@@ -46,12 +46,15 @@ def what_it_does(recipe: Recipe, config: dict[str, Any]) -> str:
     classes = config["data"].get("classes")
     given = (f"one of its {len(classes)} class words ({', '.join(f'`{c}`' for c in classes)})" if classes
              else "a caption")
-    prior = (f"a `{config['fitted_prior']['name']}` prior fitted to its codes after training (`cvaekit fit-prior`)"
-             if config.get("fitted_prior") else f"its {'`' + recipe.model.prior.name + '` ' if recipe.model.prior else 'Gaussian '}prior")
+    if config.get("fitted_prior"):
+        prior = f"a `{config['fitted_prior']['name']}` prior fitted to its codes after training (`cvaekit fit-prior`)"
+    else:
+        prior = f"its `{recipe.model.prior.name}` prior" if recipe.model.prior else "its Gaussian prior"
+    epochs = f"{config['epoch']} epoch{'s' if config['epoch'] != 1 else ''}"
     return (f"A text-to-image conditional variational autoencoder made with "
             f"[cvaekit](https://pypi.org/project/cvaekit/): given {given}, it draws {shape} {channels} pictures "
             f"of it, as many as asked, each from a new draw of its {config['latent_dim']}-dimensional latent code. "
-            f"Trained on `{recipe.data.name}` for {config['epoch']} epoch{'s' if config['epoch'] != 1 else ''}; the conditioner is "
+            f"Trained on `{recipe.data.name}` for {epochs}; the conditioner is "
             f"`{recipe.model.conditioner.name}`, the networks `{recipe.model.encoder.name}` and "
             f"`{recipe.model.decoder.name}` ({config['parameters']:,} parameters); it samples from {prior}.")
 
