@@ -187,6 +187,8 @@ def write_exported(folder: str | os.PathLike, *, weights: dict, prior: dict | No
             shutil.copyfile(grid, tmp / GRID)
         if records:
             (tmp / METRICS).write_text("".join(json.dumps(r) + "\n" for r in records))
+        for path in tmp.iterdir():
+            path.chmod(0o644)  # as any file written here (safetensors writes its own owner-only)
         replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
