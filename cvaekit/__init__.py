@@ -32,6 +32,8 @@ _API = {
     "evaluate": "cvaekit.evaluation.checkpoints",
     "fit_prior": "cvaekit.training.fit_prior",
     "sweep": "cvaekit.training.sweep",
+    "export_run": "cvaekit.serving.export",
+    "push_run": "cvaekit.serving.export",
     "prepare": "cvaekit.training.prepare",
     "load_recipe": "cvaekit.recipe.files",
     "Recipe": "cvaekit.recipe.schema",

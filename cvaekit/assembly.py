@@ -1,5 +1,6 @@
 """Recipe to parts: the one place that turns a recipe into its data set, model, prior and
-metrics (through the registry), and a run folder back into its trained model."""
+metrics (through the registry), and a run folder, an exported folder or a hub id back into
+its trained model."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 
 from cvaekit.core.data import DataInfo, DataSource
@@ -27,8 +29,11 @@ from cvaekit.recipe import (
     Recipe,
     load_recipe,
 )
+from cvaekit.recipe.files import apply_overrides, read_yaml
 from cvaekit.store.checkpoint import read_fitted_prior, read_training_checkpoint
-from cvaekit.store.runs import RunDir
+from cvaekit.store.exported import PRIOR, WEIGHTS, ExportedModel, check_weights, looks_exported, unpack_to_run
+from cvaekit.store.hub import download, is_hub_id
+from cvaekit.store.runs import RunDir, new_folder
 
 
 def build_dataset(recipe: Recipe, registry: Registry) -> DataSource:
@@ -157,26 +162,43 @@ def build_prior(name: str, params: dict, cond_dim: int, latent_dim: int, registr
 
 @dataclass
 class TrainedRun:
-    """A run folder's recipe and model, loaded from one of its checkpoints."""
+    """A run's recipe and model, loaded from one of its checkpoints (or an exported model)."""
 
-    run: RunDir
+    run: RunDir  # an exported model's folder, read like a run's (recipe.yaml, metrics.jsonl)
     recipe: Recipe
     model: CVAE
     epoch: int
     checkpoint: Path
     fitted_prior: Path | None = None  # the prior fitted afterwards (`cvaekit fit-prior`), if one is used
+    exported: ExportedModel | None = None  # set when loaded from an exported folder or a hub id
+
+
+def open_model(source: str | os.PathLike) -> RunDir | ExportedModel:
+    """A run folder, an exported folder, or a hub id (`user/name[@revision]`: its folder in
+    the Hugging Face cache, downloaded there first when online)."""
+    path = Path(source)
+    if looks_exported(path):
+        return ExportedModel.open(path)
+    if path.is_dir() or not is_hub_id(str(source)):
+        return RunDir.open(path)
+    return ExportedModel.open(download(str(source)), name=str(source))
 
 
 def load_run(path: str | os.PathLike, checkpoint: str | None = None,
              registry: Registry | None = None, device: str | torch.device = "cpu",
-             fitted_prior: bool = True) -> TrainedRun:
-    """Rebuild a run's model from its recipe and load a checkpoint (no data set needed).
+             fitted_prior: bool = True, text_encoder: str | None = None) -> TrainedRun:
+    """Rebuild a model from its recipe and load its weights (no data set needed): from a
+    run folder's checkpoint, an exported folder or a hub id, the same model either way.
 
     A prior that `cvaekit fit-prior` fitted to this checkpoint replaces the recipe's own
-    unless `fitted_prior` is False."""
+    unless `fitted_prior` is False. `text_encoder`: a local path for the conditioner's
+    pretrained text encoder (its `model`), in place of the one the recipe names."""
     registry = registry or get_registry()
-    run = RunDir.open(path)
-    recipe = load_recipe(run.recipe_file, registry=registry)
+    source = open_model(path)
+    if isinstance(source, ExportedModel):
+        return _load_exported(source, str(path), checkpoint, registry, device, fitted_prior, text_encoder)
+    run = source
+    recipe = load_recipe(read_yaml(run.recipe_file), text_encoder_override(text_encoder), registry=registry)
     ckpt_path = run.resolve_checkpoint(checkpoint)
     state = read_training_checkpoint(ckpt_path)
     model = build_model(recipe.model, DataInfo.from_dict(state["data_info"]), registry)
@@ -189,3 +211,69 @@ def load_run(path: str | os.PathLike, checkpoint: str | None = None,
                               model.latent_dim, registry, model)
     model.prior.load_state_dict(saved["state"])
     return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path, fitted)
+
+
+def text_encoder_override(text_encoder: str | None) -> list[str]:
+    return [f"model.conditioner.model={text_encoder}"] if text_encoder else []
+
+
+def _load_exported(exported: ExportedModel, name: str, checkpoint: str | None, registry: Registry,
+                   device: str | torch.device, fitted_prior: bool, text_encoder: str | None) -> TrainedRun:
+    config = exported.config
+    epoch = int(config["epoch"])
+    if checkpoint not in (None, "last", str(epoch)):
+        raise CvaekitError(f"'{name}' is an exported model of epoch {epoch}; it holds no checkpoint "
+                           f"'{checkpoint}' (leave --checkpoint out).")
+    check_installed(config, registry, name)
+    recipe = load_recipe(read_yaml(exported.recipe_file), text_encoder_override(text_encoder), registry=registry)
+    try:
+        model = build_model(recipe.model, DataInfo.from_dict(config["data"]), registry)
+    except CvaekitError as exc:
+        encoder = config.get("text_encoder")
+        if not encoder or text_encoder:
+            raise
+        raise CvaekitError(f"{exc} This model's text encoder is '{encoder}'"
+                           f"{' (a hub id)' if is_hub_id(encoder) else ''}; give a local copy of it with "
+                           f"--text-encoder PATH (Python: text_encoder=PATH).") from None
+    weights = exported.weights()
+    check_weights(weights, model.state_dict(), WEIGHTS, name)
+    model.load_state_dict(weights)
+    fitted = None
+    if fitted_prior and exported.has_prior:
+        spec = config["fitted_prior"]
+        model.prior = build_prior(spec["name"], spec["params"], model.conditioner.dim, model.latent_dim,
+                                  registry, model)
+        prior = exported.prior_weights()
+        check_weights(prior, model.prior.state_dict(), PRIOR, name)
+        model.prior.load_state_dict(prior)
+        fitted = exported.path / PRIOR
+    return TrainedRun(RunDir(exported.path), recipe, model.to(device).eval(), epoch, exported.path / WEIGHTS,
+                      fitted, exported)
+
+
+def check_installed(config: dict, registry: Registry, name: str) -> None:
+    """Every component the exported model's recipe names is installed; the package that
+    provides a missing one is named (from the config, which the card shows too)."""
+    for item in config.get("components", []):
+        if (item["kind"], item["name"]) in registry.components:
+            continue
+        package = item.get("package")
+        where = (f"; it comes from the package '{package}' ({item.get('origin')}): pip install {package}"
+                 if package else "; no package was named for it when the model was exported")
+        raise ComponentError(f"'{name}' needs the {item['kind']} '{item['name']}', which is not installed{where}.")
+
+
+def local_run(source: str | os.PathLike, into: str | os.PathLike | None = None,
+              text_encoder: str | None = None) -> Path:
+    """A run folder to write into: `source` itself when it is one; for an exported folder or
+    a hub id, a new run folder made from it (`into`, default runs/<name>-<timestamp>)."""
+    found = open_model(source)
+    if isinstance(found, RunDir):
+        if text_encoder:
+            raise CvaekitError("--text-encoder is for exported models; a run folder's recipe names its own.")
+        return found.path
+    data = apply_overrides(read_yaml(found.recipe_file), text_encoder_override(text_encoder))
+    if into is not None and Path(into).exists() and any(Path(into).iterdir()):
+        raise CvaekitError(f"'{into}' exists and is not empty; choose a new folder for the local copy.")
+    dest = Path(into) if into is not None else new_folder(Path("runs"), str(data.get("name", "model")))
+    return unpack_to_run(found, dest, yaml.safe_dump(data, sort_keys=False))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cvaekit.assembly import build_dataset, build_metrics, load_run
+from cvaekit.assembly import build_dataset, build_metrics, load_run, local_run
 from cvaekit.errors import CvaekitError, choices_text
 from cvaekit.evaluation.context import EvalContext, run_metrics
 from cvaekit.evaluation.progress import ProgressFigures
@@ -102,14 +102,16 @@ def _epoch_of(path: Path) -> int:
 
 def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str] | None = None,
              registry: Registry | None = None, device: str = "auto", limit: int | None = None,
-             figures: bool = True, prior: str = "auto") -> Evaluation:
+             figures: bool = True, prior: str = "auto", into: str | os.PathLike | None = None,
+             text_encoder: str | None = None) -> Evaluation:
     """Measure `metrics` (default: the recipe's eval.metrics) at the chosen checkpoints of
     a run, merge them into evaluation.csv/.json (and draw the progress figures), and return
     them. `prior`: 'auto' samples from the prior `fit-prior` fitted to a checkpoint when
     there is one (as generate and serve do), else from the trained one; 'trained' or
-    'fitted' chooses."""
+    'fitted' chooses. An exported model or a hub id is first copied into a local run folder
+    (`into`, default runs/<name>-<timestamp>), and the table is written there."""
     registry = registry or get_registry()
-    run_dir = RunDir.open(run)
+    run_dir = RunDir.open(local_run(run, into, text_encoder))
     paths = checkpoint_paths(run_dir, checkpoints)
     check_prior_choice(run_dir, paths, prior)
     fitted = prior != "trained"

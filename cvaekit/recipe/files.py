@@ -8,17 +8,21 @@ from typing import Any
 
 import yaml
 
-from cvaekit.errors import RecipeError
+from cvaekit.errors import RecipeError, did_you_mean
 from cvaekit.plugins.loading import get_registry
 from cvaekit.plugins.registry import Registry
+from cvaekit.recipe.builtin import builtin_named, builtin_recipes
 from cvaekit.recipe.schema import Recipe
 from cvaekit.recipe.validation import validate
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    path = Path(path)
+    """A recipe file's mapping; a path that is no file may name a built-in recipe instead."""
+    path = builtin_named(path) or Path(path)
     if not path.is_file():
-        raise RecipeError(f"Recipe file '{path}' does not exist.")
+        names = builtin_recipes()
+        raise RecipeError(f"Recipe file '{path}' does not exist, and no built-in recipe is called "
+                          f"'{path.stem}'.{did_you_mean(path.stem, names)} `cvaekit recipes` lists those.")
     try:
         data = yaml.safe_load(path.read_text())
     except UnicodeDecodeError as exc:

@@ -15,12 +15,13 @@ from cvaekit.plugins.registry import Registry
 
 def generate(run: str | os.PathLike, texts: list[str], n: int = 8, out: str | os.PathLike = "samples.png",
              checkpoint: str | None = None, seed: int = 0, registry: Registry | None = None,
-             temperature: float = 1.0) -> Path:
-    """Write a grid of `n` samples for each text from a trained run; return its path. `n`
-    is 1 or more; an empty or blank text is an error (`check_texts`: the page's rule too)."""
+             temperature: float = 1.0, text_encoder: str | None = None) -> Path:
+    """Write a grid of `n` samples for each text from a trained run (a run folder, an
+    exported folder or a hub id); return its path. `n` is 1 or more; an empty or blank text
+    is an error (`check_texts`: the page's rule too)."""
     n = check_count(n)  # before the run is loaded
     check_temperature(temperature)  # before the run is loaded, and before any prior sees it
-    trained = load_run(run, checkpoint, registry)
+    trained = load_run(run, checkpoint, registry, text_encoder=text_encoder)
     texts = check_texts(trained.model, texts)
     rows = sample_rows(trained.model, texts, n, seed, temperature)
     return labelled_grid(rows, texts, out)
@@ -28,9 +29,9 @@ def generate(run: str | os.PathLike, texts: list[str], n: int = 8, out: str | os
 
 def interpolate(run: str | os.PathLike, text_a: str, text_b: str, steps: int = 8,
                 out: str | os.PathLike = "interpolation.png", checkpoint: str | None = None, seed: int = 0,
-                registry: Registry | None = None, temperature: float = 1.0) -> Path:
+                registry: Registry | None = None, temperature: float = 1.0, text_encoder: str | None = None) -> Path:
     """Write the strip of `walk_texts` from a trained run as a labelled PNG; return its path."""
     check_temperature(temperature)
-    trained = load_run(run, checkpoint, registry)
+    trained = load_run(run, checkpoint, registry, text_encoder=text_encoder)
     strip = walk_texts(trained.model, text_a, text_b, steps, seed, temperature)
     return labelled_grid([strip], [f"{text_a} -> {text_b}"], out)

@@ -34,7 +34,6 @@ from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.figures import labelled_grid
 from cvaekit.plugins.registry import Registry
 from cvaekit.runtime.device import resolve_device
-from cvaekit.store.runs import RunDir
 
 MAX_IMAGES = 64  # per text and run: more is a slow page and a grid nobody can see
 MAX_TEMPERATURE = 2.0  # hotter than twice the prior's spread draws noise, not pictures
@@ -118,30 +117,32 @@ class Picture:
 
 def split_run_arg(arg: str) -> tuple[str, str | None]:
     """'runs/x' or 'runs/x@EPOCH' (also @last): a folder and its checkpoint, so one run's
-    checkpoints can be served side by side."""
+    checkpoints can be served side by side. 'user/name@v1' is a hub id at a revision."""
     if "@" in arg and not Path(arg).exists():
         path, checkpoint = arg.rsplit("@", 1)
-        return path, checkpoint or None
+        if checkpoint in ("", "last") or checkpoint.isdigit():
+            return path, checkpoint or None
     return arg, None
 
 
 def load_runs(args: list[str], checkpoint: str | None = None, device: str = "auto",
-              registry: Registry | None = None) -> list[ServedRun]:
-    """Each run loaded once (on the GPU when there is one); a folder that is not a run, or a
-    checkpoint it does not have, is an error before anything is served."""
+              registry: Registry | None = None, text_encoder: str | None = None) -> list[ServedRun]:
+    """Each run (a run folder, an exported folder or a hub id) loaded once, on the GPU when
+    there is one; a folder that is not a run, or a checkpoint it does not have, is an error
+    before anything is served."""
     if not args:
         raise CvaekitError("Name at least one run folder to serve.")
     where = resolve_device(device)
     served, labels = [], set()
     for arg in args:
         path, own = split_run_arg(str(arg))
-        RunDir.open(path)  # a clear error for a folder that is not a run
-        trained = load_run(path, own or checkpoint, registry, device=where)
-        label = f"{Path(path).resolve().name} · epoch {trained.epoch}"
+        trained = load_run(path, own or checkpoint, registry, device=where, text_encoder=text_encoder)
+        name = Path(path).resolve().name if Path(path).exists() else path  # a hub id as it is
+        label = f"{name} · epoch {trained.epoch}"
         n = 1
         while label in labels:
             n += 1
-            label = f"{Path(path).resolve().name} · epoch {trained.epoch} ({n})"
+            label = f"{name} · epoch {trained.epoch} ({n})"
         labels.add(label)
         served.append(ServedRun(label, trained))
     return served

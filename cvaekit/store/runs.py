@@ -105,9 +105,10 @@ class RunDir:
         return sorted(found)
 
     def resolve_checkpoint(self, checkpoint: str | None) -> Path:
-        """'last' (default), an epoch number, or a path."""
+        """'last' (default), an epoch number, or a path. 'last' is the newest kept epoch in a
+        run folder made from an exported model (it keeps no training state, so no last.pt)."""
         if checkpoint in (None, "last"):
-            path = self.last
+            path = self.last if self.last.is_file() or not self.checkpoints() else self.checkpoints()[-1][1]
         elif str(checkpoint).isdigit():
             path = self.checkpoint(int(checkpoint))
         else:

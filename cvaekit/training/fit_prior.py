@@ -34,6 +34,7 @@ from cvaekit.assembly import (
     build_metrics,
     build_prior,
     load_run,
+    local_run,
     sample_prompts,
 )
 from cvaekit.core.model import CVAE
@@ -95,11 +96,14 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
               epochs: int = FIT_PRIOR_DEFAULTS["epochs"], lr: float = FIT_PRIOR_DEFAULTS["lr"],
               batch_size: int = FIT_PRIOR_DEFAULTS["batch_size"], draws: int = FIT_PRIOR_DEFAULTS["draws"],
               registry: Registry | None = None, device: str = "auto", progress: bool = True,
-              measure: bool = True, spec: ComponentSpec | None = None) -> FitResult | None:
+              measure: bool = True, spec: ComponentSpec | None = None, into: str | os.PathLike | None = None,
+              text_encoder: str | None = None) -> FitResult | None:
     """Fit the prior `prior` (with `overrides`, or as `spec` when given) to the codes of a
     trained run's training images, the rest of the model frozen; save it beside the
     checkpoint; measure the recipe's metrics before and after. With several processes (torchrun),
-    each fits on its share and process 0 saves and returns the result (the others None)."""
+    each fits on its share and process 0 saves and returns the result (the others None).
+    An exported model or a hub id is first copied into a local run folder (`into`, default
+    runs/<name>-<timestamp>), and the prior is saved there."""
     from cvaekit.plugins.loading import get_registry
 
     registry = registry or get_registry()
@@ -110,6 +114,7 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
         raise RecipeError(f"fit-prior: 'lr' must be above 0, got {lr}.")
     start = time.perf_counter()
     ddp = Distributed(resolve_device(device))
+    run = local_run(run, into, text_encoder)
     trained = load_run(run, checkpoint, registry, ddp.device, fitted_prior=False)
     recipe, model = trained.recipe, trained.model
     spec = spec or prior_spec(recipe.to_dict(), prior, list(overrides), registry)

@@ -1,0 +1,3 @@
+from cvaekit.cli import app
+
+app(prog_name="cvaekit")
