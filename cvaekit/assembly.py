@@ -31,7 +31,14 @@ from cvaekit.recipe import (
 )
 from cvaekit.recipe.files import apply_overrides, read_yaml
 from cvaekit.store.checkpoint import read_fitted_prior, read_training_checkpoint
-from cvaekit.store.exported import PRIOR, WEIGHTS, ExportedModel, check_weights, looks_exported, unpack_to_run
+from cvaekit.store.exported import (
+    PRIOR,
+    WEIGHTS,
+    ExportedModel,
+    check_weights,
+    looks_exported,
+    unpack_to_run,
+)
 from cvaekit.store.hub import download, is_hub_id
 from cvaekit.store.runs import RunDir, new_folder
 

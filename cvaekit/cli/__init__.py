@@ -7,9 +7,22 @@ from __future__ import annotations
 
 # In this order, the order of `cvaekit --help`: training, using and sharing models, telling.
 from cvaekit.cli.common import app, err, friendly, out  # noqa: I001
+from cvaekit.cli.info import (
+           cache_clear,
+           cache_list,
+           describe_cmd,
+           list_components,
+           recipes_list,
+           recipes_show,
+)
+from cvaekit.cli.models import (
+           evaluate_cmd,
+           export_cmd,
+           generate_cmd,
+           push_cmd,
+           serve_cmd,
+)
 from cvaekit.cli.training import fit_prior_cmd, prepare_cmd, run_cmd, sweep_cmd
-from cvaekit.cli.models import evaluate_cmd, export_cmd, generate_cmd, push_cmd, serve_cmd
-from cvaekit.cli.info import cache_clear, cache_list, describe_cmd, list_components, recipes_list, recipes_show
 
 __all__ = ["app", "cache_clear", "cache_list", "describe_cmd", "err", "evaluate_cmd", "export_cmd", "fit_prior_cmd",
            "friendly", "generate_cmd", "list_components", "out", "prepare_cmd", "push_cmd", "recipes_list",

@@ -9,14 +9,13 @@ the `nll` metric take both through the functions here; nothing else needs to kno
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from cvaekit.core.condition import Condition
-from cvaekit.core.prior import noise
+from cvaekit.core.prior import gaussian_kl, gaussian_log_prob, noise
 from cvaekit.errors import CvaekitError
 
 
@@ -42,8 +41,9 @@ class GroupTerms:
     log_p: torch.Tensor | None = None
 
 
-def _gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).flatten(1).sum(1)
+def _log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag exp(logvar)) of each image's whole group, [B]."""
+    return gaussian_log_prob(z.flatten(1), mu.flatten(1), logvar.flatten(1))
 
 
 class Group(nn.Module):
@@ -75,9 +75,8 @@ class Group(nn.Module):
             shift, scale = self.posterior(torch.cat([h, feature], 1)).float().chunk(2, dim=1)
             mu_q, logvar_q = mu_p + shift, (logvar_p + scale).clamp(-10, self.max_logvar)
             z = mu_q if draw.mean else mu_q + torch.randn_like(mu_q) * torch.exp(0.5 * logvar_q)
-            kl = 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) / logvar_p.exp() - 1)
-            terms = GroupTerms(z, kl.flatten(1).sum(1), _gaussian_log_prob(z, mu_q, logvar_q),
-                               _gaussian_log_prob(z, mu_p, logvar_p))
+            kl = gaussian_kl((mu_q, logvar_q), (mu_p, logvar_p)).flatten(1).sum(1)
+            terms = GroupTerms(z, kl, _log_prob(z, mu_q, logvar_q), _log_prob(z, mu_p, logvar_p))
         h = h + self.cell(h + self.merge(terms.z.to(h.dtype)))
         return h, terms
 

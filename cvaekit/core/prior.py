@@ -209,24 +209,25 @@ def kl_term(posterior: Gaussian, z: torch.Tensor, prior: nn.Module | None, cond:
     return (gaussian_log_prob(z.float(), mu, logvar) - prior.log_prob(z.float(), cond).float()).sum()
 
 
+def gaussian_kl(posterior: Gaussian, prior: Gaussian | None) -> torch.Tensor:
+    """KL(q || p) between diagonal Gaussians, element by element (p = N(0, I) when None)."""
+    mu, logvar = (t.float() for t in posterior)
+    if prior is None:
+        return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+    prior_mu, prior_logvar = (t.float() for t in prior)
+    return 0.5 * (prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp() - 1)
+
+
 def kl_divergence(posterior: Gaussian, prior: Gaussian | None) -> torch.Tensor:
     """KL(q || p) between diagonal Gaussians, summed over latent dimensions and the batch;
     p = N(0, I) when None."""
-    mu, logvar = (t.float() for t in posterior)
-    if prior is None:
-        return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-    prior_mu, prior_logvar = (t.float() for t in prior)
-    return 0.5 * torch.sum(prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp() - 1)
+    return gaussian_kl(posterior, prior).sum()
 
 
 def kl_per_dim(posterior: Gaussian, prior: nn.Module | None, cond: Condition) -> torch.Tensor | None:
     """KL(q || p) per image and latent dimension, [B, latent_dim], where it is analytic (N(0, I)
     or a prior that gives `gaussian`); None for any other prior."""
-    mu, logvar = (t.float() for t in posterior)
     if prior is None:
-        return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+        return gaussian_kl(posterior, None)
     gaussian = getattr(prior, "gaussian", None)
-    if not callable(gaussian):
-        return None
-    prior_mu, prior_logvar = (t.float() for t in gaussian(cond))
-    return 0.5 * (prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp() - 1)
+    return gaussian_kl(posterior, gaussian(cond)) if callable(gaussian) else None

@@ -15,15 +15,16 @@ class NegativeELBO:
     """Test negative ELBO (-log p(x | z) summed over pixels + KL), nats per image; lower is better."""
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
-        total, count, groups = 0.0, 0, 0.0
+        total, count, groups = 0.0, 0, []
         for images, raw in ctx.batches():
             terms = ctx.model.loss(images, raw)
             total += terms["loss"].item() * images.shape[0]
-            groups = groups + terms["kl_groups"].double().cpu() * images.shape[0] if "kl_groups" in terms else groups
+            if "kl_groups" in terms:  # a hierarchical model: the KL of each group, from the top
+                groups.append(terms["kl_groups"].double().cpu() * images.shape[0])
             count += images.shape[0]
         out = {"nelbo": total / count}
-        if isinstance(groups, torch.Tensor):  # a hierarchical model: the KL of each group, from the top
-            out.update({f"kl_group{i}": value / count for i, value in enumerate(groups.tolist())})
+        if groups:
+            out.update({f"kl_group{i}": value / count for i, value in enumerate(torch.stack(groups).sum(0).tolist())})
         if ctx.model.likelihood.bits:
             out["nelbo_bpd"] = bits_per_dim(out["nelbo"], math.prod(ctx.model.data_info.image_shape))
         return out

@@ -78,6 +78,32 @@ class ConvEncoder(nn.Module):
         return self.mu(h), self.logvar(h)
 
 
+def build_grid_decoder(net: nn.Module, name: str, stage, image_shape, cond_dim: int, latent_dim: int, injections,
+                       channels: list[int], hidden: int, final_side: int, slope: float) -> None:
+    """What the grid decoders share: linear layers from [z, c] to the encoder's last grid, then
+    one `stage(in_channels, width, source_size, target_size, last)` per encoder stage in reverse,
+    with injections offered at the grid and after each stage but the last."""
+    c, h, w = image_shape
+    sizes = stage_sizes(h, w, final_side)
+    widths = stage_widths(channels, len(sizes) - 1, image_shape, f"decoder '{name}'")
+    if not widths:
+        raise RecipeError(f"Decoder '{name}' needs at least one stage: the image ({h}x{w}) is "
+                          f"already within 'final_side' {final_side}. Lower 'final_side'.")
+    net.grid = (widths[-1], *sizes[-1])
+    net.project = nn.Sequential(nn.Linear(latent_dim + cond_dim, hidden), nn.LeakyReLU(slope),
+                                nn.Linear(hidden, math.prod(net.grid)), nn.LeakyReLU(slope))
+    net.injections = nn.ModuleList([injections.at(0, widths[-1])])
+    net.stages = nn.ModuleList()
+    in_ch = net.injections[0].out_channels
+    outs = widths[-2::-1] + [c]  # e.g. 512 -> 256 -> 128 -> 64 -> 32 -> 3
+    for k, (width, target) in enumerate(zip(outs, sizes[-2::-1]), start=1):
+        last = k == len(outs)
+        net.stages.append(stage(in_ch, width, sizes[len(sizes) - k], target, last))
+        if not last:
+            net.injections.append(injections.at(k, width))
+            in_ch = net.injections[-1].out_channels
+
+
 class DeconvDecoder(nn.Module):
     """[z, c] -> linear layers to a small grid -> stride-2 transposed convs -> image logits.
 
@@ -93,29 +119,14 @@ class DeconvDecoder(nn.Module):
                  channels: list[PositiveInt] = STUDY_CHANNELS, hidden: PositiveInt = 1024,
                  final_side: PositiveInt = 7, slope: NonNegativeFloat = 0.2):  # noqa: B006
         super().__init__()
-        c, h, w = image_shape
-        sizes = stage_sizes(h, w, final_side)
-        widths = stage_widths(channels, len(sizes) - 1, image_shape, "decoder 'deconv'")
-        if not widths:
-            raise RecipeError(f"Decoder 'deconv' needs at least one stage: the image ({h}x{w}) is "
-                              f"already within 'final_side' {final_side}. Lower 'final_side'.")
-        self.grid = (widths[-1], *sizes[-1])
-        self.project = nn.Sequential(nn.Linear(latent_dim + cond_dim, hidden), nn.LeakyReLU(slope),
-                                     nn.Linear(hidden, math.prod(self.grid)), nn.LeakyReLU(slope))
-        self.injections = nn.ModuleList([injections.at(0, widths[-1])])
-        self.stages = nn.ModuleList()
-        in_ch = self.injections[0].out_channels
-        outs = widths[-2::-1] + [c]  # e.g. 512 -> 256 -> 128 -> 64 -> 32 -> 3
-        targets = sizes[-2::-1]
-        for k, (width, (th, tw)) in enumerate(zip(outs, targets), start=1):
-            sh, sw = sizes[len(sizes) - k]
-            pad = (th - (2 * sh - 1), tw - (2 * sw - 1))  # 0 or 1: lands exactly on the encoder's size
+
+        def stage(in_ch: int, width: int, source: tuple[int, int], target: tuple[int, int], last: bool) -> nn.Module:
+            pad = tuple(t - (2 * s - 1) for s, t in zip(source, target))  # 0 or 1: lands on the encoder's size
             conv = nn.ConvTranspose2d(in_ch, width, 3, stride=2, padding=1, output_padding=pad)
-            last = k == len(outs)
-            self.stages.append(conv if last else nn.Sequential(conv, nn.LeakyReLU(slope)))
-            if not last:
-                self.injections.append(injections.at(k, width))
-                in_ch = self.injections[-1].out_channels
+            return conv if last else nn.Sequential(conv, nn.LeakyReLU(slope))
+
+        build_grid_decoder(self, "deconv", stage, image_shape, cond_dim, latent_dim, injections, channels, hidden,
+                           final_side, slope)
 
     def forward(self, z: torch.Tensor, cond: Condition) -> torch.Tensor:
         h = self.project(torch.cat([z, cond.vector], dim=1)).view(-1, *self.grid)

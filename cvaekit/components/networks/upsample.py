@@ -10,16 +10,17 @@ blocks after each resize add depth at no cost in resolution.
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvaekit.components.networks.conv import STUDY_CHANNELS, stage_sizes, stage_widths
-from cvaekit.core.condition import Condition
-from cvaekit.errors import RecipeError
+from cvaekit.components.networks.conv import (
+    STUDY_CHANNELS,
+    DeconvDecoder,
+    build_grid_decoder,
+)
 from cvaekit.recipe import AtLeast, NonNegativeFloat, PositiveInt
 
 
@@ -67,31 +68,11 @@ class UpsampleDecoder(nn.Module):
                  final_side: PositiveInt = 7, blocks: Annotated[int, AtLeast(0)] = 1,
                  slope: NonNegativeFloat = 0.2):
         super().__init__()
-        c, h, w = image_shape
-        sizes = stage_sizes(h, w, final_side)
-        widths = stage_widths(channels, len(sizes) - 1, image_shape, "decoder 'upsample'")
-        if not widths:
-            raise RecipeError(f"Decoder 'upsample' needs at least one stage: the image ({h}x{w}) is "
-                              f"already within 'final_side' {final_side}. Lower 'final_side'.")
-        self.grid = (widths[-1], *sizes[-1])
-        self.project = nn.Sequential(nn.Linear(latent_dim + cond_dim, hidden), nn.LeakyReLU(slope),
-                                     nn.Linear(hidden, math.prod(self.grid)), nn.LeakyReLU(slope))
-        self.injections = nn.ModuleList([injections.at(0, widths[-1])])
-        self.stages = nn.ModuleList()
-        in_ch = self.injections[0].out_channels
-        outs = widths[-2::-1] + [c]
-        for k, (width, size) in enumerate(zip(outs, sizes[-2::-1]), start=1):
-            last = k == len(outs)
-            self.stages.append(UpStage(in_ch, width, size, blocks, slope, last))
-            if not last:
-                self.injections.append(injections.at(k, width))
-                in_ch = self.injections[-1].out_channels
 
-    def forward(self, z: torch.Tensor, cond: Condition) -> torch.Tensor:
-        h = self.project(torch.cat([z, cond.vector], dim=1)).view(-1, *self.grid)
-        h = self.injections[0](h, cond)
-        for k, stage in enumerate(self.stages, start=1):
-            h = stage(h)
-            if k < len(self.injections):
-                h = self.injections[k](h, cond)
-        return h
+        def stage(in_ch: int, width: int, source: tuple[int, int], target: tuple[int, int], last: bool) -> nn.Module:
+            return UpStage(in_ch, width, target, blocks, slope, last)
+
+        build_grid_decoder(self, "upsample", stage, image_shape, cond_dim, latent_dim, injections, channels, hidden,
+                           final_side, slope)
+
+    forward = DeconvDecoder.forward  # the same path through grid, stages and injections

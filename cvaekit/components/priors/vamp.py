@@ -8,13 +8,11 @@ share what the encoder knows. It reaches the encoder through `attach(model)`.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from cvaekit.core.condition import Condition
-from cvaekit.core.prior import mixture_draw
+from cvaekit.core.prior import gaussian_log_prob, mixture_draw
 from cvaekit.recipe import PositiveInt
 
 
@@ -58,7 +56,7 @@ class VampPrior(nn.Module):
 
     def log_prob(self, z: torch.Tensor, cond: Condition) -> torch.Tensor:
         logits, mu, std = self.parts(cond)
-        log_n = -0.5 * (math.log(2 * math.pi) + 2 * std.log() + ((z[:, None].float() - mu) / std).pow(2)).sum(-1)
+        log_n = gaussian_log_prob(z[:, None].float(), mu, 2 * std.log())  # each component's, [B, K]
         return torch.logsumexp(torch.log_softmax(logits, -1) + log_n, dim=-1)
 
     def sample(self, cond: Condition, generator: torch.Generator | None = None,
