@@ -39,6 +39,8 @@ BUILTINS = [
 
     ("encoder", "ladder", "networks.ladder:LadderEncoder",
      "Bottom-up residual cells, keeping a feature map at each latent resolution (for the `ladder` decoder)."),
+    ("encoder", "dense_ladder", "networks.dense_ladder:DenseLadderEncoder",
+     "[flattened image, condition] -> hidden, then one layer per group level, top last (for the `dense_ladder` decoder)."),
 
     ("decoder", "mlp", "networks.mlp:MLPDecoder",
      "[z, condition] -> hidden (ReLU) -> image logits."),
@@ -56,6 +58,8 @@ BUILTINS = [
 
     ("decoder", "ladder", "networks.ladder:LadderDecoder",
      "Latent groups generated top-down over several resolutions, each with a prior given the groups above and the text."),
+    ("decoder", "dense_ladder", "networks.dense_ladder:DenseLadderDecoder",
+     "Latent vectors generated top-down, each with a prior given the groups above and the text; then hidden -> image."),
 
     ("prior", "conditional", "priors.conditional:ConditionalPrior",
      "N(mu(c), diag exp(logvar(c))), linear in the condition vector; starts as N(0, I)."),

@@ -49,9 +49,10 @@ def _log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.
 class Group(nn.Module):
     """One latent group on the top-down path: FiLM from the text, the prior from the map, the
     posterior as a shift and rescale of the prior from the encoder's features, then z merged
-    into the map through a residual cell. Priors and posteriors start as N(0, I) and the prior."""
+    into the map through a residual cell. Priors and posteriors start as N(0, I) and the prior.
+    `kernel` is the cell's convolution (1 where the map is a vector, at 1x1)."""
 
-    def __init__(self, width: int, latent_channels: int, cond_dim: int, max_logvar: float = 2.0):
+    def __init__(self, width: int, latent_channels: int, cond_dim: int, max_logvar: float = 2.0, kernel: int = 3):
         super().__init__()
         self.film = nn.Linear(cond_dim, 2 * width)
         self.prior = nn.Conv2d(width, 2 * latent_channels, 1)
@@ -60,7 +61,8 @@ class Group(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         self.merge = nn.Conv2d(latent_channels, width, 1)
-        self.cell = nn.Sequential(nn.SiLU(), nn.Conv2d(width, width, 3, padding=1, padding_mode="replicate"))
+        self.cell = nn.Sequential(nn.SiLU(), nn.Conv2d(width, width, kernel, padding=kernel // 2,
+                                                           padding_mode="replicate"))
         self.max_logvar = max_logvar
 
     def forward(self, h: torch.Tensor, cond: Condition, feature: torch.Tensor | None,
