@@ -125,29 +125,29 @@ def test_two_workers_sharing_postgres_finish_the_trials_none_lost_or_twice(tiny,
 @pytest.mark.slow
 def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried(tiny, postgres_url):
     (tiny / "recipe.yaml").write_text((tiny / "recipe.yaml").read_text().replace("epochs: 1", "epochs: 3"))
-    first = _worker(tiny, postgres_url, "killed", 2)
+    first = _worker(tiny, postgres_url, "killed", 1)
     killed = _running_trial(postgres_url, "killed", first)
     first.send_signal(signal.SIGKILL)
     first.communicate()
-    second = _worker(tiny, postgres_url, "killed", 2)
+    second = _worker(tiny, postgres_url, "killed", 1)
     out = second.communicate(timeout=600)[0]
     assert second.returncode == 0, out
     trials = {t.number: t for t in _study(postgres_url, "killed").get_trials()}
     assert trials[killed].state.name == "FAIL"
     [retry] = [t for t in trials.values() if t.system_attrs.get("failed_trial") == killed]
     assert retry.state.name == "COMPLETE" and retry.params == trials[killed].params
-    assert len(_finished(_study(postgres_url, "killed"))) == 2 and "RUNNING" not in {t.state.name for t in trials.values()}
+    assert len(_finished(_study(postgres_url, "killed"))) == 1 and "RUNNING" not in {t.state.name for t in trials.values()}
 
 
 @pytest.mark.slow
 def test_ctrl_c_fails_only_the_running_trial_and_the_study_goes_on(tiny):
     url = f"sqlite:///{tiny / 'stopped.db'}"
-    worker = _worker(tiny, url, "stopped", 2)
+    worker = _worker(tiny, url, "stopped", 1)
     stopped = _running_trial(url, "stopped", worker)
     worker.send_signal(signal.SIGINT)
     out = worker.communicate(timeout=120)[0]
     assert worker.returncode == 130 and "The study stays usable" in out, out
     trial = _study(url, "stopped").trials[stopped]
     assert trial.state.name == "FAIL" and trial.user_attrs["interrupted"]
-    tune(tiny / "recipe.yaml", tiny / "space.yaml", 2, storage=url, study="stopped", progress=False, report=False)
-    assert len(_finished(_study(url, "stopped"))) == 2
+    tune(tiny / "recipe.yaml", tiny / "space.yaml", 1, storage=url, study="stopped", progress=False, report=False)
+    assert len(_finished(_study(url, "stopped"))) == 1
