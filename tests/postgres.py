@@ -38,7 +38,7 @@ def postgres_server():
         as_user = ["runuser", "-u", "postgres", "--"]
     data = os.path.join(folder, "data")
     try:
-        run = lambda *cmd: subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120)  # noqa: E731
+        run = lambda *cmd: subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120)
         done = run(f"{where}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
         if done.returncode:
             raise RuntimeError(f"initdb failed: {done.stderr.strip()[-300:]}")

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -72,7 +73,7 @@ def test_pruning_stops_a_hopeless_trial_and_the_best_recipe_and_plots_are_writte
     assert yaml.safe_load((folder / "best.yaml").read_text())["train"]["lr"] == 0.01
     for t in trials:  # every trial a normal run folder, linked from the trial
         assert (t.user_attrs["run"].startswith(str(folder / "trials"))
-                and yaml.safe_load(open(f"{t.user_attrs['run']}/recipe.yaml"))["train"]["lr"] == t.params["train.lr"])
+                and yaml.safe_load(Path(t.user_attrs["run"], "recipe.yaml").read_text())["train"]["lr"] == t.params["train.lr"])
     assert (folder / "plots" / "history.png").is_file() and (folder / "plots" / "parallel_coordinates.png").is_file()
 
 
@@ -117,7 +118,7 @@ def test_two_workers_sharing_postgres_finish_the_trials_none_lost_or_twice(tiny,
     assert len(done) == 4 and {t.state.name for t in trials} <= {"COMPLETE", "PRUNED", "FAIL"}
     assert all(t.user_attrs.get("surplus") for t in trials if t.state.name == "FAIL")  # only a step back, untrained
     runs = [t.user_attrs["run"] for t in done]
-    assert len(set(runs)) == 4 and all(yaml.safe_load(open(f"{r}/recipe.yaml"))["train"]["lr"] == t.params["train.lr"]
+    assert len(set(runs)) == 4 and all(yaml.safe_load(Path(r, "recipe.yaml").read_text())["train"]["lr"] == t.params["train.lr"]
                                        for r, t in zip(runs, done))
     assert all("study two: trials" in out for out in outputs)
 

@@ -48,9 +48,9 @@ class Trackers:
         for name, logger in list(self.loggers):
             try:
                 getattr(logger, method)(*args)
-            except CvaekitError if method == "start" else ():  # a missing package: say so before training
-                raise
-            except Exception as exc:  # noqa: BLE001 - a tracker gone must not stop training
+            except Exception as exc:
+                if method == "start" and isinstance(exc, CvaekitError):  # a missing package: say so before training
+                    raise
                 self.loggers.remove((name, logger))
                 warnings.warn(f"The logger '{name}' failed in {method}() ({type(exc).__name__}: "
                               f"{' '.join(str(exc).split())[:300]}); the run goes on without it.",

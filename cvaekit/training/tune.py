@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from cvaekit.errors import CvaekitError, RecipeError
 from cvaekit.plugins.registry import Registry
@@ -29,7 +35,7 @@ from cvaekit.training.sweep import cores
 from cvaekit.training.tune_report import best_recipe, plots, trial_rows
 from cvaekit.training.tune_trials import TuneInterrupted, Tuner, open_study, prepared
 
-__all__ = ["Tuned", "TuneInterrupted", "tune"]
+__all__ = ["TuneInterrupted", "Tuned", "tune"]
 
 
 @dataclass
@@ -65,7 +71,7 @@ def tune(recipe: str | os.PathLike | dict[str, Any], space: str | os.PathLike | 
     columns = [TextColumn(f"tune {name}"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"), TimeElapsedColumn()]
     with Progress(*columns, disable=not progress) as bar:
         task = bar.add_task("tune", total=trials)
-        advance = lambda done: bar.update(task, completed=min(done, trials))  # noqa: E731
+        advance = lambda done: bar.update(task, completed=min(done, trials))
         try:
             if jobs > 1:
                 _side_by_side(recipe, space, trials, list(overrides), url, name, jobs, heartbeat, folder, opened, advance)

@@ -9,11 +9,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from cvaekit.plugins.registry import Registry  # noqa: E402
-from cvaekit.recipe import dump_recipe, load_recipe  # noqa: E402
-from cvaekit.training.tune_space import as_overrides  # noqa: E402
+from cvaekit.plugins.registry import Registry
+from cvaekit.recipe import dump_recipe, load_recipe
+from cvaekit.training.tune_space import as_overrides
 
 PLOTS = {"history": "plot_optimization_history", "importances": "plot_param_importances",
          "parallel_coordinates": "plot_parallel_coordinate"}

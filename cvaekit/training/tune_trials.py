@@ -10,7 +10,6 @@ trial, so the study stays usable.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import time
@@ -23,7 +22,13 @@ from cvaekit.plugins.registry import Registry
 from cvaekit.recipe import load_recipe
 from cvaekit.runtime.optional import require
 from cvaekit.store.tracking import Logger
-from cvaekit.training.tune_space import Space, as_overrides, corners, read_space, suggest
+from cvaekit.training.tune_space import (
+    Space,
+    as_overrides,
+    corners,
+    read_space,
+    suggest,
+)
 
 DONE = ("COMPLETE", "PRUNED")
 

@@ -48,7 +48,7 @@ class MLflowLog(Logger):
         where = None if self.uri else (runs_dir / "mlflow-artifacts").as_uri()
         try:
             return self.client.create_experiment(self.experiment, artifact_location=where)
-        except Exception:  # noqa: BLE001 - another process made it first
+        except Exception:
             found = self.client.get_experiment_by_name(self.experiment)
             if found is None:
                 raise
