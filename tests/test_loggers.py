@@ -120,6 +120,7 @@ def test_only_process_0_builds_the_loggers(tiny_fashion, registry):
     assert Trackers.of(recipe, registry, main=False).loggers == []  # under torchrun, the others log nothing
 
 
+@pytest.mark.slow
 def test_a_logger_whose_server_is_gone_warns_once_and_training_finishes(tiny_fashion):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
