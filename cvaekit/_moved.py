@@ -41,7 +41,8 @@ MOVED = {
     "cvaekit.runs": ["cvaekit.store.runs", "cvaekit.assembly"],
     "cvaekit.static_signature": ["cvaekit.recipe.signatures"],
     "cvaekit.sweep": ["cvaekit.training.sweep"],
-    "cvaekit.tensorboard": ["cvaekit.training.tensorboard"],
+    "cvaekit.tensorboard": ["cvaekit.components.loggers.tensorboard_log"],
+    "cvaekit.training.tensorboard": ["cvaekit.components.loggers.tensorboard_log"],  # a logger since 0.x
     "cvaekit.text_cache": ["cvaekit.caches.text"],
     "cvaekit.threads": ["cvaekit.runtime.threads"],
 }

@@ -65,7 +65,7 @@ SETUP = {
 }
 
 
-SLOW = {("metric", "fid")}  # over ~10 s on 2 cores
+SLOW = {("metric", "fid"), ("logger", "mlflow"), ("logger", "wandb")}  # over ~10 s on 2 cores, or a tracker's start-up
 
 
 def _builtins() -> list:

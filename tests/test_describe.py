@@ -89,7 +89,7 @@ def test_every_components_snippet_is_a_valid_recipe_part(kind, name, tmp_path):
     registry = load_registry()
     info = describe_component(kind, name, registry)
     snippet = yaml.safe_load(info.snippet)
-    top = {"dataset": "data", "metric": "eval"}.get(kind, "model")
+    top = {"dataset": "data", "metric": "eval", "logger": "log"}.get(kind, "model")
     assert list(snippet) == [top]
     if any(p.default is REQUIRED for p in info.params):
         return  # placeholders such as '<string>' are for a person to fill in
@@ -97,7 +97,8 @@ def test_every_components_snippet_is_a_valid_recipe_part(kind, name, tmp_path):
     placed = {"dataset": lambda: recipe.data, "conditioner": lambda: recipe.model.conditioner,
               "encoder": lambda: recipe.model.encoder, "decoder": lambda: recipe.model.decoder,
               "prior": lambda: recipe.model.prior, "likelihood": lambda: recipe.model.likelihood,
-              "injection": lambda: recipe.model.injections[0], "metric": lambda: recipe.eval.metrics[0]}[kind]()
+              "injection": lambda: recipe.model.injections[0], "metric": lambda: recipe.eval.metrics[0],
+              "logger": lambda: recipe.log[0]}[kind]()
     assert placed.name == name
 
 
@@ -118,7 +119,9 @@ def test_unknown_name_lists_the_valid_names():
 
 def test_recipe_reference_covers_every_key_with_help():
     sections = {path: rows for path, _, rows in recipe_sections()}
-    assert {"(top level)", "model", "model.injections[]", "train", "eval", "log"} <= set(sections)
+    assert {"(top level)", "model", "model.injections[]", "train", "eval"} <= set(sections)
+    assert {"key": "log", "type": "list of component"}.items() <= next(
+        r for r in sections["(top level)"] if r["key"] == "log").items()  # trackers, named like every part
     assert [r["key"] for r in sections["model.injections[]"]] == ["at", "net"]
     undocumented = [f"{path}.{r['key']}" for path, rows in sections.items() for r in rows if not r["help"]]
     assert not undocumented, (f"recipe keys without help: {undocumented}; add a '# comment' beside the "

@@ -23,7 +23,8 @@ from cvaekit.cli.models import (
            serve_cmd,
 )
 from cvaekit.cli.training import fit_prior_cmd, prepare_cmd, run_cmd, sweep_cmd
+from cvaekit.cli.tuning import tune_cmd
 
 __all__ = ["app", "cache_clear", "cache_list", "describe_cmd", "err", "evaluate_cmd", "export_cmd", "fit_prior_cmd",
            "friendly", "generate_cmd", "list_components", "out", "prepare_cmd", "push_cmd", "recipes_list",
-           "recipes_show", "run_cmd", "serve_cmd", "sweep_cmd"]
+           "recipes_show", "run_cmd", "serve_cmd", "sweep_cmd", "tune_cmd"]

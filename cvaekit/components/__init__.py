@@ -105,6 +105,15 @@ BUILTINS = [
      "Caption fidelity on shapes_captions: the share of generated images that match their caption."),
     ("metric", "fashion_fidelity", "metrics.fashion_fidelity:FashionFidelity",
      "Caption fidelity on fashion_captions: the share of generated images the judge reads as asked."),
+
+    ("logger", "tensorboard", "loggers.tensorboard_log:TensorBoardLog",
+     "TensorBoard event files in the run folder: every figure per epoch, the grids as images."),
+    ("logger", "mlflow", "loggers.mlflow_log:MLflowLog",
+     "An MLflow run: the recipe as parameters, every figure per epoch, the grids as artifacts."),
+    ("logger", "wandb", "loggers.wandb_log:WandbLog",
+     "A W&B run in the run folder (wandb/offline-run-*; `wandb sync` uploads it later): the recipe as config, every figure per epoch, the grids as images."),
+    ("logger", "csv", "loggers.csv_log:CSVLog",
+     "CSV files in the run folder: params.csv (key, value), figures.csv (epoch, name, value), images.csv."),
 ]
 
 

@@ -29,7 +29,7 @@ from cvaekit.errors import (
 
 _NAME_FAILURES = contextvars.ContextVar("cvaekit_name_failures", default=False)
 
-KINDS = ("conditioner", "injection", "encoder", "decoder", "likelihood", "prior", "dataset", "metric")
+KINDS = ("conditioner", "injection", "encoder", "decoder", "likelihood", "prior", "dataset", "metric", "logger")
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ ENGINE_ARGS: dict[str, tuple[str, ...]] = {
     "prior": ("cond_dim", "latent_dim"),
     "dataset": (),
     "metric": (),
+    "logger": (),  # the run folder and the recipe come with `start(run, params)`
 }
 
 

@@ -13,7 +13,6 @@ from cvaekit.recipe.schema import (
                                    EvalConfig,
                                    FitPriorConfig,
                                    InjectionSpec,
-                                   LogConfig,
                                    ModelConfig,
                                    Recipe,
                                    TrainConfig,
@@ -35,7 +34,7 @@ from cvaekit.recipe.validation import (
 )
 
 __all__ = ["Above", "AtLeast", "ComponentSpec", "EvalConfig", "ExistingPath", "FIT_PRIOR_DEFAULTS",
-           "FitPriorConfig", "InjectionSpec", "KIND_OF", "LogConfig", "ModelConfig", "NonNegativeFloat",
+           "FitPriorConfig", "InjectionSpec", "KIND_OF", "ModelConfig", "NonNegativeFloat",
            "PositiveFloat", "PositiveInt", "Recipe", "TrainConfig", "apply_overrides", "check_value",
            "component_spec", "dump_recipe", "load_recipe", "read_yaml", "resolve_annotation", "to_plain",
            "validate"]

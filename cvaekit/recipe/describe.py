@@ -189,7 +189,8 @@ def snippet(kind: str, name: str, params: list[ParamInfo]) -> str:
               "prior": lambda e: {"model": {"prior": e}},
               "likelihood": lambda e: {"model": {"likelihood": e}},
               "injection": lambda e: {"model": {"injections": [e]}},
-              "metric": lambda e: {"eval": {"metrics": [e]}}}[kind](entry)
+              "metric": lambda e: {"eval": {"metrics": [e]}},
+              "logger": lambda e: {"log": [e]}}[kind](entry)
     text = yaml.dump(placed, Dumper=_SnippetDumper, sort_keys=False, default_flow_style=False)
     if kind == "injection":
         text = text.replace("net: encoder\n", "net: encoder  # at: stage (0 = the input); net: encoder or decoder\n", 1)

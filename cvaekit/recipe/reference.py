@@ -28,7 +28,7 @@ KEY_HELP = {
     "Recipe.runs_dir": "Folder that run folders are created in.",
     "Recipe.train": "How to train.",
     "Recipe.eval": "How each kept checkpoint is judged.",
-    "Recipe.log": "Extra logging.",
+    "Recipe.log": "Trackers the run also logs to.",
     "ModelConfig.conditioner": "Turns raw conditions (label ids or captions) into the condition vector/tokens.",
     "ModelConfig.encoder": "q(z | x, c): image and condition to mu and logvar.",
     "ModelConfig.decoder": "p(x | z, c): latent and condition to image logits.",
@@ -45,7 +45,6 @@ KEY_HELP = {
     "TrainConfig.grad_clip": "Clip the gradient norm to this value before each step (null: no clipping).",
     "EvalConfig.metrics": "Metric components run at each kept checkpoint.",
     "EvalConfig.samples_per_condition": "Images per text in each checkpoint's sample grid.",
-    "LogConfig.tensorboard": "Also write TensorBoard event files into the run folder.",
 }
 
 

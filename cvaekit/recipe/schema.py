@@ -88,11 +88,6 @@ FIT_PRIOR_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FitPriorConf
 
 
 @dataclass
-class LogConfig:
-    tensorboard: bool = False
-
-
-@dataclass
 class Recipe:
     name: str
     data: ComponentSpec
@@ -101,7 +96,7 @@ class Recipe:
     runs_dir: str = "runs"
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    log: LogConfig = field(default_factory=LogConfig)
+    log: list[ComponentSpec] = field(default_factory=list)  # trackers the run also logs to: tensorboard, mlflow, wandb, csv (`cvaekit list-components --kind logger`), process 0 only; the older `log: {tensorboard: true}` still reads
     fit_prior: FitPriorConfig | None = None  # a second stage: after training, fit this prior to the codes
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,7 +107,7 @@ class Recipe:
 # Which registry kind each component-valued key is looked up in.
 KIND_OF = {"data": "dataset", "conditioner": "conditioner", "encoder": "encoder",
            "decoder": "decoder", "prior": "prior", "injections": "injection", "metrics": "metric",
-           "likelihood": "likelihood"}
+           "likelihood": "likelihood", "log": "logger"}
 
 
 def to_plain(obj: Any) -> Any:

@@ -25,13 +25,33 @@ from cvaekit.recipe.types import AtLeast
 
 def validate(data: dict[str, Any], registry: Registry) -> Recipe:
     """Turn plain recipe data into a `Recipe`, or raise a `RecipeError` naming the problem."""
-    recipe = _build(Recipe, data, "", registry)
+    recipe = _build(Recipe, _log_as_list(data), "", registry)
     if not recipe.name.strip() or recipe.name in (".", "..") or any(c in recipe.name for c in "/\\"):
         raise RecipeError(f"'name' names the run folder (runs/<name>-<time>), so it must be a plain "
                           f"non-empty name without slashes, got {recipe.name!r}.")
     if not 0 <= recipe.seed < 2**63:
         raise RecipeError(f"'seed' must be a whole number from 0 to 2**63 - 1, got {recipe.seed}.")
     return recipe
+
+
+def _log_as_list(data: Any) -> Any:
+    """`log` as the list of trackers it is now: the older `log: {tensorboard: true}` (a switch
+    per tracker) keeps meaning what it did, and one tracker alone (`log: csv`) is a list of one."""
+    log = data.get("log") if isinstance(data, dict) else None
+    if isinstance(log, str) or (isinstance(log, dict) and "name" in log):
+        return {**data, "log": [log]}
+    if isinstance(log, dict):
+        unknown = [k for k in log if k != "tensorboard"]
+        if unknown:
+            raise RecipeError(f"Unknown key 'log.{unknown[0]}'. 'log' lists trackers, e.g. log: [tensorboard, csv] "
+                              f"(`cvaekit list-components --kind logger`); of the older switches only "
+                              f"'log.tensorboard: true' is still read.")
+        if not isinstance(log.get("tensorboard", False), bool):
+            raise RecipeError(f"'log.tensorboard' must be true or false, got {log['tensorboard']!r}.")
+        return {**data, "log": ["tensorboard"] if log.get("tensorboard") else []}
+    if "log" in (data if isinstance(data, dict) else {}) and log is None:
+        return {**data, "log": []}
+    return data
 
 
 def _build(cls: type, data: Any, path: str, registry: Registry) -> Any:

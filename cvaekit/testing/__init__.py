@@ -23,6 +23,7 @@ from cvaekit.testing.conditioners import check_conditioner
 from cvaekit.testing.datasets import check_dataset
 from cvaekit.testing.injections import check_injection
 from cvaekit.testing.likelihoods import check_likelihood
+from cvaekit.testing.loggers import check_logger
 from cvaekit.testing.metrics import check_metric
 from cvaekit.testing.networks import check_decoder, check_encoder
 from cvaekit.testing.priors import check_prior
@@ -30,11 +31,13 @@ from cvaekit.testing.probes import probe_data_info, probe_data_source
 
 __all__ = ["ContractError", "check_component", "check_conditioner", "check_injection",
            "check_encoder", "check_decoder", "check_likelihood", "check_prior", "check_dataset", "check_metric",
+           "check_logger",
            "probe_data_info", "probe_data_source", "devices"]
 
 
 _CHECKS = {"conditioner": check_conditioner, "injection": check_injection, "encoder": check_encoder,
-           "decoder": check_decoder, "likelihood": check_likelihood, "prior": check_prior, "dataset": check_dataset, "metric": check_metric}
+           "decoder": check_decoder, "likelihood": check_likelihood, "prior": check_prior, "dataset": check_dataset, "metric": check_metric,
+           "logger": check_logger}
 
 
 def check_component(kind: str, name: str | Callable[..., Any], params: dict[str, Any] | None = None, *,

@@ -67,14 +67,14 @@ class LoopParts:
     interrupts: Interrupts
     first_step_parts: dict[torch.nn.Module, Any] | None = None  # named if one fails at the first step
     progress: bool = True
-    board: Any = field(default=None)  # a TensorBoardLog, or None
+    trackers: Any = field(default=None)  # the run's Trackers: the recipe's loggers, the tuner's reports
 
 
 class TrainingLoop:
     def __init__(self, parts: LoopParts, state: LoopState):
         self.recipe, self.run, self.model, self.ddp = parts.recipe, parts.run, parts.model, parts.ddp
         self.net, self.optimizer, self.data, self.metrics = parts.net, parts.optimizer, parts.data, parts.metrics
-        self.interrupts, self.board = parts.interrupts, parts.board
+        self.interrupts, self.trackers = parts.interrupts, parts.trackers
         self.first_step_parts = parts.first_step_parts
         self.state = state
         self.lr: float | None = None  # the learning rate the optimizer has now (set by the first step)
@@ -116,15 +116,13 @@ class TrainingLoop:
                 if self.ddp.main:
                     self._save_last()
                     self.run.log(record)
-                    if self.board:
-                        self.board.epoch(record)
+                    if self.trackers:
+                        self.trackers.epoch(record)
                     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                         self._checkpoint(epoch)
                 self.ddp.barrier()
         if self.ddp.main:
             write_progress_figures(self.model, self.data, self.recipe, self.run, self.figures)
-            if self.board:
-                self.board.close()
 
     def _plan(self) -> EpochPlan:
         """A fresh epoch's order, or the saved one of the epoch a Ctrl-C stopped (the whole
@@ -291,9 +289,10 @@ class TrainingLoop:
                       "checkpoint": str(target.relative_to(self.run.path)), **results})
         self.figures.add(epoch, self.model)
         draw_figures(self.model, self.recipe, self.run, epoch, self.figures)
-        if self.board:
-            self.board.checkpoint(epoch, results, [self.run.samples(epoch), self.run.reconstructions(epoch)])
         loss_curve(self.run.records(), self.run.loss_curve)
         if self.ddp.main and self.progress:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in results.items())
             console.print(f"[bold]epoch {epoch}[/] checkpoint saved  {shown}")
+        if self.trackers:  # last: the tuner's report may stop the run here (a pruned trial)
+            self.trackers.checkpoint(epoch, results, {"samples": self.run.samples(epoch),
+                                                      "reconstructions": self.run.reconstructions(epoch)})

@@ -42,6 +42,7 @@ from cvaekit.training.fit_prior import second_stage
 from cvaekit.training.loop import LoopParts, TrainingDiverged, TrainingLoop
 from cvaekit.training.memory import check_fits, estimate
 from cvaekit.training.state import LoopState
+from cvaekit.training.trackers import Trackers
 
 __all__ = ["TrainingDiverged", "TrainingInterrupted", "train"]
 
@@ -53,8 +54,11 @@ class TrainingInterrupted(CvaekitError):
 
 
 def train(recipe: Recipe | str | os.PathLike | dict | None, *, overrides: list[str] = (),
-          resume: str | os.PathLike | None = None, registry: Registry | None = None, progress: bool = True) -> Path:
+          resume: str | os.PathLike | None = None, registry: Registry | None = None, progress: bool = True,
+          observers: list[Any] = ()) -> Path:
     """Train what `recipe` describes (a Recipe, a YAML path or a dict) and return its run folder.
+    `observers` are told what loggers are (cvaekit.store.tracking.Logger), unguarded: what one
+    raises stops the run (the tuner prunes a trial so). One process only.
 
     With `resume`, continue that run from its last checkpoint; the recipe defaults to the
     run's own, and its model and data must match it."""
@@ -80,7 +84,7 @@ def train(recipe: Recipe | str | os.PathLike | dict | None, *, overrides: list[s
     created = run is None
     run = _open_run_folder(recipe, run, built.state.epoch, ddp)
     try:
-        _fit(built, recipe, run, registry, ddp, progress)
+        _fit(built, recipe, run, registry, ddp, progress, observers)
     except BaseException as exc:
         _drop_if_unsaved(run, created, ddp)
         stopped = _stopped(exc, run)
@@ -160,17 +164,25 @@ def _open_run_folder(recipe: Recipe, run: RunDir | None, epoch: int, ddp: Distri
     return RunDir(Path(ddp.share(str(run.path) if ddp.main else None)))
 
 
-def _fit(built: _Built, recipe: Recipe, run: RunDir, registry: Registry, ddp: Distributed, progress: bool) -> None:
-    board = None
-    if recipe.log.tensorboard and ddp.main:
-        from cvaekit.training.tensorboard import TensorBoardLog
-
-        board = TensorBoardLog(run.tensorboard)
-    with flush_denormals(ddp.device), Interrupts(distributed=ddp.world > 1) as interrupts:
-        parts = LoopParts(recipe, run, built.model, _network(built.model, recipe, ddp), built.optimizer,
-                          built.data, built.metrics, ddp, interrupts,
-                          first_step_parts=parts_of(built.model, recipe, registry), progress=progress, board=board)
-        TrainingLoop(parts, built.state).fit()
+def _fit(built: _Built, recipe: Recipe, run: RunDir, registry: Registry, ddp: Distributed, progress: bool,
+         observers: list[Any] = ()) -> None:
+    """The loop, with the run's trackers told how it ended, however it ends."""
+    trackers = Trackers.of(recipe, registry, ddp.main, observers)
+    if ddp.main:
+        trackers.start(run.path, recipe)
+    status = "failed"
+    try:
+        with flush_denormals(ddp.device), Interrupts(distributed=ddp.world > 1) as interrupts:
+            parts = LoopParts(recipe, run, built.model, _network(built.model, recipe, ddp), built.optimizer,
+                              built.data, built.metrics, ddp, interrupts, progress=progress, trackers=trackers,
+                              first_step_parts=parts_of(built.model, recipe, registry))
+            TrainingLoop(parts, built.state).fit()
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        trackers.close("stopped" if trackers.stopped else status, run.last)
 
 
 def _stopped(exc: BaseException, run: RunDir) -> BaseException:

@@ -1,0 +1,1 @@
+"""Trackers a run logs to besides its own folder: TensorBoard, MLflow, W&B, CSV files."""
