@@ -235,9 +235,11 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
     return page
 
 
-def launch(runs: list[ServedRun], host: str = "127.0.0.1", port: int = 7860, block: bool = True):
+def launch(runs: list[ServedRun], host: str = "127.0.0.1", port: int = 7860, block: bool = True,
+           auth: list[tuple[str, str]] | None = None):
     """Serve the page on `host`:`port` (127.0.0.1 unless told otherwise); with `block`, until
-    Ctrl-C. Returns the Blocks (call `.close()` to stop a non-blocking one)."""
+    Ctrl-C; behind Gradio's login when `auth` names (user, password) pairs. Returns the
+    Blocks (call `.close()` to stop a non-blocking one)."""
     folder = tempfile.mkdtemp(prefix="cvaekit-serve-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the grids offered for download
     page = build_page(runs, folder)
@@ -245,7 +247,7 @@ def launch(runs: list[ServedRun], host: str = "127.0.0.1", port: int = 7860, blo
     try:
         page.launch(server_name=host, server_port=port, prevent_thread_lock=not block, css=CSS,
                     allowed_paths=[folder], ssr_mode=False, show_error=False, footer_links=[],
-                    share=False, quiet=True)  # no public link, and no hint to make one: the CLI prints the address
+                    share=False, quiet=True, auth=auth or None)  # no public link, and no hint to make one: the CLI prints the address
     except OSError as exc:  # the port is taken, or the address is not this machine's
         raise CvaekitError(f"Cannot serve on {host}:{port} ({exc}). Pick another with --port, "
                            f"or check --host.") from None

@@ -132,7 +132,7 @@ def load_runs(args: list[str], checkpoint: str | None = None, device: str = "aut
     before anything is served."""
     if not args:
         raise CvaekitError("Name at least one run folder to serve.")
-    where = resolve_device(device)
+    where = resolve_device(device, "--device")
     served, labels = [], set()
     for arg in args:
         path, own = split_run_arg(str(arg))
