@@ -18,32 +18,24 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
 from rich.console import Console
 from rich.progress import track
 from typer.testing import CliRunner
 
+import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import cvaekit.serving.page as page  # noqa: E402
-from cvaekit.cli import app  # noqa: E402
-from cvaekit.testing.cli_fuzz import Places, command_lines, outcome, tiny_recipe  # noqa: E402
-
-
-class TookTooLong(BaseException):
-    """Raised by the alarm: the case was still running after --timeout (it ran)."""
-
-
-def _alarm(signum, frame):
-    raise TookTooLong
+from cvaekit.cli import app
+from cvaekit.serving import page
+from cvaekit.testing.cli_fuzz import Places, command_lines, run_line, tiny_recipe
 
 
 def main() -> None:
@@ -55,7 +47,6 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     page.launch = lambda *a, **k: None  # options are checked before the launch; nothing is served
-    signal.signal(signal.SIGALRM, _alarm)
     runner = CliRunner()
     counts, by_command, tracebacks = Counter(), Counter(), []
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,16 +58,7 @@ def main() -> None:
         places = Places.make(Path(tmp) / "places", run)
         start = time.perf_counter()
         for argv in track(command_lines(places, args.n, args.seed), description="fuzzing commands", console=console):
-            signal.alarm(args.timeout)
-            try:
-                result = runner.invoke(app, argv)
-                kind = outcome(result)
-            except TookTooLong:
-                kind = "cut short"
-            finally:
-                signal.alarm(0)
-            if kind == "ran" and isinstance(result.exception, TookTooLong):
-                kind = "cut short"
+            kind, result = run_line(runner, app, argv, args.timeout)
             counts[kind] += 1
             by_command[(argv[0], kind)] += 1
             if kind == "traceback":

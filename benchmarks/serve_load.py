@@ -26,9 +26,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
 from rich.console import Console
 from rich.table import Table
+
+import cvaekit  # noqa: F401  (before torch: it has OpenMP wait passively, so runs can share the cores)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ["sneaker", "bag", "coat", "dress", "trouser", "sandal", "shirt", "pullover", "ankle boot", "T-shirt/top"]
@@ -128,7 +129,7 @@ def phase(url: str, label: str, clients: int, per_client: int, args, counter: Co
                 request(made[c], kinds[(c + i) % len(kinds)], label, c * 1000 + i, args.n)
                 with lock:
                     latencies.append(time.perf_counter() - start)
-            except Exception as exc:  # a failed request is counted and named, the rest go on
+            except Exception as exc:  # noqa: BLE001  (a failed request is counted and named, the rest go on)
                 with lock:
                     errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
             counter.tick()

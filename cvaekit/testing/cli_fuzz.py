@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,3 +191,26 @@ def outcome(result) -> str:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         return "traceback"
     return "ran" if result.exit_code == 0 else "clean"
+
+
+class TookTooLong(BaseException):
+    """Raised by the alarm in `run_line`: the line was still running (it ran)."""
+
+
+def _alarm(signum, frame):
+    raise TookTooLong
+
+
+def run_line(runner, app, argv: list[str], timeout: int = 20):
+    """Run one command line through `runner` (typer's CliRunner), stopped after `timeout`
+    seconds (a working line that trains, say): its `outcome` (or 'cut short') and result."""
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(timeout)
+    try:
+        result = runner.invoke(app, argv)
+    except TookTooLong:
+        return "cut short", None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    return ("cut short" if isinstance(result.exception, TookTooLong) else outcome(result)), result
