@@ -96,6 +96,17 @@ def request(client, kind: str, label: str, i: int, n: int):
     return client.predict(label, mode, word, other, i, i + 1, n, 1.0, api_name="/walk")
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time (user and system), from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 class Counter:
     """Requests done over all phases, and the server's memory at the marks."""
 
@@ -172,9 +183,11 @@ def main() -> None:
             for kind in args.mix.split(","):
                 request(warm, kind, label, 0, args.n)
             counter = Counter(server.pid)
+            cpu = (cpu_seconds(server.pid), own_cpu_seconds())
             results = [phase(url, label, clients, args.requests[min(i, len(args.requests) - 1)], args, counter)
                        for i, clients in enumerate(args.clients)]
             counter.memory["end"] = rss_mib(server.pid)
+            counter.cpu = (cpu_seconds(server.pid) - cpu[0], own_cpu_seconds() - cpu[1])
         finally:
             server.terminate()
             server.communicate(timeout=30)
@@ -195,6 +208,8 @@ def report(console: Console, args, results: list[dict], counter: Counter) -> Non
     console.print(table)
     console.print("server RSS (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in counter.memory.items())
                   + f" ({counter.done:,} requests in all)")
+    server, clients = (1000 * c / max(1, counter.done) for c in counter.cpu)
+    console.print(f"CPU per request: server {server:.0f} ms, the clients (gradio_client, this process) {clients:.0f} ms")
     if "after 100" in counter.memory and "after 2,000" in counter.memory:
         grew = counter.memory["after 2,000"] / counter.memory["after 100"] - 1
         console.print(f"growth from 100 to 2,000 requests: {grew:+.1%}")

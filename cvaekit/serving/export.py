@@ -23,7 +23,12 @@ from cvaekit.plugins.registry import Registry
 from cvaekit.recipe import KIND_OF, Recipe, read_yaml
 from cvaekit.serving.card import model_card
 from cvaekit.store.checkpoint import read_fitted_prior
-from cvaekit.store.exported import GRID, check_export_folder, tensors_only, write_exported
+from cvaekit.store.exported import (
+    GRID,
+    check_export_folder,
+    tensors_only,
+    write_exported,
+)
 from cvaekit.store.hub import check_can_push, push_folder
 
 GRID_IMAGES, GRID_SEED = 8, 0  # the card's grid: `cvaekit generate MODEL TEXTS -n 8 --seed 0`

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from cvaekit.assembly import load_run
 from cvaekit.core.prior import check_temperature
-from cvaekit.core.sampling import MAX_PER_TEXT, check_count, check_texts, sample_rows, walk_texts
+from cvaekit.core.sampling import (
+    MAX_PER_TEXT,
+    check_count,
+    check_texts,
+    sample_rows,
+    walk_texts,
+)
 from cvaekit.evaluation.figures import labelled_grid
 from cvaekit.plugins.registry import Registry
 

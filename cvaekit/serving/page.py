@@ -46,7 +46,7 @@ CSS = """.cvaekit-grid .image-frame { width: 100% !important; }
 # Measured with benchmarks/serve_load.py (docs/performance.md): a request is mostly Gradio's
 # queue and files, not the model, so a few at once keep the cores busy; the queue is bounded
 # so that a flood of clients is told the queue is full rather than left waiting for minutes.
-DRAWS = 4  # generate and walk requests drawn at once (page and API together)
+DRAWS = 4  # requests drawn at once (generate, compare and walk; page and API together)
 QUEUE = {"default_concurrency_limit": 1, "max_size": 256}
 CACHE_FOR = (600, 600)  # Gradio's copies of served pictures are deleted after 10 minutes
 WALKS = {"From one text to another (fixed z)": "texts", "From one seed to another (fixed text)": "seeds"}
@@ -104,9 +104,7 @@ def on_page(gr, folder: Path):
         return handler
 
     def show(fn, inputs, outputs, api_name, *triggers):
-        # Compare draws with matplotlib, whose pyplot is not thread-safe: one at a time.
-        figure = api_name == "compare"
-        limits = {"concurrency_id": "figure" if figure else "draw", "concurrency_limit": 1 if figure else DRAWS}
+        limits = {"concurrency_id": "draw", "concurrency_limit": DRAWS}  # page and API share the cores
         for trigger in triggers:
             trigger(for_page(fn, api_name), inputs, outputs, api_visibility="private", **limits)
         gr.Button(visible=False, elem_id=f"api-{api_name}").click(for_api(fn), inputs, outputs, api_name=api_name,
