@@ -21,6 +21,7 @@ from pathlib import Path
 from cvaekit.core.sampling import MAX_STEPS
 from cvaekit.errors import CvaekitError
 from cvaekit.runtime.optional import require
+from cvaekit.runtime.threads import few_malloc_arenas
 from cvaekit.serving.service import (
     MAX_IMAGES,
     MAX_TEMPERATURE,
@@ -250,6 +251,7 @@ def launch(runs: list[ServedRun], host: str = "127.0.0.1", port: int = 7860, blo
     """Serve the page on `host`:`port` (127.0.0.1 unless told otherwise); with `block`, until
     Ctrl-C; behind Gradio's login when `auth` names (user, password) pairs. Returns the
     Blocks (call `.close()` to stop a non-blocking one)."""
+    few_malloc_arenas()  # before Gradio starts its threads
     folder = tempfile.mkdtemp(prefix="cvaekit-serve-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the grids offered for download
     page = build_page(runs, folder)
