@@ -21,7 +21,7 @@ INTO = "Where an exported model or hub id is copied to write into (default runs/
 def generate_cmd(
     run: str = typer.Argument(..., help=MODEL),
     texts: list[str] = typer.Argument(..., help="Words (label runs) or captions (caption runs), one row each."),
-    n: int = typer.Option(8, "-n", help="Images per text, 1 or more (with --interpolate: steps, 2 to 64)."),
+    n: int = typer.Option(8, "-n", help="Images per text, 1 to 256 (with --interpolate: steps, 2 to 64)."),
     output: Path = typer.Option(Path("samples.png"), "-o", "--output", help="PNG file to write."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
@@ -52,20 +52,26 @@ def generate_cmd(
 @friendly
 def serve_cmd(
     runs: list[str] = typer.Argument(..., help="Run folders, exported folders or hub ids; RUN@EPOCH serves that checkpoint (one run's checkpoints side by side)."),
-    port: int = typer.Option(7860, "--port", help="Port to listen on."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 opens the page to the network."),
+    port: int = typer.Option(7860, "--port", help="Port to listen on, 1 to 65535."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind: 127.0.0.1, this machine only (the default); 0.0.0.0 opens the page to the network (then use --auth)."),
+    auth: Optional[str] = typer.Option(None, "--auth", help="USER:PASSWORD the page asks for: for a page shared on a network."),
+    auth_file: Optional[Path] = typer.Option(None, "--auth-file", help="A file of USER:PASSWORD lines, one per user (keeps the password out of the shell's history)."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default) or an epoch, for every run without @EPOCH."),
     device: str = typer.Option("auto", "--device", help="auto (the GPU when there is one), cpu, cuda, ..."),
     text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="A local copy of the model's pretrained text encoder, for the one its recipe names."),
 ) -> None:
     """A page to try trained runs: generate from a text, compare runs, walk the latent space."""
+    from cvaekit.serving.doors import check_host, check_port, open_warning, read_auth
     from cvaekit.serving.service import load_runs
 
+    host, port, users = check_host(host), check_port(port), read_auth(auth, auth_file)  # before anything loads
     served = load_runs(runs, checkpoint, device, text_encoder=text_encoder)  # a missing run or checkpoint: an error before any page
     from cvaekit.serving.page import launch
 
+    if warning := open_warning(host, users):
+        err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     out.print(f"Serving {', '.join(r.label for r in served)} on [bold]http://{host}:{port}[/] (Ctrl-C stops)")
-    launch(served, host=host, port=port)
+    launch(served, host=host, port=port, auth=users)
 
 
 @app.command("evaluate")

@@ -38,12 +38,16 @@ def check_texts(model: CVAE, texts) -> list[str]:
     return texts
 
 
-def check_count(n, what: str = "images per text") -> int:
-    """`n` as a whole number of at least 1; anything else is an error naming the valid range."""
+def check_count(n, what: str = "images per text", most: int | None = None) -> int:
+    """`n` as a whole number of at least 1 (and at most `most`); anything else is an error
+    naming the valid range."""
     if isinstance(n, bool) or not (isinstance(n, numbers.Integral) or isinstance(n, float) and n.is_integer()):
         raise CvaekitError(f"The number of {what} must be a whole number of 1 or more; got {n!r}.")
     if n < 1:
         raise CvaekitError(f"The number of {what} must be 1 or more; got {int(n)}.")
+    if most is not None and n > most:
+        raise CvaekitError(f"The number of {what} must be from 1 to {most} (a row of more is wider than "
+                           f"a picture can be drawn); got {int(n)}.")
     return int(n)
 
 
@@ -71,6 +75,7 @@ def sample_rows(model: CVAE, texts: list[str], n: int, seed: int = 0,
 
 # ---------------------------------------------------------------------------- latent walks
 
+MAX_PER_TEXT = 256  # one row of a generate grid: 256 images of up to 160 px fit a picture's width
 MAX_STEPS = 64  # a strip longer than this is no longer a picture anyone can read
 
 

@@ -115,7 +115,7 @@ def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str
     paths = checkpoint_paths(run_dir, checkpoints)
     check_prior_choice(run_dir, paths, prior)
     fitted = prior != "trained"
-    first = load_run(run_dir.path, str(paths[0]), registry, resolve_device(device), fitted_prior=fitted)
+    first = load_run(run_dir.path, str(paths[0]), registry, resolve_device(device, "--device"), fitted_prior=fitted)
     recipe = first.recipe
     built = build_metrics(metric_specs(recipe, metrics, registry), registry)
     data = build_dataset(recipe, registry)

@@ -50,12 +50,25 @@ def mixed_precision(device: torch.device, say: bool = True):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, what: str = "train.device") -> torch.device:
+    """`name` as a torch device this machine has; anything else (a device torch does not
+    know, a GPU that is not here) is an error naming the choices, before any work starts."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    choices = "Use 'auto' (the GPU when there is one), 'cpu', 'cuda' or 'cuda:N'"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise RecipeError(f"{what} is '{name}', not a device torch knows. {choices}.") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise RecipeError(f"{what} is '{name}', not a device cvaekit runs on. {choices}.")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RecipeError(f"'train.device' is '{name}' but this machine has no CUDA device. Use 'auto' or 'cpu'.")
+        raise RecipeError(f"{what} is '{name}' but this machine has no CUDA device. Use 'auto' or 'cpu'.")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise RecipeError(f"{what} is '{name}' but this machine has {torch.cuda.device_count()} CUDA devices "
+                          f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}).")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RecipeError(f"{what} is '{name}' but this machine has no MPS device. Use 'auto' or 'cpu'.")
     return device
 
 

@@ -23,7 +23,12 @@ from cvaekit.plugins.registry import Registry
 from cvaekit.recipe import KIND_OF, Recipe, read_yaml
 from cvaekit.serving.card import model_card
 from cvaekit.store.checkpoint import read_fitted_prior
-from cvaekit.store.exported import GRID, tensors_only, write_exported
+from cvaekit.store.exported import (
+    GRID,
+    check_export_folder,
+    tensors_only,
+    write_exported,
+)
 from cvaekit.store.hub import check_can_push, push_folder
 
 GRID_IMAGES, GRID_SEED = 8, 0  # the card's grid: `cvaekit generate MODEL TEXTS -n 8 --seed 0`
@@ -35,6 +40,7 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, checkpoint: str |
     as an exported folder `out`; return it. `repo_id` is the name the card's examples use
     (default: `out`)."""
     registry = registry or get_registry()
+    check_export_folder(out)  # before the run is loaded
     base = load_run(run, checkpoint, registry, fitted_prior=False)
     trained = load_run(run, checkpoint, registry) if _has_fitted(base) else base
     recipe_text = yaml.safe_dump({**read_yaml(base.run.recipe_file), "runs_dir": "runs"}, sort_keys=False)

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from cvaekit.assembly import load_run
 from cvaekit.core.prior import check_temperature
-from cvaekit.core.sampling import check_count, check_texts, sample_rows, walk_texts
+from cvaekit.core.sampling import (
+    MAX_PER_TEXT,
+    check_count,
+    check_texts,
+    sample_rows,
+    walk_texts,
+)
 from cvaekit.evaluation.figures import labelled_grid
 from cvaekit.plugins.registry import Registry
 
@@ -17,9 +23,9 @@ def generate(run: str | os.PathLike, texts: list[str], n: int = 8, out: str | os
              checkpoint: str | None = None, seed: int = 0, registry: Registry | None = None,
              temperature: float = 1.0, text_encoder: str | None = None) -> Path:
     """Write a grid of `n` samples for each text from a trained run (a run folder, an
-    exported folder or a hub id); return its path. `n` is 1 or more; an empty or blank text
+    exported folder or a hub id); return its path. `n` is 1 to `MAX_PER_TEXT`; an empty or blank text
     is an error (`check_texts`: the page's rule too)."""
-    n = check_count(n)  # before the run is loaded
+    n = check_count(n, most=MAX_PER_TEXT)  # before the run is loaded
     check_temperature(temperature)  # before the run is loaded, and before any prior sees it
     trained = load_run(run, checkpoint, registry, text_encoder=text_encoder)
     texts = check_texts(trained.model, texts)

@@ -21,6 +21,7 @@ from pathlib import Path
 from cvaekit.core.sampling import MAX_STEPS
 from cvaekit.errors import CvaekitError
 from cvaekit.runtime.optional import require
+from cvaekit.runtime.threads import few_malloc_arenas
 from cvaekit.serving.service import (
     MAX_IMAGES,
     MAX_TEMPERATURE,
@@ -43,6 +44,12 @@ CSS = """.cvaekit-grid .image-frame { width: 100% !important; }
 .cvaekit-picture .icon-button-wrapper { position: static; width: fit-content; margin-left: auto; }
 .cvaekit-note .cvaekit-error { border-left: 4px solid #dc2626; background: #fef2f2; color: #7f1d1d;
                                padding: 0.5em 0.75em; margin: 0; }"""
+# Measured with benchmarks/serve_load.py (docs/performance.md): a request is mostly Gradio's
+# queue and files, not the model, so a few at once keep the cores busy; the queue is bounded
+# so that a flood of clients is told the queue is full rather than left waiting for minutes.
+DRAWS = 4  # requests drawn at once (generate, compare and walk; page and API together)
+QUEUE = {"default_concurrency_limit": 1, "max_size": 256}
+CACHE_FOR = (600, 600)  # Gradio's copies of served pictures are deleted after 10 minutes
 WALKS = {"From one text to another (fixed z)": "texts", "From one seed to another (fixed text)": "seeds"}
 FAILED = "Something went wrong drawing this picture; the server's log says what."
 
@@ -85,20 +92,24 @@ def on_page(gr, folder: Path):
         return handler
 
     def for_api(fn):
+        """The picture once, with no second file for the download button: it would be the
+        same PNG written, hashed and fetched again (a third of a request's time under load)."""
         @functools.wraps(fn)
         def handler(*args):
             try:
                 picture = fn(*args)
             except CvaekitError as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
-            return *drawn(picture), picture.note
+            return picture.image, None, picture.note
 
         return handler
 
     def show(fn, inputs, outputs, api_name, *triggers):
+        limits = {"concurrency_id": "draw", "concurrency_limit": DRAWS}  # page and API share the cores
         for trigger in triggers:
-            trigger(for_page(fn, api_name), inputs, outputs, api_visibility="private")
-        gr.Button(visible=False, elem_id=f"api-{api_name}").click(for_api(fn), inputs, outputs, api_name=api_name)
+            trigger(for_page(fn, api_name), inputs, outputs, api_visibility="private", **limits)
+        gr.Button(visible=False, elem_id=f"api-{api_name}").click(for_api(fn), inputs, outputs, api_name=api_name,
+                                                                  **limits)
 
     return show
 
@@ -224,7 +235,7 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
     """The Gradio Blocks for `runs`; grids for download are written under `folder`."""
     gr = _gradio()
     show = on_page(gr, Path(folder or tempfile.mkdtemp(prefix="cvaekit-serve-")))
-    with gr.Blocks(title="cvaekit", analytics_enabled=False) as page:
+    with gr.Blocks(title="cvaekit", analytics_enabled=False, delete_cache=CACHE_FOR) as page:
         gr.Markdown("## cvaekit: try trained runs\nServed: " + ", ".join(f"`{r.label}`" for r in runs))
         with gr.Tab("Generate", elem_id="tab-generate"):
             _generate_tab(gr, runs, show)
@@ -235,17 +246,20 @@ def build_page(runs: list[ServedRun], folder: str | Path | None = None):
     return page
 
 
-def launch(runs: list[ServedRun], host: str = "127.0.0.1", port: int = 7860, block: bool = True):
+def launch(runs: list[ServedRun], host: str = "127.0.0.1", port: int = 7860, block: bool = True,
+           auth: list[tuple[str, str]] | None = None):
     """Serve the page on `host`:`port` (127.0.0.1 unless told otherwise); with `block`, until
-    Ctrl-C. Returns the Blocks (call `.close()` to stop a non-blocking one)."""
+    Ctrl-C; behind Gradio's login when `auth` names (user, password) pairs. Returns the
+    Blocks (call `.close()` to stop a non-blocking one)."""
+    few_malloc_arenas()  # before Gradio starts its threads
     folder = tempfile.mkdtemp(prefix="cvaekit-serve-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the grids offered for download
     page = build_page(runs, folder)
-    page.queue(default_concurrency_limit=1)  # one model, one request at a time: no oversubscribed cores
+    page.queue(**QUEUE)
     try:
         page.launch(server_name=host, server_port=port, prevent_thread_lock=not block, css=CSS,
                     allowed_paths=[folder], ssr_mode=False, show_error=False, footer_links=[],
-                    share=False, quiet=True)  # no public link, and no hint to make one: the CLI prints the address
+                    share=False, quiet=True, auth=auth or None)  # no public link, and no hint to make one: the CLI prints the address
     except OSError as exc:  # the port is taken, or the address is not this machine's
         raise CvaekitError(f"Cannot serve on {host}:{port} ({exc}). Pick another with --port, "
                            f"or check --host.") from None

@@ -31,9 +31,9 @@ from cvaekit.core.sampling import (
     walk_texts,
 )
 from cvaekit.errors import CvaekitError
-from cvaekit.evaluation.figures import labelled_grid
 from cvaekit.plugins.registry import Registry
 from cvaekit.runtime.device import resolve_device
+from cvaekit.serving.rows import labelled_rows
 
 MAX_IMAGES = 64  # per text and run: more is a slow page and a grid nobody can see
 MAX_TEMPERATURE = 2.0  # hotter than twice the prior's spread draws noise, not pictures
@@ -132,7 +132,7 @@ def load_runs(args: list[str], checkpoint: str | None = None, device: str = "aut
     before anything is served."""
     if not args:
         raise CvaekitError("Name at least one run folder to serve.")
-    where = resolve_device(device)
+    where = resolve_device(device, "--device")
     served, labels = [], set()
     for arg in args:
         path, own = split_run_arg(str(arg))
@@ -222,13 +222,6 @@ def pixel_grid(images: torch.Tensor, per_row: int = PER_ROW) -> np.ndarray:
     return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
-def figure_pixels(rows: list[torch.Tensor], labels: list[str]) -> np.ndarray:
-    """A labelled grid (`cvaekit.figures.labelled_grid`, one labelled row each) as RGB pixels."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = labelled_grid(rows, labels, Path(tmp) / "grid.png")
-        return np.asarray(Image.open(path).convert("RGB"))
-
-
 def generate_picture(run: ServedRun, text: str, n=8, temperature=1.0, seed=0) -> Picture:
     """`n` images for `text`: the same pictures as `cvaekit generate RUN TEXT -n N --seed S`."""
     text, long_note = check_text(run, text)
@@ -242,7 +235,7 @@ def generate_picture(run: ServedRun, text: str, n=8, temperature=1.0, seed=0) ->
 
 def compare_picture(runs: list[ServedRun], text: str, n=8, temperature=1.0, seed=0) -> Picture:
     """The same text, seed and temperature through every run: one row per run, labelled with
-    its name and epoch. A run that cannot read the text is left out and named in the note."""
+    its name and epoch (`labelled_rows`). A run that cannot read the text is left out and named in the note."""
     if not runs:
         raise CvaekitError("No runs are served.")
     n = count(n, 1, MAX_IMAGES, "images per run")
@@ -258,7 +251,7 @@ def compare_picture(runs: list[ServedRun], text: str, n=8, temperature=1.0, seed
     if not rows:
         raise CvaekitError("No run could draw this text. " + " ".join(f"{label}: {msg}" for label, msg in failed))
     skipped = " ".join(f"Left out {label}: {msg}" for label, msg in failed)
-    return Picture(figure_pixels(rows, labels), skipped, f"compare-{_slug(text)}-seed{seed}")
+    return Picture(labelled_rows(rows, labels), skipped, f"compare-{_slug(text)}-seed{seed}")
 
 
 def walk_picture(run: ServedRun, mode: str, text_a: str, text_b: str = "", seed_a=0, seed_b=1,

@@ -168,14 +168,11 @@ def write_exported(folder: str | os.PathLike, *, weights: dict, prior: dict | No
     renamed. A folder already there is replaced only when it is an earlier export."""
     from safetensors.torch import save_file
 
-    folder = Path(folder)
-    if folder.exists() and any(folder.iterdir()) and not (folder / CONFIG).is_file():
-        raise CvaekitError(f"'{folder}' exists and is not an exported model; choose a new folder.")
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder = check_export_folder(folder)
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tmp.mkdir()
+        _make_folder(tmp, folder)
         meta = {"format": "pt", "library": LIBRARY, "cvaekit_format": str(FORMAT)}
         save_file(weights, tmp / WEIGHTS, metadata=meta)
         if prior is not None:
@@ -193,6 +190,27 @@ def write_exported(folder: str | os.PathLike, *, weights: dict, prior: dict | No
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def check_export_folder(folder: str | os.PathLike) -> Path:
+    """`folder` as a place to write an export (new, or an earlier export to replace), its
+    parent made; checked before any work, so a wrong path costs nothing."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CvaekitError(f"'{folder}' is a file; an export is a folder. Name a new folder.")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / CONFIG).is_file():
+        raise CvaekitError(f"'{folder}' exists and is not an exported model; choose a new folder.")
+    _make_folder(folder.parent, folder, exist_ok=True)
+    return folder
+
+
+def _make_folder(path: Path, folder: Path, exist_ok: bool = False) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    except OSError as exc:
+        blocked = next((p for p in (path, *path.parents) if p.exists()), path)
+        reason = f"'{blocked}' is a file" if not blocked.is_dir() else f"making '{path}' failed ({exc.strerror or exc})"
+        raise CvaekitError(f"Cannot write the export '{folder}': {reason}. Name a folder you can write to.") from None
 
 
 def replace_folder(new: Path, folder: Path) -> None:

@@ -110,10 +110,10 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("draws", draws)):
         if not isinstance(value, int) or value < 1:
             raise RecipeError(f"fit-prior: '{key}' must be a whole number of at least 1, got {value!r}.")
-    if not lr > 0:
-        raise RecipeError(f"fit-prior: 'lr' must be above 0, got {lr}.")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise RecipeError(f"fit-prior: 'lr' must be a number above 0, got {lr}.")
     start = time.perf_counter()
-    ddp = Distributed(resolve_device(device))
+    ddp = Distributed(resolve_device(device, "--device"))
     run = local_run(run, into, text_encoder)
     trained = load_run(run, checkpoint, registry, ddp.device, fitted_prior=False)
     recipe, model = trained.recipe, trained.model
@@ -224,6 +224,9 @@ def _fit(prior: torch.nn.Module, codes: Codes, held_out: Codes, epochs: int, lr:
             with torch.no_grad():
                 total, count = ddp.sum([-prior.log_prob(held_z, held_c).sum().item(), len(held_z)])
             nll = total / count
+            if not math.isfinite(nll):  # the weights diverged in the last step
+                raise CvaekitError(f"fit-prior: the held-out -log p(z|c) became {nll} in epoch {epoch}. "
+                                   f"Lower --lr (now {lr}).")
             if nll < best_nll:
                 best_nll = nll
                 best = {k: v.detach().clone() for k, v in prior.state_dict().items()}

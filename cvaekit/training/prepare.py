@@ -50,6 +50,7 @@ def prepare(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), re
             device: str | None = None, progress: bool = True) -> Prepared:
     """Decode the recipe's images and encode its captions into their caches (see the module)."""
     registry = registry or get_registry()
+    where = resolve_device(device, "--device") if device else None  # checked before any work
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(Path(recipe), overrides, registry)
     start = time.perf_counter()
@@ -63,6 +64,6 @@ def prepare(recipe: Recipe | str | os.PathLike, *, overrides: list[str] = (), re
     texts = data.train.texts() + data.test.texts()
     if callable(encode) and texts:
         start = time.perf_counter()
-        report.captions = encode(texts, resolve_device(device or recipe.train.device), progress)
+        report.captions = encode(texts, where or resolve_device(recipe.train.device), progress)
         seconds["captions"] = time.perf_counter() - start
     return report
