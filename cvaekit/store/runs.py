@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -142,12 +143,16 @@ class RunDir:
 
 
 def new_folder(parent: Path, name: str) -> Path:
-    """A new folder `parent/<name>-<timestamp>` (with -2, -3, ... for two in the same second)."""
+    """A new folder `parent/<name>-<timestamp>` (with -2, -3, ... for two in the same second).
+    Made with mkdir itself, never a look first: of two processes starting in the same second
+    one gets the name and the other the next, never both the same folder."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = parent / f"{name}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = parent / f"{name}-{stamp}-{n}"
-    path.mkdir(parents=True)
-    return path
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        path = parent / (f"{name}-{stamp}" if n == 1 else f"{name}-{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
