@@ -107,6 +107,27 @@ def test_ctrl_c_mid_epoch_saves_there_and_resume_ends_bit_identical(tmp_path, ti
     assert "position" not in load_checkpoint(resumed / "checkpoints/last.pt")
 
 
+def test_save_every_steps_saves_last_pt_inside_the_epoch_and_changes_nothing_trained(tmp_path, tiny_fashion,
+                                                                                   monkeypatch):
+    """train.save_every_steps: last.pt also after steps 4 and 8 of a 10-step epoch, each with the
+    place in the epoch (a crash loses at most 4 steps), and the same weights as without."""
+    from cvaekit.training import loop
+
+    tiny_fashion["train"].update(epochs=1, limit=640, checkpoint_every=1)
+    plain = train(tiny_fashion, progress=False)
+    saved, write = [], loop.write_training_checkpoint
+
+    def recorded(path, **state):
+        saved.append((state["step"], (state["position"] or {}).get("batches")))
+        write(path, **state)
+
+    monkeypatch.setattr(loop, "write_training_checkpoint", recorded)
+    tiny_fashion["train"]["save_every_steps"] = 4
+    periodic = train(tiny_fashion, progress=False)
+    assert saved == [(4, 4), (8, 8), (10, None)]
+    assert same_weights(plain, periodic)
+
+
 def test_ctrl_c_before_anything_is_saved_leaves_no_folder_and_no_resume_command(tmp_path, tiny_fashion, monkeypatch):
     def stop(self, *args):
         raise KeyboardInterrupt  # outside the steps: stops at once, before any checkpoint
