@@ -71,3 +71,12 @@ def test_the_peers_benchmark_without_pythae_says_how_to_install_it(tmp_path):
     table = rows(out)
     assert table["VAE", "pythae"][0] == "not installed"
     assert "±" in table["IWAE", "cvaekit"][1]
+
+
+def test_the_save_cost_benchmark_prints_ms_per_save_and_per_step(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "save_cost.py"), "--saves", "1", "--steps", "1",
+                           "--recipes", "fashion_onehot", "--dir", str(tmp_path)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    header, row = done.stdout.strip().splitlines()
+    assert "ms/save" in header and "ms/step" in header and row.startswith("fashion_onehot")

@@ -252,3 +252,36 @@ def test_a_script_without_a_main_guard_gets_a_clear_error_not_a_bootstrapping_tr
         f"call under `if __name__ == \"__main__\":` (docs/api.md), or set 'train.processes' to 1. Nothing was trained.")
     assert "bootstrapping phase" not in done.stderr and "RuntimeError" not in done.stderr
     assert not (tmp_path / "runs").exists()  # nothing was trained, no folder left
+
+
+@pytest.mark.slow
+def test_a_process_killed_mid_epoch_under_torchrun_restarts_continues_by_itself_bit_identical(tmp_path, tiny_fashion):
+    """torchrun --max-restarts 1: process 1 is SIGKILLed after its 13th step (epoch 2, batch 5 of
+    8); torchrun restarts the group with the same command, which continues the named run from
+    the last save (train.save_every_steps: 3, so step 12) and ends as an uninterrupted run."""
+    import os
+    from pathlib import Path
+
+    tiny_fashion["train"].update(epochs=2, limit=1024)  # 8 steps an epoch, 64 images each in each process
+
+    def torchrun(folder, *args, env=None, **train):
+        folder.mkdir()
+        recipe = folder / "r.yaml"
+        recipe.write_text(yaml.safe_dump({**tiny_fashion, "runs_dir": str(folder / "runs"),
+                                          "train": {**tiny_fashion["train"], **train}}))
+        done = subprocess.run([*TORCHRUN, "--standalone", "--nproc_per_node", "2", *args, "-m", "cvaekit", "run",
+                               str(recipe), "-q", "--run-name", "crashy"], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=400)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+        return folder / "runs" / "crashy", done.stdout + done.stderr
+
+    straight, _ = torchrun(tmp_path / "straight")
+    faults = {**os.environ, "CVAEKIT_TEST_KILL": "1:13",
+              "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "slow_site"), os.environ.get("PYTHONPATH", "")])}
+    restarted, output = torchrun(tmp_path / "killed", "--max-restarts", "1", env=faults, save_every_steps=3)
+    assert "-9" in output or "SIGKILL" in output, output[-4000:]  # torchrun saw the kill and restarted the group
+    assert f"Continuing run '{restarted}' from its last checkpoint (step 12 (batch 4 of epoch 2))" in output
+    a, b = (load_checkpoint(run / "checkpoints" / "last.pt")["model"] for run in (straight, restarted))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    losses = [[r["loss"] for r in RunDir(run).records() if r["kind"] == "train"] for run in (straight, restarted)]
+    assert losses[0] == losses[1] and len(losses[0]) == 2

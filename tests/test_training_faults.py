@@ -107,6 +107,53 @@ def test_ctrl_c_mid_epoch_saves_there_and_resume_ends_bit_identical(tmp_path, ti
     assert "position" not in load_checkpoint(resumed / "checkpoints/last.pt")
 
 
+def test_save_every_steps_saves_last_pt_inside_the_epoch_and_changes_nothing_trained(tmp_path, tiny_fashion,
+                                                                                   monkeypatch):
+    """train.save_every_steps: last.pt also after steps 4 and 8 of a 10-step epoch, each with the
+    place in the epoch (a crash loses at most 4 steps), and the same weights as without."""
+    from cvaekit.training import loop
+
+    tiny_fashion["train"].update(epochs=1, limit=640, checkpoint_every=1)
+    plain = train(tiny_fashion, progress=False)
+    saved, write = [], loop.write_training_checkpoint
+
+    def recorded(path, **state):
+        saved.append((state["step"], (state["position"] or {}).get("batches")))
+        write(path, **state)
+
+    monkeypatch.setattr(loop, "write_training_checkpoint", recorded)
+    tiny_fashion["train"]["save_every_steps"] = 4
+    periodic = train(tiny_fashion, progress=False)
+    assert saved == [(4, 4), (8, 8), (10, None)]
+    assert same_weights(plain, periodic)
+
+
+def test_a_named_run_started_again_continues_where_it_stopped(tmp_path, tiny_fashion, monkeypatch, capsys):
+    """--run-name: the run is runs/NAME; the same start again continues it from its last
+    checkpoint by itself (what a torchrun restart does), and ends as an uninterrupted run."""
+    straight = train(tiny_fashion, progress=False)
+    step = interrupt_at_step(monkeypatch, 25)
+    with pytest.raises(TrainingInterrupted):
+        train(tiny_fashion, run_name="nightly", progress=False)
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    named = tmp_path / "runs" / "nightly"
+    assert load_checkpoint(named / "checkpoints/last.pt")["step"] == 25
+    capsys.readouterr()
+    assert train(tiny_fashion, run_name="nightly", progress=False) == named
+    assert f"Continuing run '{named}' from its last checkpoint (step 25 (batch 25 of epoch 1))" in capsys.readouterr().err
+    assert losses(named) == losses(straight) and same_weights(straight, named)
+    train(tiny_fashion, run_name="nightly", progress=False)
+    assert "has already trained all 2 epochs of its recipe; nothing to do" in " ".join(capsys.readouterr().err.split())
+    with pytest.raises(CvaekitError, match="not both"):
+        train(tiny_fashion, run_name="nightly", resume=named, progress=False)
+    with pytest.raises(CvaekitError, match=r"--run-name 'a/b' must be a folder name: letters, digits"):
+        train(tiny_fashion, run_name="a/b", progress=False)
+    tiny_fashion["model"]["latent_dim"] = 4
+    with pytest.raises(CvaekitError, match=r"its model differ from the run's. Give another --run-name"):
+        train(tiny_fashion, run_name="nightly", progress=False)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted([straight.name, "nightly"])
+
+
 def test_ctrl_c_before_anything_is_saved_leaves_no_folder_and_no_resume_command(tmp_path, tiny_fashion, monkeypatch):
     def stop(self, *args):
         raise KeyboardInterrupt  # outside the steps: stops at once, before any checkpoint

@@ -11,7 +11,8 @@ runs index the file and never decode again.
 Decoding runs in a pool of processes (one per core) and streams into the file, so memory
 stays bounded for sets larger than RAM. Progress is saved every few seconds: an
 interrupted build continues where it stopped, and a lock lets concurrent processes (torchrun
-ranks, parallel runs) wait for the one that builds it.
+ranks, parallel runs) wait for the one that builds it. meta.json holds images.u8's size and
+checksum, checked at every load: a damaged file is decoded again, never read (files.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from cvaekit.caches.files import checksum, damage, locked, manifest, say_repaired, write_json
 from cvaekit.caches.paths import cache_dir
 from cvaekit.caches.skipped import (  # noqa: F401 - where data sets have imported them from
     IgnoredFilesWarning,
@@ -148,11 +150,38 @@ def cached_images(kind: str, label: str, ident: object,
                           .encode()).hexdigest()[:16]
     slug = "".join(c if c.isalnum() or c in "_." else "_" for c in label)[-40:] or "images"
     folder = cache_dir(kind, f"{slug}-{size}px-{digest}")
-    if not (folder / "meta.json").is_file():
-        with _locked(folder):
-            if not (folder / "meta.json").is_file():  # another process may have built it meanwhile
+    cache = _verified(folder, repair=False)
+    if cache is None:
+        with locked(folder):  # one process decodes; the others wait here, then read what it wrote
+            cache = _verified(folder, repair=True)  # built (or found damaged) meanwhile?
+            if cache is None:
                 reader, conditions = source()
                 _build(folder, reader, list(conditions), size, channels, fit, progress, workers, label)
+                cache = load_cache(folder)
+    return cache
+
+
+def _verified(folder: Path, repair: bool) -> CachedImages | None:
+    """The complete cache in `folder` when images.u8 matches the size and checksum in
+    meta.json; None when it is not built yet, or is damaged (then, with `repair`, under the
+    lock, it is said and removed, to be decoded again)."""
+    meta_file, data = folder / "meta.json", folder / "images.u8"
+    if not meta_file.is_file():
+        return None
+    try:
+        meta = json.loads(meta_file.read_text())  # written last and whole: a complete build's
+        expected = {"bytes": meta["count"] * meta["channels"] * meta["size"] ** 2, "sha256": meta.get("sha256")}
+        problem = damage(data, expected)
+    except (ValueError, KeyError, TypeError):
+        meta, problem = {}, "meta.json cannot be read"
+    if problem:
+        if repair:
+            say_repaired(f"The image cache '{folder}'", problem, "decoding its images again")
+            meta_file.unlink()
+            data.unlink(missing_ok=True)
+        return None
+    if not expected["sha256"]:  # written by an older cvaekit: its checksum from now on
+        write_json(meta_file, {**meta, "sha256": checksum(data)})
     return load_cache(folder)
 
 
@@ -234,7 +263,7 @@ def _build(folder: Path, reader: ImageReader, conditions: list, size: int, chann
 
     def save(out: np.memmap) -> None:
         out.flush()
-        _write_json(state_file, {"total": total, "row": row, "done": done, "skipped": sorted(skipped),
+        write_json(state_file, {"total": total, "row": row, "done": done, "skipped": sorted(skipped),
                                  "missing": sorted(missing)})
 
     with Progress(*columns, console=Console(stderr=True), disable=not progress, transient=True) as bar:
@@ -261,28 +290,6 @@ def _build(folder: Path, reader: ImageReader, conditions: list, size: int, chann
     meta = {"version": CACHE_VERSION, "count": kept, "size": size, "channels": channels, "fit": fit,
             "conditions": [c for i, c in enumerate(conditions) if i not in skipped],
             "skipped": [reader.name(i) for i in sorted(skipped)],
-            "missing": [reader.name(i) for i in sorted(missing)]}
-    _write_json(folder / "meta.json", meta)
+            "missing": [reader.name(i) for i in sorted(missing)], **manifest(folder / "images.u8")}
+    write_json(folder / "meta.json", meta)  # last: it marks the cache complete
     state_file.unlink(missing_ok=True)
-
-
-def _write_json(path: Path, value: object) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value))
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _locked(folder: Path):
-    """Hold folder/.lock (where the platform has fcntl): one builder at a time."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no cross-process lock
-        yield
-        return
-    with open(folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -5,14 +5,19 @@ each caption's embedding is computed once, kept in memory, and written to disk u
 `cache_dir("embeddings", <model key>)`, where later runs find it. Every entry is a 2-D
 tensor: row 0 is the caption's vector and, for token conditioners, rows 1.. its tokens.
 
-On disk the cache is a folder of shard files, each written atomically (temporary file,
-then rename), so several processes (torchrun ranks, parallel runs) can share it safely.
+On disk the cache is a folder of shard files, each written whole (temporary file, then
+rename) and named with its size and checksum, checked before it is read: a damaged shard is
+said, removed and its captions encoded again. Processes that share the cache (torchrun ranks,
+parallel runs, a `prepare` beside a `run`) encode under its lock, after reading what the
+others wrote, so no caption is encoded twice (files.py).
 """
 
 from __future__ import annotations
 
 import atexit
 import hashlib
+import io
+import re
 import time
 import uuid
 import weakref
@@ -31,10 +36,10 @@ from rich.progress import (
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
+from cvaekit.caches.files import checksum, damage, locked, say_repaired, write_atomic
 from cvaekit.caches.paths import cache_dir
 from cvaekit.core.condition import Condition
 from cvaekit.errors import UnknownConditionError
-from cvaekit.store.checkpoint import save_checkpoint
 
 # encode(texts, device) -> one CPU tensor [L, D] per text (row 0 the vector, then tokens)
 Encode = Callable[[list[str], torch.device], list[torch.Tensor]]
@@ -69,18 +74,22 @@ class EmbeddingCache:
         self.pending: dict[str, torch.Tensor] = {}
         self.encoded = 0  # captions run through the encoder by this process
         self.folder: Path | None = None
+        self.read: set[str] = set()  # the shards on disk whose entries are in memory
         self.last_flush = time.monotonic()
         _live.add(self)
 
     def get(self, texts: Sequence[str], device: torch.device | str = "cpu") -> list[torch.Tensor]:
-        """The embeddings of `texts` (CPU tensors), encoding on `device` those not yet cached."""
-        self._load()
+        """The embeddings of `texts` (CPU tensors), encoding on `device` those not yet cached
+        (under the cache's lock, after reading what other processes wrote meanwhile)."""
+        self._first_look()
         keys = [text_key(t) for t in texts]
-        missing = list({k: t for k, t in zip(keys, texts) if k not in self.memory}.items())
-        for start in range(0, len(missing), self.batch_size):
-            self._encode(missing[start:start + self.batch_size], torch.device(device))
-        if self._flush_due():
-            self.flush()
+        if any(k not in self.memory for k in keys):
+            with locked(self.folder):
+                self._refresh(repair=True)
+                missing = list({k: t for k, t in zip(keys, texts) if k not in self.memory}.items())
+                for start in range(0, len(missing), self.batch_size):
+                    self._encode(missing[start:start + self.batch_size], torch.device(device))
+                self.flush()  # before the lock is let go: a process waiting for it finds them
         return [self.memory[k] for k in keys]
 
     def precompute(self, texts: Sequence[str], device: torch.device | str = "cpu",
@@ -88,6 +97,11 @@ class EmbeddingCache:
         """Encode every caption of `texts` not cached yet, batched, with a progress bar;
         returns how many. What is encoded is written to disk as it goes (and on an
         interrupt), so running it again continues where it stopped."""
+        with locked(self._folder()):  # one process encodes; the others wait, then find it done
+            self._refresh(repair=True)
+            return self._precompute(texts, device, progress)
+
+    def _precompute(self, texts: Sequence[str], device: torch.device | str, progress: bool) -> int:
         todo = self.missing(texts)
         columns = [TextColumn("encoding captions"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]:,.0f}/s"), TimeRemainingColumn()]
@@ -109,7 +123,7 @@ class EmbeddingCache:
 
     def missing(self, texts: Sequence[str]) -> list[tuple[str, str]]:
         """(key, text) of each distinct caption of `texts` not cached yet."""
-        self._load()
+        self._first_look()
         return list({text_key(t): t for t in texts if text_key(t) not in self.memory}.items())
 
     def _flush_due(self) -> bool:
@@ -129,24 +143,45 @@ class EmbeddingCache:
         self.last_flush = time.monotonic()
         if not self.pending or self.folder is None:
             return
-        _write_shard(self.folder, self.pending)
+        self.read.add(_write_shard(self.folder, self.pending).name)
         self.pending = {}
 
-    def _load(self) -> None:
-        """Read the shards on disk once (merging them when there are many)."""
+    def _folder(self) -> Path:
+        if self.folder is None:
+            self.folder = cache_dir("embeddings", self.key)
+        return self.folder
+
+    def _first_look(self) -> None:
+        """Read the shards on disk once; many of them, or any without a checksum (an older
+        cvaekit's), are merged into one, under the lock."""
         if self.folder is not None:
             return
-        self.folder = cache_dir("embeddings", self.key)
-        shards = sorted(self.folder.glob("shard-*.pt"))
-        for shard in shards:
-            try:
-                self.memory.update(_read_shard(shard))
-            except (OSError, RuntimeError, KeyError, ValueError):
-                continue  # removed by another process's merge, or unreadable: just recompute
-        if len(shards) > self.max_shards:
-            _write_shard(self.folder, self.memory)
-            for shard in shards:
+        self._refresh(repair=False)
+        if len(self.read) > self.max_shards or any(not SHARD.fullmatch(name) for name in self.read):
+            with locked(self.folder):
+                self._refresh(repair=True)
+                old = [self.folder / name for name in self.read]
+                self.read = {_write_shard(self.folder, self.memory).name}
+                for shard in old:
+                    shard.unlink(missing_ok=True)
+
+    def _refresh(self, repair: bool) -> None:
+        """Read the shards not read yet (what other processes wrote since). With `repair` (under
+        the lock) a damaged shard is said and removed: its captions are encoded again."""
+        for shard in sorted(self._folder().glob("shard-*.pt")):
+            if shard.name in self.read:
+                continue
+            entries, problem = _read_shard(shard)
+            if problem and repair:
+                say_repaired(f"The text-embedding cache '{self.folder}'", problem,
+                             "removed it; its captions are encoded again")
                 shard.unlink(missing_ok=True)
+            elif entries is not None:
+                self.memory.update(entries)
+                self.read.add(shard.name)
+
+
+SHARD = re.compile(r"shard-\d+-[0-9a-f]{8}-(\d+)-([0-9a-f]{32})\.pt")  # the bytes and checksum it holds
 
 
 def _write_shard(folder: Path, entries: dict[str, torch.Tensor]) -> Path:
@@ -154,15 +189,31 @@ def _write_shard(folder: Path, entries: dict[str, torch.Tensor]) -> Path:
     rows = [entries[k] for k in keys]
     state = {"keys": keys, "lengths": torch.tensor([r.shape[0] for r in rows]),
              "data": torch.cat(rows) if rows else torch.empty(0)}
-    name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.pt"
-    save_checkpoint(state, folder / name)
-    return folder / name
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    path = folder / f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}-{len(data)}-{checksum(data)[:32]}.pt"
+    write_atomic(path, data)
+    return path
 
 
-def _read_shard(path: Path) -> dict[str, torch.Tensor]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    rows = state["data"].split(state["lengths"].tolist())
-    return dict(zip(state["keys"], rows))
+def _read_shard(path: Path) -> tuple[dict[str, torch.Tensor] | None, str | None]:
+    """A shard's entries, after checking its bytes against the size and checksum in its name
+    (one without them, an older cvaekit's, is read as it is); (None, what is wrong) when it
+    is damaged, (None, None) when it is gone (merged by another process)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    named = SHARD.fullmatch(path.name)
+    problem = damage(data, {"bytes": int(named[1]), "sha256": named[2]}, path.name) if named else None
+    if problem:
+        return None, problem
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return dict(zip(state["keys"], state["data"].split(state["lengths"].tolist()))), None
+    except (RuntimeError, KeyError, ValueError, EOFError, AttributeError) as exc:
+        return None, f"{path.name} cannot be read ({type(exc).__name__})"
 
 
 _live: weakref.WeakSet[EmbeddingCache] = weakref.WeakSet()

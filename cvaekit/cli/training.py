@@ -20,12 +20,13 @@ def run_cmd(
     recipe: Optional[Path] = typer.Argument(None, help="Recipe YAML, or a built-in recipe's name (`cvaekit recipes`); optional with --resume."),
     set_: list[str] = typer.Option([], "--set", help="Override a key: --set train.epochs=5 (value parsed as YAML)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run folder from its last checkpoint."),
+    run_name: Optional[str] = typer.Option(None, "--run-name", help="Train in runs_dir/NAME; the same command again (or a torchrun restart) continues it from its last checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train (and evaluate at each checkpoint) what a recipe describes."""
     from cvaekit.training.run import train
 
-    path = train(recipe, overrides=set_, resume=resume, progress=not quiet)
+    path = train(recipe, overrides=set_, resume=resume, run_name=run_name, progress=not quiet)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
         out.print(f"Run folder: [bold]{path}[/]")
 

@@ -55,6 +55,7 @@ class TrainConfig:
     objective: Literal["elbo", "iwae"] = "elbo"  # elbo: the negative ELBO; iwae: the importance-weighted bound with iwae_k samples (Burda et al. 2016)
     iwae_k: PositiveInt = 5  # samples per image of the iwae objective
     checkpoint_every: PositiveInt = 10  # epochs between kept checkpoints; the last is always kept
+    save_every_steps: PositiveInt | None = None  # also save checkpoints/last.pt every N steps inside an epoch, so a crash loses at most N steps (null: at the end of each epoch only; docs/performance.md gives the cost of a save)
     limit: PositiveInt | None = None  # train on the first N images only (quick runs, tests)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     amp: bool = False  # bfloat16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX)

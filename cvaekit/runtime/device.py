@@ -83,7 +83,14 @@ class Distributed:
             if device.type == "cuda":
                 self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
                 torch.cuda.set_device(self.device)
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+            if attempt is None:
+                dist.init_process_group(backend)
+            else:  # torchrun: its store outlives a restart; the peers' addresses of the group it replaced must not be read
+                store, _, _ = next(dist.rendezvous("env://"))
+                dist.init_process_group(backend, store=dist.PrefixStore(f"cvaekit/attempt-{attempt}", store),
+                                        rank=self.rank, world_size=self.world)
 
     @property
     def main(self) -> bool:

@@ -8,7 +8,7 @@ A training checkpoint (`checkpoints/last.pt`, `epoch-NNNN.pt`) holds:
     epoch, step             completed epochs, optimizer steps
     rng                     {"torch", "order", "cuda"?}: the generators' states
     data_info, recipe       what rebuilds the model without the data set
-    position                only inside an epoch (a Ctrl-C): the epoch's order, caption draws,
+    position                only inside an epoch (a Ctrl-C, or train.save_every_steps): the epoch's order, caption draws,
                             batches done, images seen and running totals
 
 A fitted prior (`epoch-NNNN.prior.pt`) holds: prior {name, params}, state, epoch, fitted_to,
@@ -44,6 +44,23 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> None:
             raise
         raise DiskFullError(f"No space left to write '{path}' ({exc}); "
                             f"{'the previous one is intact' if path.is_file() else 'nothing was written'}.") from None
+
+
+def keep_copy(source: Path, target: Path) -> None:
+    """`target` becomes a copy of the checkpoint `source`, whole or not at all: a hard link
+    (`source` is only ever replaced by a rename, so the link keeps this copy intact), or a
+    copied file on a file system without hard links."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        try:
+            shutil.copyfile(source, tmp)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+    tmp.replace(target)
 
 
 def is_disk_full(exc: BaseException, folder: Path, need: int = 1 << 20) -> bool:

@@ -1,7 +1,8 @@
 """The run folder: runs/<name>-<timestamp>/ and everything a run leaves in it.
 
     recipe.yaml            the resolved recipe (every default filled in)
-    checkpoints/last.pt    after every epoch; epoch-NNNN.pt every `checkpoint_every` epochs
+    checkpoints/last.pt    after every epoch (and every `save_every_steps` steps); epoch-NNNN.pt
+                           every `checkpoint_every` epochs
     metrics.jsonl          one line per epoch (kind: train) and per checkpoint (kind: eval)
     samples/epoch-NNNN.png         a labelled sample grid per checkpoint
     reconstructions/epoch-NNNN.png real images above their reconstructions
@@ -9,12 +10,16 @@
     evaluation.csv / .json         `cvaekit evaluate`'s table (each evaluation merged in)
     samples_by_epoch.png, reconstructions_by_epoch.png
     checkpoints/epoch-NNNN.prior.pt    a prior `cvaekit fit-prior` fitted to that checkpoint
+    torchrun-id.txt        under torchrun: the job's id, by which a restarted group finds the run
+
+A run started with `--run-name NAME` is `<runs_dir>/NAME`, without the timestamp.
 
 `RunDir` is the one place these paths are spelled.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -32,9 +37,11 @@ class RunDir:
     path: Path
 
     @classmethod
-    def create(cls, recipe: Recipe) -> RunDir:
-        """A new run folder `<runs_dir>/<name>-<timestamp>` holding the resolved recipe."""
-        path = new_folder(Path(recipe.runs_dir), recipe.name)
+    def create(cls, recipe: Recipe, folder: Path | None = None) -> RunDir:
+        """A new run folder `<runs_dir>/<name>-<timestamp>` (or `folder`: a named run's, or one a
+        crash left before its first checkpoint) holding the resolved recipe."""
+        path = new_folder(Path(recipe.runs_dir), recipe.name) if folder is None else folder
+        path.mkdir(parents=True, exist_ok=True)
         dump_recipe(recipe, path / "recipe.yaml")
         return cls(path)
 
@@ -95,6 +102,14 @@ class RunDir:
     def metrics_file(self) -> Path:
         return self.path / "metrics.jsonl"
 
+    @property
+    def launch_file(self) -> Path:
+        """The id of the torchrun job that made the run: its restarted group finds the run by it."""
+        return self.path / "torchrun-id.txt"
+
+    def launched_by(self, run_id: str) -> bool:
+        return self.launch_file.is_file() and self.launch_file.read_text().strip() == run_id
+
     def checkpoints(self) -> list[tuple[int, Path]]:
         """(epoch, path) of every kept checkpoint, oldest first."""
         found = []
@@ -142,12 +157,16 @@ class RunDir:
 
 
 def new_folder(parent: Path, name: str) -> Path:
-    """A new folder `parent/<name>-<timestamp>` (with -2, -3, ... for two in the same second)."""
+    """A new folder `parent/<name>-<timestamp>` (with -2, -3, ... for two in the same second).
+    Made with mkdir itself, never a look first: of two processes starting in the same second
+    one gets the name and the other the next, never both the same folder."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = parent / f"{name}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = parent / f"{name}-{stamp}-{n}"
-    path.mkdir(parents=True)
-    return path
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        path = parent / (f"{name}-{stamp}" if n == 1 else f"{name}-{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")

@@ -1,4 +1,5 @@
-"""The training loop: epochs of steps, a checkpoint at the recipe's pace, and a stop that saves
+"""The training loop: epochs of steps, a checkpoint at the recipe's pace (last.pt also every
+`save_every_steps` steps inside an epoch, so a crash loses little), and a stop that saves
 where it stands (Ctrl-C) or says where the loss went wrong.
 
 `train` (run.py) builds the parts from the recipe; the loop only trains them. Its state
@@ -9,8 +10,6 @@ bit-identically.
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from cvaekit.evaluation.progress import (
 from cvaekit.recipe import Recipe
 from cvaekit.runtime.device import Distributed, console, mixed_precision
 from cvaekit.runtime.interrupts import Interrupts
-from cvaekit.store.checkpoint import write_training_checkpoint
+from cvaekit.store.checkpoint import keep_copy, write_training_checkpoint
 from cvaekit.store.runs import RunDir
 from cvaekit.training.batches import HostBatches, ResidentSplit, place, prefetched
 from cvaekit.training.blame import trial_draw, watched
@@ -77,6 +76,7 @@ class TrainingLoop:
         self.interrupts, self.trackers = parts.interrupts, parts.trackers
         self.first_step_parts = parts.first_step_parts
         self.state = state
+        self.save_every = parts.recipe.train.save_every_steps  # mid-epoch saves of last.pt (None: none)
         self.lr: float | None = None  # the learning rate the optimizer has now (set by the first step)
         self.progress = parts.progress and self.ddp.main
         self.train_split = self.data.train.head(self.recipe.train.limit)
@@ -194,12 +194,17 @@ class TrainingLoop:
                 terms = self._step(images, raw, total_steps)
                 pending.append((terms["loss"].detach(), terms["recon"].detach(), terms["kl"].detach(), len(images)))
                 alone_asked = self.ddp.world == 1 and self.interrupts.requested  # one process stops at any step
-                if self.state.step % every == 0 or b == len(plan.batches) - 1 or alone_asked:
+                save = self.save_every and self.state.step % self.save_every == 0 and b < len(plan.batches) - 1
+                if self.state.step % every == 0 or b == len(plan.batches) - 1 or alone_asked or save:
                     bad_step, bad_loss = self._fold(plan, pending)
                     pending = []
                     agree = self.ddp.world > 1 or bad_step >= 0 or alone_asked  # alone, nothing to exchange
                     if agree and self._agree(epoch, bad_step, bad_loss):
                         self._stop_inside(plan, epoch, b + 1)
+                    if save and self.ddp.main:  # a crash loses at most save_every_steps steps
+                        self.state.position = plan.position(epoch, b + 1)
+                        self._save_last()
+                        self.state.position = None
                 now = time.perf_counter()
                 if self.progress and (now - shown > 0.25 or plan.seen == plan.size):
                     shown = now
@@ -236,9 +241,7 @@ class TrainingLoop:
     def _stop_inside(self, plan: EpochPlan, epoch: int, batches_done: int) -> None:
         """Ctrl-C: save where this epoch stands, then stop (every process after the save)."""
         if self.ddp.main:
-            self.state.position = {"epoch": epoch, "batches": batches_done, "of": len(plan.batches),
-                                   "order": plan.order, "draws": plan.draws, "seen": plan.seen,
-                                   "totals": torch.tensor(plan.totals, dtype=torch.float64)}
+            self.state.position = plan.position(epoch, batches_done)
             self._save_last()
         self.ddp.barrier()  # no process leaves (and gets its peers killed) before the save
         raise KeyboardInterrupt
@@ -273,17 +276,7 @@ class TrainingLoop:
     def _checkpoint(self, epoch: int) -> None:
         """Keep this epoch's checkpoint, measure it, and draw its figures."""
         target = self.run.checkpoint(epoch)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        try:  # last.pt is only ever replaced by a rename, so a hard link keeps this copy intact
-            os.link(self.run.last, tmp)
-        except OSError:  # a file system without hard links
-            try:
-                shutil.copyfile(self.run.last, tmp)
-            except OSError:
-                tmp.unlink(missing_ok=True)
-                raise
-        tmp.replace(target)
+        keep_copy(self.run.last, target)
         results = run_metrics(self.metrics, EvalContext(self.model, self.data, self.test_split, seed=self.recipe.seed))
         self.run.log({"kind": "eval", "epoch": epoch, "step": self.state.step,
                       "checkpoint": str(target.relative_to(self.run.path)), **results})

@@ -27,7 +27,7 @@ from cvaekit.errors import CvaekitError, DiskFullError, RecipeError
 from cvaekit.plugins.loading import get_registry
 from cvaekit.plugins.registry import Registry, named_failures
 from cvaekit.recipe import Recipe, dump_recipe, load_recipe
-from cvaekit.runtime.device import Distributed, console, flush_denormals, resolve_device
+from cvaekit.runtime.device import Distributed, flush_denormals, resolve_device
 from cvaekit.runtime.interrupts import Interrupts
 from cvaekit.runtime.processes import (
     check_processes,
@@ -41,6 +41,14 @@ from cvaekit.training.blame import parts_of
 from cvaekit.training.fit_prior import second_stage
 from cvaekit.training.loop import LoopParts, TrainingDiverged, TrainingLoop
 from cvaekit.training.memory import check_fits, estimate
+from cvaekit.training.resuming import (
+    already_trained,
+    check_resumable,
+    interrupted_text,
+    resume_text,
+    run_folder,
+    say_continuing,
+)
 from cvaekit.training.state import LoopState
 from cvaekit.training.trackers import Trackers
 
@@ -54,35 +62,41 @@ class TrainingInterrupted(CvaekitError):
 
 
 def train(recipe: Recipe | str | os.PathLike | dict | None, *, overrides: list[str] = (),
-          resume: str | os.PathLike | None = None, registry: Registry | None = None, progress: bool = True,
-          observers: list[Any] = ()) -> Path:
+          resume: str | os.PathLike | None = None, run_name: str | None = None, registry: Registry | None = None,
+          progress: bool = True, observers: list[Any] = ()) -> Path:
     """Train what `recipe` describes (a Recipe, a YAML path or a dict) and return its run folder.
     `observers` are told what loggers are (cvaekit.store.tracking.Logger), unguarded: what one
     raises stops the run (the tuner prunes a trial so). One process only.
 
     With `resume`, continue that run from its last checkpoint; the recipe defaults to the
-    run's own, and its model and data must match it."""
+    run's own, and its model and data must match it. With `run_name`, train in
+    `<runs_dir>/<run_name>`, continuing it when it holds a checkpoint (resuming.py has the rule)."""
     end_if_importing_main()  # a script without `if __name__ == "__main__":`, in a process of train.processes
     registry = registry or get_registry()
     run = RunDir.open(resume) if resume is not None else None
     recipe = _recipe_of(recipe, run, overrides, registry)
+    folder = run_folder(recipe, run_name, resume) if run is None or run_name is not None else None
+    continued = folder is not None and RunDir(folder).last.is_file()  # a named run's, or a restarted group's
+    run = RunDir(folder) if continued else run
     state = None
     if run is not None:
-        _check_resumable(recipe, run, registry)
+        check_resumable(recipe, run, registry, named=continued)
+        if continued:
+            say_continuing(run)
         state = read_training_checkpoint(run.last)
         if state["epoch"] >= recipe.train.epochs:  # before any data or model is built
-            path = _already_trained(run, state["epoch"], recipe.train.epochs, recipe.fit_prior is not None)
+            path = already_trained(run, state["epoch"], recipe.train.epochs, recipe.fit_prior is not None)
             _second_stage(recipe, run, progress)  # under torchrun, each process fits its share
             return path
     device = resolve_device(recipe.train.device)
     check_processes(recipe.train.processes, recipe.train.batch_size)
     if recipe.train.processes > 1 and device.type == "cpu" and not launched():
-        args = (recipe.to_dict(), run.path if run else None, progress)
+        args = (recipe.to_dict(), run.path if run else None, progress, None if run else run_name)
         return Path(run_in_processes(_train_launched, args, recipe.train.processes))  # the fit_prior stage too
     ddp = Distributed(device)
     built = _build(recipe, registry, ddp, state)
     created = run is None
-    run = _open_run_folder(recipe, run, built.state.epoch, ddp)
+    run = _open_run_folder(recipe, run, built.state.epoch, ddp, folder)
     try:
         _fit(built, recipe, run, registry, ddp, progress, observers)
     except BaseException as exc:
@@ -152,12 +166,15 @@ def _check_objective(recipe: Recipe, model: torch.nn.Module) -> None:
                           f"'{recipe.model.prior.name}'. Set train.free_bits: 0, or use a Gaussian prior.")
 
 
-def _open_run_folder(recipe: Recipe, run: RunDir | None, epoch: int, ddp: Distributed) -> RunDir:
-    """A new run folder, or the resumed one with its records past `epoch` dropped; process 0
-    makes it and every process gets its path."""
+def _open_run_folder(recipe: Recipe, run: RunDir | None, epoch: int, ddp: Distributed, folder: Path | None) -> RunDir:
+    """A new run folder (`folder`, or a timestamped one), or the resumed one with its records
+    past `epoch` dropped; process 0 makes it and every process gets its path. Under torchrun
+    the job's id goes in, so a group torchrun restarts finds the run."""
     if ddp.main:
         if run is None:
-            run = RunDir.create(recipe)
+            run = RunDir.create(recipe, folder)
+            if os.environ.get("TORCHELASTIC_RUN_ID"):
+                run.launch_file.write_text(os.environ["TORCHELASTIC_RUN_ID"])
         else:
             run.truncate_records(epoch)
             dump_recipe(recipe, run.recipe_file)  # the resumed run may train for more epochs
@@ -188,18 +205,18 @@ def _fit(built: _Built, recipe: Recipe, run: RunDir, registry: Registry, ddp: Di
 def _stopped(exc: BaseException, run: RunDir) -> BaseException:
     """The error a stopped training ends with: what is saved and how to continue."""
     if isinstance(exc, KeyboardInterrupt):
-        return TrainingInterrupted(_interrupted_text(run))
+        return TrainingInterrupted(interrupted_text(run))
     if isinstance(exc, DiskFullError) or (isinstance(exc, (OSError, RuntimeError)) and is_disk_full(exc, run.path)):
         what = str(exc) if isinstance(exc, DiskFullError) else \
             f"No space left on the device while writing into '{run.path}' ({exc})."
-        return DiskFullError(f"{what} " + _resume_text(run, "Free some space, then continue with"))
+        return DiskFullError(f"{what} " + resume_text(run, "Free some space, then continue with"))
     return exc
 
 
-def _train_launched(recipe: dict, resume: Path | None, progress: bool) -> str:
+def _train_launched(recipe: dict, resume: Path | None, progress: bool, run_name: str | None) -> str:
     """What each process of `train.processes` runs: its share of the training."""
     try:
-        return str(train(recipe, resume=resume, progress=progress))
+        return str(train(recipe, resume=resume, run_name=run_name, progress=progress))
     except KeyboardInterrupt:  # before training began: nothing of this run was saved by it
         raise TrainingInterrupted("Interrupted before training began.") from None
 
@@ -249,49 +266,3 @@ def _drop_if_unsaved(run: RunDir | None, created: bool, ddp: Distributed) -> Non
     """A run this call created that stopped before its first checkpoint leaves no folder."""
     if run is not None and created and ddp.main and not run.last.is_file():
         shutil.rmtree(run.path, ignore_errors=True)
-
-
-def _resume_text(run: RunDir, lead: str) -> str:
-    if not run.last.is_file():
-        return "Nothing had been saved yet, so the run folder was removed; start the run again."
-    state = read_training_checkpoint(run.last)
-    where = f"epoch {state['epoch']}" if "position" not in state else (
-        f"step {state['step']} (batch {state['position']['batches']} of epoch {state['position']['epoch']})")
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    command = f"torchrun --nproc_per_node {world} -m cvaekit" if world > 1 and not launched() else "cvaekit"
-    return f"The last checkpoint ({where}) is intact. {lead}: {command} run --resume {run.path}"
-
-
-def _interrupted_text(run: RunDir) -> str:
-    if not run.last.is_file():
-        return ("Interrupted before anything was saved; the run folder was removed. "
-                "Start the run again to train.")
-    done = max((e for e, _ in run.checkpoints()), default=None)
-    return (f"Interrupted. Everything saved stays in '{run.path}' (kept checkpoints up to epoch "
-            f"{done or 'none'}). " + _resume_text(run, "Continue with"))
-
-
-def _already_trained(run: RunDir, done: int, epochs: int, second_stage: bool = False) -> Path:
-    """Resuming a run that has trained all its epochs trains nothing (it may still fit the
-    recipe's prior); fewer epochs than it has is a mistake."""
-    more = f"cvaekit run --resume {run.path} --set train.epochs={done + 10}"
-    if done > epochs:
-        raise RecipeError(f"Run '{run.path}' has already trained {done} epochs, more than "
-                          f"'train.epochs' ({epochs}) and is left as it is. To train further: {more}")
-    pending = second_stage and not run.fitted_prior(done).is_file()
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
-        rest = "fitting the recipe's prior" if pending else "nothing to do"
-        console.print(f"Run '{run.path}' has already trained all {done} epochs of its recipe; {rest}. "
-                      f"To train further: {more}", markup=False, highlight=False)
-    return run.path
-
-
-def _check_resumable(recipe: Recipe, run: RunDir, registry: Registry) -> None:
-    if not run.last.is_file():
-        raise CvaekitError(f"Run '{run.path}' has no checkpoint to resume from (checkpoints/last.pt).")
-    saved = load_recipe(run.recipe_file, registry=registry).to_dict()
-    new = recipe.to_dict()
-    differ = [k for k in ("model", "data", "seed") if saved[k] != new[k]]
-    if differ:
-        raise RecipeError(f"Cannot resume '{run.path}' with this recipe: its {', '.join(differ)} "
-                          f"differ from the run's. Resume without a recipe to use the run's own.")

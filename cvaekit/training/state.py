@@ -49,3 +49,9 @@ class EpochPlan:
     def size(self) -> int:
         """Images in this process's share of the epoch."""
         return len(self.shard)
+
+    def position(self, epoch: int, batches_done: int) -> dict[str, Any]:
+        """Where this epoch stands after `batches_done` batches: what a checkpoint saved inside
+        it holds to continue it exactly (the whole epoch's order, so every process finds its share)."""
+        return {"epoch": epoch, "batches": batches_done, "of": len(self.batches), "order": self.order,
+                "draws": self.draws, "seen": self.seen, "totals": torch.tensor(self.totals, dtype=torch.float64)}
