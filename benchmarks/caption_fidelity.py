@@ -34,7 +34,6 @@ from cvaekit.components.metrics.cond_accuracy import ConditionalAccuracy
 from cvaekit.components.metrics.fashion_fidelity import fashion_judge, matches, read
 from cvaekit.components.metrics.fid import FID
 from cvaekit.components.metrics.judge import accuracy
-from cvaekit.core.hierarchy import is_top_down, posterior_pass
 from cvaekit.components.metrics.shapes_fidelity import check, colour_masks, failure, find_shape
 from cvaekit.evaluation import EvalContext
 from cvaekit.fit_prior import fit_prior
@@ -62,14 +61,11 @@ def images_by_mode(model, images: torch.Tensor, raw, seed: int, batch: int = 256
 
 
 def posterior_output(model, x: torch.Tensor, cond, gen: torch.Generator) -> torch.Tensor:
-    """The decoder's output for z drawn from q(z | x, c): every group's, for a hierarchical model."""
-    if is_top_down(model):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
-            return posterior_pass(model, x, cond)[0]
-    mu, logvar = model.encoder(x, cond)
-    eps = torch.randn(mu.shape, generator=gen).to(mu.device)
-    return model.decoder(mu + eps * torch.exp(0.5 * logvar), cond)
+    """The decoder's output for z drawn from q(z | x, c) (every group's, for a hierarchical
+    model), the draw seeded from `gen`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
+        return model.posterior(x, cond).out
 
 
 def cells_used(model, captions: list[str], seed: int, per_caption: int = 16) -> float:

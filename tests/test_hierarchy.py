@@ -12,7 +12,7 @@ from test_training import stop_in_epoch
 
 from cvaekit.assembly import build_model
 from cvaekit.core.data import DataInfo
-from cvaekit.core.hierarchy import GroupDraw, posterior_pass
+from cvaekit.core.hierarchy import GroupDraw
 from cvaekit.errors import RecipeError
 from cvaekit.plugins import get_registry
 from cvaekit.recipe import load_recipe
@@ -32,8 +32,8 @@ def model(**decoder):
 def test_the_posterior_and_the_prior_paths_agree_in_shape_at_every_group():
     net = model()
     cond = net.condition(torch.tensor([0, 1]))
-    _, posterior = posterior_pass(net, torch.rand(2, 1, 28, 28), cond)
-    _, prior = net.decoder.top_down(cond, None, [GroupDraw()] * net.decoder.group_count)
+    posterior = net.posterior(torch.rand(2, 1, 28, 28), cond).groups
+    prior = net.prior_sample(cond, net.draws()).groups
     assert len(posterior) == len(prior) == 6  # 3 resolutions x 2 groups
     assert [g.z.shape for g in posterior] == [g.z.shape for g in prior]
     assert {g.z.shape[-1] for g in posterior} == {4, 7, 14}
@@ -53,7 +53,7 @@ def test_the_caption_reaches_every_group_and_temperature_0_repeats():
         torch.nn.init.normal_(group.film.weight, std=0.5)
         torch.nn.init.normal_(group.prior.weight, std=0.5)
     cond = net.condition(torch.tensor([0, 1]))
-    _, groups = net.decoder.top_down(cond, None, [GroupDraw(temperature=0.0)] * net.decoder.group_count)
+    _, groups = net.decoder.top_down(cond, None, [GroupDraw(temperature=0.0)] * net.group_count)
     assert all(not torch.allclose(g.z[0], g.z[1]) for g in groups)
     a = net.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(1), temperature=0.0)
     b = net.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(2), temperature=0.0)
