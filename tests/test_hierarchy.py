@@ -178,3 +178,52 @@ def test_fit_prior_fits_the_top_group_and_generate_takes_a_temperature_per_group
     assert done.exit_code == 0, done.output
     wrong = cli.invoke(app, ["generate", str(run), "bag", "-t", "1,0.5"])
     assert wrong.exit_code != 0 and "6 latent groups: give one temperature for all" in " ".join(wrong.output.split())
+
+
+@pytest.mark.slow
+def test_torchrun_trains_a_hierarchical_run_and_a_resume_ends_bit_identical(tmp_path, tiny_fashion):
+    """Two CPU processes (gloo): the per-group KL, free bits and the skipped-step check agree across
+    them; a run stopped after epoch 1 and resumed to epoch 2 ends as one trained straight."""
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    torchrun = (shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run").split()
+    tiny_fashion["model"] = dict(LADDER)
+    tiny_fashion["train"].update(epochs=2, limit=512, free_bits=0.01, skip_grad_norm=1e4)
+    tiny_fashion["eval"].update(metrics=["nelbo"], limit=32)
+
+    def run(folder, *args):
+        folder.mkdir(exist_ok=True)
+        recipe = folder / "r.yaml"
+        recipe.write_text(yaml.safe_dump({**tiny_fashion, "runs_dir": str(folder / "runs")}))
+        done = subprocess.run([*torchrun, "--standalone", "--nproc_per_node", "2", "-m", "cvaekit", "run", *args,
+                               "-q"], capture_output=True, text=True, timeout=300, cwd=folder)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return next((folder / "runs").iterdir())
+
+    straight = run(tmp_path / "straight", str(tmp_path / "straight" / "r.yaml"))
+    stopped = run(tmp_path / "stopped", str(tmp_path / "stopped" / "r.yaml"), "--set", "train.epochs=1")
+    resumed = run(tmp_path / "stopped", "--resume", str(stopped), "--set", "train.epochs=2")
+    records = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if r["kind"] == "train"]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    assert "kl_group5" in records[-1]
+    a = load_checkpoint(straight / "checkpoints/last.pt")["model"]
+    b = load_checkpoint(resumed / "checkpoints/last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_pages_seed_walk_names_the_group_it_moves():
+    from types import SimpleNamespace
+
+    from cvaekit.serving.service import ServedRun, walk_picture
+
+    run = ServedRun("hier", SimpleNamespace(model=trained_weights(model())))
+    picture = walk_picture(run, "seeds", "a", seed_a=0, seed_b=1, steps=3, group=2)
+    assert picture.note == "'a' from seed 0 to 1 at latent group 2 of 6 (0 the top), in 3 steps."
+    assert picture.name.endswith("-group2")
+    with pytest.raises(CvaekitError, match="no latent group 9"):
+        walk_picture(run, "seeds", "a", group=9)

@@ -128,8 +128,10 @@ class ModelView:
     pseudo-inputs u_k with `posterior`.
 
     posterior(x, cond) -> (mu, logvar): the encoder's q(z | x, c) for images x [B, C, H, W]
-        in [0, 1] and a `Condition` cond, each [B, latent_dim] (with gradients);
-    decode(z, cond) -> logits [B, C, H, W]: the decoder's p(x | z, c), before the sigmoid;
+        in [0, 1] and a `Condition` cond, each [B, latent_dim] (with gradients; a hierarchy's
+        top group, flattened, `latent_dim` its size);
+    decode(z, cond) -> logits [B, C, H, W]: the decoder's p(x | z, c), before the sigmoid
+        (a hierarchy's lower groups at their means);
     condition(raw) -> Condition: the conditioner's output for raw conditions;
     image_shape, latent_dim, cond_dim, data_info, device.
     """
