@@ -2,6 +2,7 @@
 
     python benchmarks/caption_fidelity.py RUN                     # a trained run
     python benchmarks/caption_fidelity.py recipes/shapes_best.yaml [--set k=v ...] [--fit-prior flow]
+    python benchmarks/caption_fidelity.py recipes/shapes_best.yaml recipes/shapes_hier.yaml   # side by side
 
 For caption runs it prints the share of images that the data set's checker accepts for
 their caption (shapes_captions: the shapes checker, by number of shapes; fashion_captions: the
@@ -15,7 +16,10 @@ Beside it, so that fidelity is never bought with collapse: how many of the 4 gri
 real test images and on reconstructions.
 
 With a recipe it trains it first (and with --fit-prior fits that prior to the trained codes),
-and prints the wall time of each step; other jobs on the machine change those times.
+and prints the wall time of each step; other jobs on the machine change those times. Given
+several runs or recipes (a single-latent one and a hierarchical one, say), it ends with one
+table of them side by side: latent groups, training wall time and images/s, sampling images/s,
+the judging's wall time, and the fidelity of posterior samples and of samples at temperature 1.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from cvaekit.components.metrics.cond_accuracy import ConditionalAccuracy
 from cvaekit.components.metrics.fashion_fidelity import fashion_judge, matches, read
 from cvaekit.components.metrics.fid import FID
 from cvaekit.components.metrics.judge import accuracy
-from cvaekit.core.hierarchy import is_top_down, posterior_pass
 from cvaekit.components.metrics.shapes_fidelity import check, colour_masks, failure, find_shape
 from cvaekit.evaluation import EvalContext
 from cvaekit.fit_prior import fit_prior
@@ -44,6 +47,7 @@ from cvaekit.runs import load_run
 from cvaekit.training import train
 
 TEMPERATURES = (1.0, 0.5, 0.0)
+SAMPLING: dict[str, float] = {}
 
 
 @torch.no_grad()
@@ -51,25 +55,26 @@ def images_by_mode(model, images: torch.Tensor, raw, seed: int, batch: int = 256
     """Real, reconstructed, posterior-sampled and prior-sampled images for the same conditions."""
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, list[torch.Tensor]] = {"real": [images]}
+    sampling = 0.0
     for i in range(0, len(images), batch):
         x, r = images[i:i + batch].to(model.device), raw[i:i + batch]
         cond = model.condition(r)
         out.setdefault("reconstructions", []).append(model.likelihood.mean(model.decode_mean(x, cond)).cpu())
         out.setdefault("posterior samples", []).append(model.likelihood.mean(posterior_output(model, x, cond, gen)).cpu())
         for t in TEMPERATURES:
+            start = time.perf_counter()
             out.setdefault(f"samples, temperature {t:g}", []).append(model.sample(r, gen, temperature=t).cpu())
+            sampling += (time.perf_counter() - start) * (t == 1.0)
+    SAMPLING["images_per_s"] = len(images) / max(sampling, 1e-9)  # temperature 1, for the side-by-side table
     return {k: torch.cat(v) for k, v in out.items()}
 
 
 def posterior_output(model, x: torch.Tensor, cond, gen: torch.Generator) -> torch.Tensor:
-    """The decoder's output for z drawn from q(z | x, c): every group's, for a hierarchical model."""
-    if is_top_down(model):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
-            return posterior_pass(model, x, cond)[0]
-    mu, logvar = model.encoder(x, cond)
-    eps = torch.randn(mu.shape, generator=gen).to(mu.device)
-    return model.decoder(mu + eps * torch.exp(0.5 * logvar), cond)
+    """The decoder's output for z drawn from q(z | x, c) (every group's, for a hierarchical
+    model), the draw seeded from `gen`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
+        return model.posterior(x, cond).out
 
 
 def cells_used(model, captions: list[str], seed: int, per_caption: int = 16) -> float:
@@ -156,6 +161,7 @@ def caption_table(trained, data, n: int, seed: int) -> None:
     print(f"fid_random of temperature-1 samples: {fid['fid_random']:.2f}")
     ratio = sum(passed["samples, temperature 1"]) / max(sum(passed["posterior samples"]), 1)
     print(f"Samples at temperature 1 reach {ratio:.2f} of the posterior-sample fidelity.")
+    return {mode: sum(passed[mode]) / len(captions) for mode in ("posterior samples", "samples, temperature 1")}
 
 
 def label_table(trained, data, n: int, seed: int) -> None:
@@ -172,6 +178,7 @@ def label_table(trained, data, n: int, seed: int) -> None:
         print(f"| {mode} | {accuracy(judge, imgs, labels):.3f} |")
     shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))]
     print(f"| samples against shuffled labels | {accuracy(judge, modes['samples, temperature 1'], shuffled):.3f} |")
+    return {mode: accuracy(judge, modes[mode], labels) for mode in ("posterior samples", "samples, temperature 1")}
 
 
 def prior_name(trained) -> str:
@@ -181,10 +188,49 @@ def prior_name(trained) -> str:
     return "N(0, I)" if spec is None else spec.name
 
 
+def measure(target: Path, args) -> dict:
+    """Train `target` when it is a recipe (and fit a prior when asked), then judge it; its row
+    of the side-by-side table."""
+    row, start = {}, time.perf_counter()
+    if target.is_dir():
+        run = target
+    else:
+        run = train(target, overrides=args.overrides)
+        row["train s"] = time.perf_counter() - start
+        print(f"trained {run.name} in {row['train s']:.0f} s (a recipe's fit_prior stage included)")
+    if args.fit_prior:
+        fit = fit_prior(run, args.fit_prior, args.prior_set, epochs=args.fit_epochs, measure=False)
+        print(f"fitted a {fit.prior} prior in {fit.seconds:.0f} s")
+    registry = get_registry()
+    trained = load_run(run, registry=registry)
+    epochs = [r for r in trained.run.records() if r.get("kind") == "train" and "images_per_s" in r]
+    if epochs:
+        row["train images/s"] = sum(r["images_per_s"] * r["seconds"] for r in epochs) / sum(r["seconds"] for r in epochs)
+    data = registry.build("dataset", trained.recipe.data.name, trained.recipe.data.params)
+    start = time.perf_counter()
+    table = label_table if data.train.labelled else caption_table
+    row.update(table(trained, data, args.captions, args.seed))
+    row.update({"judging s": time.perf_counter() - start, "sample images/s": SAMPLING["images_per_s"],
+                "run": run.name, "latent groups": trained.model.group_count, "prior": prior_name(trained)})
+    return row
+
+
+def side_by_side(rows: list[dict]) -> None:
+    columns = ["run", "latent groups", "prior", "train s", "train images/s", "sample images/s", "judging s",
+               "posterior samples", "samples, temperature 1"]
+    print("\nSide by side (wall times on this machine, as loaded as it was):")
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    shares = ("posterior samples", "samples, temperature 1")
+    for row in rows:
+        cells = [f"{row[c]:.3f}" if c in shares else f"{row[c]:,.1f}" if isinstance(row.get(c), float) else
+                 str(row.get(c, "")) for c in columns]
+        print("| " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("target", help="a run folder, or a recipe to train first")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="recipe override")
+    parser.add_argument("targets", nargs="+", help="run folders, or recipes to train first")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="recipe override (every recipe)")
     parser.add_argument("--fit-prior", default=None, help="fit this prior to the trained codes first")
     parser.add_argument("--prior-set", action="append", default=[], help="a parameter of the fitted prior")
     parser.add_argument("--fit-epochs", type=int, default=FIT_PRIOR_DEFAULTS["epochs"])
@@ -193,23 +239,9 @@ def main() -> None:
     args = parser.parse_args()
     random.seed(args.seed)
     torch.set_num_threads(torch.get_num_threads())
-    target = Path(args.target)
-    if target.is_dir():
-        run = target
-    else:
-        start = time.perf_counter()
-        run = train(target, overrides=args.overrides)
-        print(f"trained {run.name} in {time.perf_counter() - start:.0f} s (a recipe's fit_prior stage included)")
-    if args.fit_prior:
-        fit = fit_prior(run, args.fit_prior, args.prior_set, epochs=args.fit_epochs, measure=False)
-        print(f"fitted a {fit.prior} prior in {fit.seconds:.0f} s")
-    registry = get_registry()
-    trained = load_run(run, registry=registry)
-    data = registry.build("dataset", trained.recipe.data.name, trained.recipe.data.params)
-    if data.train.labelled:
-        label_table(trained, data, args.captions, args.seed)
-    else:
-        caption_table(trained, data, args.captions, args.seed)
+    rows = [measure(Path(target), args) for target in args.targets]
+    if len(rows) > 1:
+        side_by_side(rows)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,10 @@ with `--samples` samples per image on the first `--test-images` test images, in 
 
 pythae is not a dependency of cvaekit: without it (`pip install pythae`) its columns are
 skipped. cvaekit's VampPrior is the built-in prior `vamp` (equal weights, as pythae's, with
-the same number of pseudo-inputs). `--tiny` (a few hundred images, 1 epoch, 10 samples) is for CI.
+the same number of pseudo-inputs). `--hier` adds cvaekit's hierarchical model (the `ladder`
+networks of `fashion_hier.yaml`, unconditional, its KL warm-up, free bits and skipped steps;
+pythae has none) beside them. Every row gives its wall time (training and the NLL). `--tiny` (a
+few hundred images, 1 epoch, 10 samples) is for CI.
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ except ImportError:
 INSTALL = "pip install pythae  (for this benchmark only; cvaekit does not depend on it)"
 DATASET = "peers_binarized_fashion"
 LATENT, HIDDEN, COMPONENTS, IWAE_K = 20, 400, 50, 5
+HIER = {"latent_dim": 4, "encoder": {"name": "ladder", "width": 48, "levels": 3, "final_side": 4},  # fashion_hier.yaml's
+        "decoder": {"name": "ladder", "width": 48, "levels": 3, "groups": 2, "final_side": 4}}
+HIER_TRAIN = {"kl_schedule": "linear", "kl_warmup": 2000, "free_bits": 0.02, "grad_clip": 200.0, "skip_grad_norm": 2000.0}
 console = Console(width=150)
 
 
@@ -107,6 +113,8 @@ def train_cvaekit(kind: str, args, runs: Path) -> dict | None:
     model = {"latent_dim": LATENT, "conditioner": "none",
              "encoder": {"name": "mlp", "hidden": HIDDEN}, "decoder": {"name": "mlp", "hidden": HIDDEN}}
     objective = {"objective": "iwae", "iwae_k": IWAE_K} if kind == "IWAE" else {}
+    if kind == "HIER":
+        model, objective = {**HIER, "conditioner": "none"}, HIER_TRAIN
     if kind == "VAMP":
         name = vamp_prior_name()
         if name is None:
@@ -271,7 +279,8 @@ def measure(kind: str, lib: str, args, data: DataSource, work: Path) -> dict | N
         result["own"] = pythae_per_image(result["model"], ctx, args.samples)
         result["cvaekit"] = cvaekit_per_image(ctx.model, ctx, args.samples)
     if result is not None:
-        console.print(f"{kind} {lib}: {time.perf_counter() - started:.0f} s", highlight=False)
+        result["wall"] = time.perf_counter() - started
+        console.print(f"{kind} {lib}: {result['wall']:.0f} s", highlight=False)
     return result
 
 
@@ -285,6 +294,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", action="store_true", help="300 images, 1 epoch, 10 samples on 50 test images (CI)")
+    parser.add_argument("--hier", action="store_true", help="add cvaekit's hierarchical model (ladder networks)")
     args = parser.parse_args()
     if args.tiny:
         args.epochs, args.samples, args.test_images, args.train_images = 1, 10, 50, 300
@@ -304,6 +314,8 @@ def main() -> None:
     for i, kind in enumerate(("VAE", "IWAE", "VAMP")):
         for lib in libs if i % 2 == 0 else libs[::-1]:  # each library first in turn
             results[kind, lib] = measure(kind, lib, args, data, work)
+    if args.hier:
+        results["HIER", "cvaekit"] = measure("HIER", "cvaekit", args, data, work)
     print_table(results, libs, args)
     console.print(f"After: {neighbours()}", highlight=False)
 
@@ -314,21 +326,25 @@ def print_table(results: dict, libs: list[str], args) -> None:
                         f"{train_images} images, batch {args.batch_size}, Adam {args.lr:g}; test NLL in nats "
                         f"(± standard error), {args.samples} importance samples, {args.test_images} test images")
     for column in ("model", "library", "train images/s", "NLL, its own estimator", "NLL, cvaekit's estimator",
-                   "cvaekit's - own (paired)"):
+                   "cvaekit's - own (paired)", "wall s"):
         table.add_column(column, justify="left" if column in ("model", "library") else "right")
-    for kind in ("VAE", "IWAE", "VAMP"):
-        for lib in ("pythae", "cvaekit"):
-            if lib not in libs:
-                table.add_row(kind, lib, "not installed", INSTALL.split("  ")[0], "", "")
-                continue
-            r = results[kind, lib]
-            if r is None:
-                table.add_row(kind, lib, "not built in yet", "", "", "")
-            elif lib == "cvaekit":
-                table.add_row(kind, lib, f"{r['rate']:,.0f}", mean_se(r["own"]), "(the same)", "")
-            else:
-                table.add_row(kind, lib, f"{r['rate']:,.0f}", mean_se(r["own"]), mean_se(r["cvaekit"]),
-                              mean_se(r["cvaekit"] - r["own"], 2))
+    for kind, lib in [(k, lib) for k in ("VAE", "IWAE", "VAMP") for lib in ("pythae", "cvaekit")] + \
+            [("HIER", "cvaekit")] * (("HIER", "cvaekit") in results):
+        if lib not in libs:
+            table.add_row(kind, lib, "not installed", INSTALL.split("  ")[0], "", "", "")
+            continue
+        r = results[kind, lib]
+        if r is None:
+            table.add_row(kind, lib, "not built in yet", "", "", "", "")
+        elif lib == "cvaekit":
+            table.add_row(kind, lib, f"{r['rate']:,.0f}", mean_se(r["own"]), "(the same)", "", f"{r['wall']:.0f}")
+        else:
+            table.add_row(kind, lib, f"{r['rate']:,.0f}", mean_se(r["own"]), mean_se(r["cvaekit"]),
+                          mean_se(r["cvaekit"] - r["own"], 2), f"{r['wall']:.0f}")
+    if ("HIER", "cvaekit") in results:
+        table.caption = (f"HIER: cvaekit's ladder networks (fashion_hier.yaml's: {HIER['decoder']['levels']} "
+                         f"resolutions x {HIER['decoder']['groups']} groups of {HIER['latent_dim']} channels, width "
+                         f"{HIER['decoder']['width']}), unconditional; pythae has no hierarchical VAE.")
     console.print(table)
 
 

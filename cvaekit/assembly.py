@@ -14,7 +14,7 @@ import yaml
 from torch import nn
 
 from cvaekit.core.data import DataInfo, DataSource
-from cvaekit.core.hierarchy import TopDownDecoder
+from cvaekit.core.latents import latent_path, pairing_problem
 from cvaekit.core.likelihood import CONTRACT as LIKELIHOOD_CONTRACT
 from cvaekit.core.likelihood import Bernoulli
 from cvaekit.core.model import CVAE, InjectionStack, attach_prior
@@ -125,15 +125,14 @@ def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry,
 def _check_pairing(config: ModelConfig, encoder: nn.Module, decoder: nn.Module) -> None:
     """A top-down decoder needs an encoder that gives feature maps, holds its own priors, and
     the other way round (core/hierarchy.py)."""
-    top_down = isinstance(decoder, TopDownDecoder)
-    if top_down != bool(getattr(encoder, "top_down", False)):
-        kind = "a top-down (hierarchical) decoder" if top_down else "a single-latent decoder"
-        raise RecipeError(f"Decoder '{config.decoder.name}' is {kind}, but encoder '{config.encoder.name}' "
-                          f"{'gives (mu, logvar)' if top_down else 'gives feature maps for a top-down decoder'}: "
-                          f"pair hierarchical networks with each other (encoder: ladder, decoder: ladder).")
-    if top_down and config.prior is not None:
-        raise RecipeError(f"Decoder '{config.decoder.name}' holds a prior for each of its latent groups; "
-                          f"'model.prior' ('{config.prior.name}') has nothing to do there. Leave it out.")
+    problem = pairing_problem(encoder, decoder)
+    if problem:
+        raise RecipeError(f"Decoder '{config.decoder.name}' {problem} (encoder '{config.encoder.name}'): pair "
+                          f"hierarchical networks with each other (encoder: ladder, decoder: ladder).")
+    if latent_path(decoder).own_priors and config.prior is not None:
+        raise RecipeError(f"Decoder '{config.decoder.name}' holds a prior for each of its latent groups; 'model.prior' "
+                          f"('{config.prior.name}') has nothing to do there. Leave it out (cvaekit fit-prior fits "
+                          f"one for the top group after training).")
 
 
 def build_likelihood(config: ModelConfig, image_shape: tuple[int, ...], registry: Registry) -> nn.Module:
@@ -215,7 +214,7 @@ def load_run(path: str | os.PathLike, checkpoint: str | None = None,
         return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path)
     saved = read_fitted_prior(fitted)
     model.prior = build_prior(saved["prior"]["name"], saved["prior"]["params"], model.conditioner.dim,
-                              model.latent_dim, registry, model)
+                              model.prior_dim, registry, model)
     model.prior.load_state_dict(saved["state"])
     return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path, fitted)
 
@@ -248,7 +247,7 @@ def _load_exported(exported: ExportedModel, name: str, checkpoint: str | None, r
     fitted = None
     if fitted_prior and exported.has_prior:
         spec = config["fitted_prior"]
-        model.prior = build_prior(spec["name"], spec["params"], model.conditioner.dim, model.latent_dim,
+        model.prior = build_prior(spec["name"], spec["params"], model.conditioner.dim, model.prior_dim,
                                   registry, model)
         prior = exported.prior_weights()
         check_weights(prior, model.prior.state_dict(), PRIOR, name)

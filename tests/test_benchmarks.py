@@ -32,14 +32,14 @@ def test_the_own_captions_benchmark_prints_both_ways(tmp_path):
     assert len(list((tmp_path / "pictures").glob("*.png"))) == 64
 
 
-def run_peers(tmp_path, hide_pythae: bool) -> str:
+def run_peers(tmp_path, hide_pythae: bool, *flags: str) -> str:
     env = dict(os.environ)
     if hide_pythae:  # a `pythae` that fails to import, ahead of any installed one
         stub = tmp_path / "hidden" / "pythae"
         stub.mkdir(parents=True)
         (stub / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
         env["PYTHONPATH"] = os.pathsep.join([str(stub.parent), str(ROOT), env.get("PYTHONPATH", "")])
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peers.py"), "--tiny"], capture_output=True,
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peers.py"), "--tiny", *flags], capture_output=True,
                           text=True, timeout=600, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
@@ -53,14 +53,14 @@ def rows(out: str) -> dict[tuple[str, str], list[str]]:
 
 @pytest.mark.slow
 def test_the_peers_benchmark_compares_with_pythae_where_it_is_installed(tmp_path):
-    table = rows(run_peers(tmp_path, hide_pythae=False))
-    assert set(table) == {(m, lib) for m in ("VAE", "IWAE", "VAMP") for lib in ("pythae", "cvaekit")}
-    for model in ("VAE", "IWAE", "VAMP"):
-        rate, own, _, _ = table[model, "cvaekit"]
-        assert float(rate.replace(",", "")) > 0 and "±" in own
+    table = rows(run_peers(tmp_path, False, "--hier"))
+    assert set(table) == {(m, lib) for m in ("VAE", "IWAE", "VAMP") for lib in ("pythae", "cvaekit")} | {("HIER", "cvaekit")}
+    for model in ("VAE", "IWAE", "VAMP", "HIER"):
+        rate, own, _, _, wall = table[model, "cvaekit"]
+        assert float(rate.replace(",", "")) > 0 and "±" in own and float(wall) >= 0
     if importlib.util.find_spec("pythae") is not None:
         for model in ("VAE", "IWAE", "VAMP"):
-            rate, own, theirs_by_ours, paired = table[model, "pythae"]
+            rate, own, theirs_by_ours, paired, _ = table[model, "pythae"]
             assert float(rate.replace(",", "")) > 0 and "±" in own and "±" in theirs_by_ours and "±" in paired
 
 

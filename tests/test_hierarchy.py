@@ -12,8 +12,9 @@ from test_training import stop_in_epoch
 
 from cvaekit.assembly import build_model
 from cvaekit.core.data import DataInfo
-from cvaekit.core.hierarchy import GroupDraw, posterior_pass
-from cvaekit.errors import RecipeError
+from cvaekit.core.hierarchy import GroupDraw
+from cvaekit.core.sampling import sample_rows, walk_seeds, walk_texts
+from cvaekit.errors import CvaekitError, RecipeError
 from cvaekit.plugins import get_registry
 from cvaekit.recipe import load_recipe
 from cvaekit.store.checkpoint import load_checkpoint
@@ -32,8 +33,8 @@ def model(**decoder):
 def test_the_posterior_and_the_prior_paths_agree_in_shape_at_every_group():
     net = model()
     cond = net.condition(torch.tensor([0, 1]))
-    _, posterior = posterior_pass(net, torch.rand(2, 1, 28, 28), cond)
-    _, prior = net.decoder.top_down(cond, None, [GroupDraw()] * net.decoder.group_count)
+    posterior = net.posterior(torch.rand(2, 1, 28, 28), cond).groups
+    prior = net.prior_sample(cond, net.draws()).groups
     assert len(posterior) == len(prior) == 6  # 3 resolutions x 2 groups
     assert [g.z.shape for g in posterior] == [g.z.shape for g in prior]
     assert {g.z.shape[-1] for g in posterior} == {4, 7, 14}
@@ -53,7 +54,7 @@ def test_the_caption_reaches_every_group_and_temperature_0_repeats():
         torch.nn.init.normal_(group.film.weight, std=0.5)
         torch.nn.init.normal_(group.prior.weight, std=0.5)
     cond = net.condition(torch.tensor([0, 1]))
-    _, groups = net.decoder.top_down(cond, None, [GroupDraw(temperature=0.0)] * net.decoder.group_count)
+    _, groups = net.decoder.top_down(cond, None, [GroupDraw(temperature=0.0)] * net.group_count)
     assert all(not torch.allclose(g.z[0], g.z[1]) for g in groups)
     a = net.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(1), temperature=0.0)
     b = net.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(2), temperature=0.0)
@@ -92,18 +93,52 @@ def test_a_tiny_hierarchical_model_trains_and_resumes_bit_identical(tmp_path, ti
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_walk_between_texts_works_and_the_others_say_why_not():
-    from cvaekit.core.sampling import walk_seeds, walk_texts
-    from cvaekit.errors import CvaekitError
-    from cvaekit.training.codes import encode
+def trained_weights(net):
+    """Weights as after training, not the zeros every group's FiLM and prior start from."""
+    torch.manual_seed(0)
+    for group in net.decoder.cells:
+        torch.nn.init.normal_(group.film.weight, std=0.5)
+        torch.nn.init.normal_(group.prior.weight, std=0.5)
+    return net.eval()
 
-    net = model().eval()
-    strip = walk_texts(net, "a", "b", steps=3, seed=0)
-    assert strip.shape == (3, 1, 28, 28)
-    with pytest.raises(CvaekitError, match="Walk from one text to another instead"):
-        walk_seeds(net, "a", 0, 1)
-    with pytest.raises(CvaekitError, match="prior for each of its latent groups"):
-        encode(net, None, 1, 8, 0)
+
+def test_a_temperature_per_group_and_the_top_groups_held():
+    net = trained_weights(model())
+    cond = net.condition(torch.tensor([0, 0, 0]))
+    held = net.prior_sample(cond, net.draws([1.0, 1.0, 0.5, 0.5, 0.0, 0.0], torch.Generator().manual_seed(0),
+                                            fix_top=2)).groups
+    assert all(torch.equal(g.z[0], g.z[i]) for g in held[:2] for i in (1, 2))  # one draw for every image
+    assert all(not torch.equal(g.z[0], g.z[1]) for g in held[2:4])  # drawn per image
+    zero = [0.0] * 6  # every group at its prior's mean: the same image whatever the seed
+    a, b = (sample_rows(net, ["a", "b"], 2, seed=s, temperature=zero) for s in (1, 2))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    with pytest.raises(CvaekitError, match=r"6 latent groups: give one temperature for all, or one per group"):
+        sample_rows(net, ["a"], 2, temperature=[1.0, 0.5])
+    with pytest.raises(CvaekitError, match=r"6 latent groups: hold 0 to 5 of them"):
+        sample_rows(net, ["a"], 2, fix_top=6)
+
+
+def test_a_single_latent_model_is_the_one_group_case_and_says_what_it_has(tiny_fashion):
+    single = build_model(load_recipe(tiny_fashion).model, DataInfo((1, 28, 28), ["a", "b"]), get_registry())
+    assert single.group_shapes == [(8,)] and single.prior_dim == 8
+    with pytest.raises(CvaekitError, match=r"one latent vector \(a single-latent model\): give one temperature; got 3"):
+        sample_rows(single, ["a"], 2, temperature=[1.0, 0.7, 0.5])
+    with pytest.raises(CvaekitError, match="one latent vector .* no top groups to hold: leave out --fix-top"):
+        sample_rows(single, ["a"], 2, fix_top=1)
+    with pytest.raises(CvaekitError, match=r"one latent vector \(group 0\); there is no latent group 1"):
+        walk_seeds(single, "a", 0, 1, group=1)
+
+
+def test_walks_at_a_chosen_group_move_that_group_alone():
+    net = trained_weights(model())
+    assert walk_texts(net, "a", "b", steps=3, seed=0).shape == (3, 1, 28, 28)
+    for group in (0, 3, 5):
+        strip = walk_seeds(net, "a", 0, 1, steps=4, group=group)
+        assert strip.shape == (4, 1, 28, 28) and not torch.equal(strip[0], strip[-1])
+        still = walk_seeds(net, "a", 7, 7, steps=3, group=group)  # one seed: the other groups held, nothing moves
+        assert all(torch.allclose(still[0], image, atol=1e-6) for image in still[1:])
+    with pytest.raises(CvaekitError, match=r"6 latent groups: 0 \(the top\) to 5; there is no latent group 6"):
+        walk_seeds(net, "a", 0, 1, group=6)
 
 
 def test_nelbo_reports_each_groups_kl_and_a_steep_step_is_skipped(tiny_fashion, monkeypatch):
@@ -115,3 +150,80 @@ def test_nelbo_reports_each_groups_kl_and_a_steep_step_is_skipped(tiny_fashion, 
     kls = [measured[f"kl_group{i}"] for i in range(6)]
     assert all(k >= 0 for k in kls)
     assert load_checkpoint(run / "checkpoints/last.pt")["optimizer"]["state"] == {}  # no update was taken
+
+
+def test_fit_prior_fits_the_top_group_and_generate_takes_a_temperature_per_group(tiny_fashion):
+    from typer.testing import CliRunner
+
+    from cvaekit.assembly import load_run
+    from cvaekit.cli import app
+    from cvaekit.training.fit_prior import fit_prior
+
+    tiny_fashion["model"] = dict(LADDER)
+    tiny_fashion["train"].update(epochs=1, limit=128)
+    tiny_fashion["eval"].update(metrics=["nelbo"], limit=32)
+    run = train(tiny_fashion, progress=False)
+    result = fit_prior(run, "mixture", ["components=2"], epochs=1, progress=False)
+    assert result.path.is_file() and result.after["nelbo"] > 0
+    fitted = load_run(run).model
+    assert type(fitted.prior).__name__ == "MixturePrior" and fitted.prior_dim == 3 * 4 * 4  # the top group's z
+    cond = fitted.condition(torch.tensor([0, 1]))
+    top = fitted.prior_sample(cond, fitted.draws(1.0, torch.Generator().manual_seed(0))).groups[0].z
+    again = fitted.prior.sample(cond, torch.Generator().manual_seed(0)).view(top.shape)
+    assert torch.equal(top, again)  # the top group from the fitted prior, the rest from the decoder's
+
+    cli = CliRunner()
+    done = cli.invoke(app, ["generate", str(run), "sneaker", "bag", "-n", "3", "-t", "1,1,0.7,0.7,0.3,0",
+                            "--fix-top", "2", "-o", "grid.png"])
+    assert done.exit_code == 0, done.output
+    wrong = cli.invoke(app, ["generate", str(run), "bag", "-t", "1,0.5"])
+    assert wrong.exit_code != 0 and "6 latent groups: give one temperature for all" in " ".join(wrong.output.split())
+
+
+@pytest.mark.slow
+def test_torchrun_trains_a_hierarchical_run_and_a_resume_ends_bit_identical(tmp_path, tiny_fashion):
+    """Two CPU processes (gloo): the per-group KL, free bits and the skipped-step check agree across
+    them; a run stopped after epoch 1 and resumed to epoch 2 ends as one trained straight."""
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    torchrun = (shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run").split()
+    tiny_fashion["model"] = dict(LADDER)
+    tiny_fashion["train"].update(epochs=2, limit=512, free_bits=0.01, skip_grad_norm=1e4)
+    tiny_fashion["eval"].update(metrics=["nelbo"], limit=32)
+
+    def run(folder, *args):
+        folder.mkdir(exist_ok=True)
+        recipe = folder / "r.yaml"
+        recipe.write_text(yaml.safe_dump({**tiny_fashion, "runs_dir": str(folder / "runs")}))
+        done = subprocess.run([*torchrun, "--standalone", "--nproc_per_node", "2", "-m", "cvaekit", "run", *args,
+                               "-q"], capture_output=True, text=True, timeout=300, cwd=folder)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return next((folder / "runs").iterdir())
+
+    straight = run(tmp_path / "straight", str(tmp_path / "straight" / "r.yaml"))
+    stopped = run(tmp_path / "stopped", str(tmp_path / "stopped" / "r.yaml"), "--set", "train.epochs=1")
+    resumed = run(tmp_path / "stopped", "--resume", str(stopped), "--set", "train.epochs=2")
+    records = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if r["kind"] == "train"]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    assert "kl_group5" in records[-1]
+    a = load_checkpoint(straight / "checkpoints/last.pt")["model"]
+    b = load_checkpoint(resumed / "checkpoints/last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_pages_seed_walk_names_the_group_it_moves():
+    from types import SimpleNamespace
+
+    from cvaekit.serving.service import ServedRun, walk_picture
+
+    run = ServedRun("hier", SimpleNamespace(model=trained_weights(model())))
+    picture = walk_picture(run, "seeds", "a", seed_a=0, seed_b=1, steps=3, group=2)
+    assert picture.note == "'a' from seed 0 to 1 at latent group 2 of 6 (0 the top), in 3 steps."
+    assert picture.name.endswith("-group2")
+    with pytest.raises(CvaekitError, match="no latent group 9"):
+        walk_picture(run, "seeds", "a", group=9)

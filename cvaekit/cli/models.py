@@ -25,8 +25,9 @@ def generate_cmd(
     output: Path = typer.Option(Path("samples.png"), "-o", "--output", help="PNG file to write."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="'last' (default), an epoch, or a path."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
-    temperature: float = typer.Option(1.0, "--temperature", "-t",
-                                      help="Spread of z about the prior's most typical z: 1 samples the prior; below 1, more typical and less varied images; 0, the most typical z itself (the prior's mode). 0 or more."),
+    temperature: str = typer.Option("1", "--temperature", "-t",
+                                    help="Spread of z about the prior's most typical z: 1 samples the prior; below 1, more typical and less varied images; 0, the most typical z itself (the prior's mode). 0 or more; for a hierarchical run one for all groups or one per group from the top: 1,0.7,0.5."),
+    fix_top: int = typer.Option(0, "--fix-top", help="Hierarchical runs: hold the top K latent groups at one draw per text while the lower groups vary from image to image."),
     interpolate: bool = typer.Option(False, "--interpolate",
                                      help="Walk from the first text to the second at a fixed z, in -n steps, as one strip."),
     text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="A local copy of the model's pretrained text encoder, for the one its recipe names."),
@@ -36,7 +37,10 @@ def generate_cmd(
     from cvaekit.serving.generate import generate
     from cvaekit.serving.generate import interpolate as interpolate_texts
 
+    temperature = parse_temperatures(temperature)
     if interpolate:
+        if fix_top:
+            raise CvaekitError("--fix-top is for a grid of samples; --interpolate walks at one draw already.")
         if len(texts) != 2:
             raise CvaekitError(f"--interpolate walks between exactly two texts; got {len(texts)}: "
                                + ", ".join(repr(t) for t in texts) + ".")
@@ -44,8 +48,18 @@ def generate_cmd(
                                  seed=seed, temperature=temperature, text_encoder=text_encoder)
     else:
         path = generate(run, texts, n=n, out=output, checkpoint=checkpoint, seed=seed, temperature=temperature,
-                        text_encoder=text_encoder)
+                        text_encoder=text_encoder, fix_top=fix_top)
     out.print(f"Wrote [bold]{path}[/]")
+
+
+def parse_temperatures(text: str) -> float | list[float]:
+    """--temperature: a number, or numbers separated by commas (one per latent group, from the top)."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise CvaekitError(f"--temperature takes a number, or one per latent group from the top separated by "
+                           f"commas (e.g. 0.8 or 1,0.7,0.5); got '{text}'.") from None
+    return values[0] if len(values) == 1 else values
 
 
 @app.command("serve")

@@ -3,8 +3,8 @@ p(z_l | z_<l, c) and a posterior q(z_l | x, z_<l, c) given relative to it (NVAE'
 
 A decoder is either single-latent (`forward(z, cond)`, with the model's prior) or top-down: a
 `TopDownDecoder`, which holds every group's prior itself and is paired with an encoder that
-gives feature maps (`top_down = True`) instead of (mu, logvar). The objectives, sampling and
-the `nll` metric take both through the functions here; nothing else needs to know.
+gives feature maps (`top_down = True`) instead of (mu, logvar). The model reaches either through
+one latent path (`cvaekit.core.latents`), where a single latent is the one-group case.
 """
 
 from __future__ import annotations
@@ -16,29 +16,48 @@ from torch import nn
 
 from cvaekit.core.condition import Condition
 from cvaekit.core.prior import gaussian_kl, gaussian_log_prob, noise
-from cvaekit.errors import CvaekitError
 
 
 @dataclass(frozen=True)
 class GroupDraw:
     """How a group draws its z: at `temperature` from the prior when sampling (0: its mean),
-    with `generator`; `z`, when given, is used as it is (a group held fixed); `mean` takes the
-    posterior's mean instead of a draw (reconstructions)."""
+    with `generator`; `z`, when given, is used as it is (a group held fixed; flat [B, D] or in
+    the group's shape); `shared` draws one noise for every row of the batch (the top groups of
+    a caption held while lower ones vary); `mean` takes the posterior's mean instead of a draw
+    (reconstructions, codes)."""
 
     temperature: float = 1.0
     generator: torch.Generator | None = None
     z: torch.Tensor | None = None
     mean: bool = False
+    shared: bool = False
 
 
-@dataclass
 class GroupTerms:
-    """A group's z and, on the posterior path, KL(q || p), log q(z) and log p(z), each [B]."""
+    """A group's z and, on the posterior path, its KL(q || p) per free-bits unit (`kl_units`
+    [B, U], each unit `unit_dims` latent dimensions; computed when first read), log q(z) and
+    log p(z) [B], and the posterior's Gaussian (`mu`, `logvar`: the codes `fit-prior` fits)."""
 
-    z: torch.Tensor
-    kl: torch.Tensor | None = None
-    log_q: torch.Tensor | None = None
-    log_p: torch.Tensor | None = None
+    def __init__(self, z: torch.Tensor, kl_units=None, unit_dims: int = 1, log_q: torch.Tensor | None = None,
+                 log_p: torch.Tensor | None = None, mu: torch.Tensor | None = None,
+                 logvar: torch.Tensor | None = None):
+        self.z, self._kl_units, self.unit_dims = z, kl_units, unit_dims
+        self.log_q, self.log_p, self.mu, self.logvar = log_q, log_p, mu, logvar
+
+    @property
+    def kl_units(self) -> torch.Tensor | None:
+        if callable(self._kl_units):  # lazily: a reconstruction or a code needs no KL
+            self._kl_units = self._kl_units()
+        return self._kl_units
+
+    @kl_units.setter
+    def kl_units(self, value) -> None:
+        self._kl_units = value
+
+    @property
+    def kl(self) -> torch.Tensor:
+        """KL(q || p) of each image, [B]."""
+        return self.kl_units.sum(1)
 
 
 def _log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -77,52 +96,27 @@ class Group(nn.Module):
             shift, scale = self.posterior(torch.cat([h, feature], 1)).float().chunk(2, dim=1)
             mu_q, logvar_q = mu_p + shift, (logvar_p + scale).clamp(-10, self.max_logvar)
             z = mu_q if draw.mean else mu_q + torch.randn_like(mu_q) * torch.exp(0.5 * logvar_q)
-            kl = gaussian_kl((mu_q, logvar_q), (mu_p, logvar_p)).flatten(1).sum(1)
-            terms = GroupTerms(z, kl, _log_prob(z, mu_q, logvar_q), _log_prob(z, mu_p, logvar_p))
+            kl = gaussian_kl((mu_q, logvar_q), (mu_p, logvar_p)).flatten(1).sum(1, keepdim=True)
+            terms = GroupTerms(z, kl, z[0].numel(), _log_prob(z, mu_q, logvar_q), _log_prob(z, mu_p, logvar_p),
+                               mu_q, logvar_q)
         h = h + self.cell(h + self.merge(terms.z.to(h.dtype)))
         return h, terms
 
     @staticmethod
     def _from_prior(mu: torch.Tensor, logvar: torch.Tensor, draw: GroupDraw) -> torch.Tensor:
         if draw.z is not None:
-            return draw.z.to(mu.device, mu.dtype)
-        return mu + noise(tuple(mu.shape), mu, draw.generator, draw.temperature) * torch.exp(0.5 * logvar)
+            return draw.z.to(mu.device, mu.dtype).reshape(mu.shape)
+        shape = (1, *mu.shape[1:]) if draw.shared else tuple(mu.shape)
+        return mu + noise(shape, mu, draw.generator, draw.temperature) * torch.exp(0.5 * logvar)
 
 
 class TopDownDecoder(nn.Module):
     """A decoder that holds its latent groups: `top_down(cond, features, draws)` gives the output
-    and each group's `GroupTerms`; `group_count` says how many groups there are."""
+    and each group's `GroupTerms` (from the posterior when the encoder's `features` are given,
+    else from the priors); `group_shapes` is each group's z shape (C, h, w), from the top."""
 
-    group_count: int
+    group_shapes: list[tuple[int, ...]]
 
     def top_down(self, cond: Condition, features: list[torch.Tensor] | None,
                  draws: list[GroupDraw]) -> tuple[torch.Tensor, list[GroupTerms]]:
         raise NotImplementedError
-
-
-def is_top_down(model: nn.Module) -> bool:
-    return isinstance(model.decoder, TopDownDecoder)
-
-
-def posterior_pass(model: nn.Module, x: torch.Tensor, cond: Condition, mean: bool = False):
-    """The output and group terms with every z from the posterior."""
-    draws = [GroupDraw(mean=mean)] * model.decoder.group_count
-    return model.decoder.top_down(cond, model.encoder(x, cond), draws)
-
-
-def temperatures(value: float | list[float], groups: int) -> list[float]:
-    """One temperature per group: a number for all, or a list from the top group down."""
-    values = [float(value)] * groups if not isinstance(value, (list, tuple)) else [float(v) for v in value]
-    if len(values) != groups:
-        raise CvaekitError(f"Give one temperature, or one per latent group ({groups}); got {len(values)}.")
-    return values
-
-
-def prior_pass(model: nn.Module, cond: Condition, generator: torch.Generator | None,
-               temperature: float | list[float] = 1.0, fixed: list[torch.Tensor] | None = None) -> torch.Tensor:
-    """The decoder's output with every z from its prior; `fixed` holds the top groups' z."""
-    temps = temperatures(temperature, model.decoder.group_count)
-    fixed = list(fixed or [])
-    draws = [GroupDraw(t, generator, fixed[i] if i < len(fixed) else None) for i, t in enumerate(temps)]
-    out, _ = model.decoder.top_down(cond, None, draws)
-    return out

@@ -4,16 +4,18 @@ Torch only: the parts are built elsewhere (`cvaekit.assembly`) and handed in."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cvaekit.core.condition import Condition
 from cvaekit.core.data import DataInfo, RawConditions
-from cvaekit.core.hierarchy import is_top_down, posterior_pass, prior_pass
+from cvaekit.core.hierarchy import GroupDraw
+from cvaekit.core.latents import LatentPass, group_draws, latent_path
 from cvaekit.core.likelihood import Bernoulli
 from cvaekit.core.objectives import OBJECTIVES, Objective
-from cvaekit.core.prior import sample_latent
 
 
 class InjectionStack(nn.ModuleList):
@@ -68,16 +70,46 @@ class CVAE(nn.Module):
         """Negative ELBO terms in nats per image."""
         return self(x, raw, Objective(kl_weight=kl_weight))
 
+    # ------------------------------------------------------------ the latent path (core/latents.py)
+
+    @property
+    def group_shapes(self) -> list[tuple[int, ...]]:
+        """Each latent group's z shape, from the top: [(latent_dim,)] for a single latent vector."""
+        return latent_path(self.decoder).group_shapes(self)
+
+    @property
+    def group_count(self) -> int:
+        return len(self.group_shapes)
+
+    @property
+    def prior_dim(self) -> int:
+        """The size of the top group's z, flattened: what `model.prior` (a fitted prior) is over."""
+        return math.prod(self.group_shapes[0])
+
+    def posterior(self, x: torch.Tensor, cond: Condition, mean: bool = False) -> LatentPass:
+        """Every group drawn from q(z | x, c) (its mean with `mean`), with its KL and the output."""
+        return latent_path(self.decoder).posterior(self, x, cond, mean)
+
+    def importance(self, x: torch.Tensor, cond: Condition, k: int) -> LatentPass:
+        """`k` posterior draws per image ([k * B] rows, draw-major) with log q(z) and log p(z)."""
+        return latent_path(self.decoder).importance(self, x, cond, k)
+
+    def prior_sample(self, cond: Condition, draws: list[GroupDraw]) -> LatentPass:
+        """Every group drawn from its prior top-down, one `GroupDraw` per group saying how."""
+        return latent_path(self.decoder).prior_sample(self, cond, draws)
+
+    def draws(self, temperature=1.0, generator: torch.Generator | None = None, fix_top: int = 0) -> list[GroupDraw]:
+        """A `GroupDraw` per group (`cvaekit.core.latents.group_draws`), checked against this model."""
+        return group_draws(self.group_count, temperature, generator, fix_top)
+
     @torch.no_grad()
     def sample(self, raw: RawConditions, generator: torch.Generator | None = None,
-               temperature: float = 1.0) -> torch.Tensor:
+               temperature: float | list[float] = 1.0, fix_top: int = 0) -> torch.Tensor:
         """One image in [0, 1] per condition (the likelihood's mean) from z drawn from the prior
-        (see `sample_latent` for `temperature`)."""
+        (see `sample_latent` for `temperature`: one for all groups, or one per group from the
+        top); the top `fix_top` groups are drawn once and shared by every row."""
         cond = self.condition(raw)
-        if is_top_down(self):  # a temperature per group, from the top, or one for all
-            return self.likelihood.mean(prior_pass(self, cond, generator, temperature))
-        z = sample_latent(self.prior, cond, self.latent_dim, generator, temperature)
-        return self.likelihood.mean(self.decoder(z, cond))
+        return self.likelihood.mean(self.prior_sample(cond, self.draws(temperature, generator, fix_top)).out)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, raw: RawConditions) -> torch.Tensor:
@@ -86,10 +118,7 @@ class CVAE(nn.Module):
 
     def decode_mean(self, x: torch.Tensor, cond: Condition) -> torch.Tensor:
         """The decoder's output with z at the posterior's mean (every group's, top-down)."""
-        if is_top_down(self):
-            return posterior_pass(self, x, cond, mean=True)[0]
-        mu, _ = self.encoder(x, cond)
-        return self.decoder(mu, cond)
+        return self.posterior(x, cond, mean=True).out
 
 
 class ModelView:
@@ -99,8 +128,10 @@ class ModelView:
     pseudo-inputs u_k with `posterior`.
 
     posterior(x, cond) -> (mu, logvar): the encoder's q(z | x, c) for images x [B, C, H, W]
-        in [0, 1] and a `Condition` cond, each [B, latent_dim] (with gradients);
-    decode(z, cond) -> logits [B, C, H, W]: the decoder's p(x | z, c), before the sigmoid;
+        in [0, 1] and a `Condition` cond, each [B, latent_dim] (with gradients; a hierarchy's
+        top group, flattened, `latent_dim` its size);
+    decode(z, cond) -> logits [B, C, H, W]: the decoder's p(x | z, c), before the sigmoid
+        (a hierarchy's lower groups at their means);
     condition(raw) -> Condition: the conditioner's output for raw conditions;
     image_shape, latent_dim, cond_dim, data_info, device.
     """
@@ -109,10 +140,12 @@ class ModelView:
         self._model = model
 
     def posterior(self, x: torch.Tensor, cond: Condition) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._model.encoder(x, cond)
+        top = self._model.posterior(x, cond, mean=True).groups[0]
+        return top.mu.flatten(1), top.logvar.flatten(1)
 
     def decode(self, z: torch.Tensor, cond: Condition) -> torch.Tensor:
-        return self._model.decoder(z, cond)
+        lower = [GroupDraw(temperature=0.0)] * (self._model.group_count - 1)  # a hierarchy's lower groups at their means
+        return self._model.prior_sample(cond, [GroupDraw(z=z), *lower]).out
 
     def condition(self, raw: RawConditions | Condition) -> Condition:
         return self._model.condition(raw)
@@ -123,7 +156,7 @@ class ModelView:
 
     @property
     def latent_dim(self) -> int:
-        return self._model.latent_dim
+        return self._model.prior_dim
 
     @property
     def cond_dim(self) -> int:

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import torch
 
-from cvaekit.core.hierarchy import is_top_down, posterior_pass
-from cvaekit.core.prior import gaussian_log_prob, kl_per_dim, kl_term, prior_log_prob
 
 
 @dataclass(frozen=True)
@@ -30,62 +28,32 @@ class Objective:
 
 
 def elbo_terms(model, x: torch.Tensor, cond, objective: Objective) -> dict[str, torch.Tensor]:
-    """The negative ELBO's terms from one posterior sample per image."""
-    if is_top_down(model):
-        return _hierarchical_elbo_terms(model, x, cond, objective)
-    mu, logvar = model.encoder(x, cond)
-    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-    recon = -model.likelihood.log_prob(x, model.decoder(z, cond)).sum() / x.shape[0]
-    per_dim = kl_per_dim((mu, logvar), model.prior, cond) if objective.free_bits > 0 else None
-    kl = (per_dim.sum() if per_dim is not None else kl_term((mu, logvar), z, model.prior, cond)) / x.shape[0]
-    charged = kl
-    if per_dim is not None:  # each dimension's batch mean, held at least at the free bits
-        charged = per_dim.mean(0).clamp_min(objective.free_bits).sum()
-    return {"loss": recon + objective.kl_weight * charged, "recon": recon, "kl": kl}
-
-
-def _hierarchical_elbo_terms(model, x: torch.Tensor, cond, objective: Objective) -> dict[str, torch.Tensor]:
-    """The negative ELBO of a top-down model: the KL is the groups' sum (each reported in
-    `kl_groups`); free bits hold each group's batch-mean KL at least at free_bits per latent
-    dimension of the group."""
-    out, groups = posterior_pass(model, x, cond)
-    recon = -model.likelihood.log_prob(x, out).sum() / x.shape[0]
-    per_group = torch.stack([g.kl for g in groups]).mean(1)  # [G], nats per image
-    charged = per_group
-    if objective.free_bits > 0:
-        floors = torch.tensor([objective.free_bits * g.z[0].numel() for g in groups], device=per_group.device)
-        charged = torch.maximum(per_group, floors)
+    """The negative ELBO's terms from one posterior sample per image. The KL is the groups' sum (a
+    model of several groups also reports each, from the top, in `kl_groups`); free bits hold each
+    free-bits unit's batch-mean KL at least at free_bits per latent dimension of the unit (a
+    dimension of a single latent vector, a whole group of a hierarchy: `cvaekit.core.latents`)."""
+    drawn = model.posterior(x, cond)
+    recon = -model.likelihood.log_prob(x, drawn.out).sum() / x.shape[0]
+    per_group = torch.stack([g.kl_units.sum() / x.shape[0] for g in drawn.groups])  # [G], nats per image
     kl = per_group.sum()
-    return {"loss": recon + objective.kl_weight * charged.sum(), "recon": recon, "kl": kl,
-            "kl_groups": per_group.detach()}
+    charged = kl
+    if objective.free_bits > 0:
+        charged = torch.stack([g.kl_units.mean(0).clamp_min(objective.free_bits * g.unit_dims).sum()
+                               for g in drawn.groups]).sum()
+    terms = {"loss": recon + objective.kl_weight * charged, "recon": recon, "kl": kl}
+    if len(drawn.groups) > 1:
+        terms["kl_groups"] = per_group.detach()
+    return terms
 
 
 def log_weights(model, x: torch.Tensor, cond, k: int, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
-    """log p(x | z_j, c), log p(z_j | c) and log q(z_j | x, c) for `k` draws z_j ~ q, each [k, B];
-    `weights` = log p(x | z) + kl_weight * (log p(z) - log q(z)) (the importance weights at 1)."""
-    if is_top_down(model):
-        return _hierarchical_log_weights(model, x, cond, k, kl_weight)
-    mu, logvar = model.encoder(x, cond)
-    mu, logvar = mu.float(), logvar.float()
-    z = mu + torch.randn((k, *mu.shape), device=mu.device) * torch.exp(0.5 * logvar)
-    flat_z = z.flatten(0, 1)
-    repeat = cond.index(torch.arange(x.shape[0], device=x.device).repeat(k))
-    out = model.decoder(flat_z.to(mu.dtype), repeat)
-    log_px = model.likelihood.log_prob(x.repeat(k, *[1] * (x.dim() - 1)), out).view(k, -1)
-    log_pz = prior_log_prob(model.prior, flat_z, repeat).view(k, -1)
-    log_qz = gaussian_log_prob(z, mu, logvar)
-    return {"log_px": log_px, "log_pz": log_pz, "log_qz": log_qz,
-            "weights": log_px + kl_weight * (log_pz - log_qz)}
-
-
-def _hierarchical_log_weights(model, x: torch.Tensor, cond, k: int, kl_weight: float) -> dict[str, torch.Tensor]:
-    """As `log_weights`, for a top-down model: every group drawn from its posterior, k times."""
-    repeat = cond.index(torch.arange(x.shape[0], device=x.device).repeat(k))
-    xs = x.repeat(k, *[1] * (x.dim() - 1))
-    out, groups = posterior_pass(model, xs, repeat)
-    log_px = model.likelihood.log_prob(xs, out).view(k, -1)
-    log_pz = torch.stack([g.log_p for g in groups]).sum(0).view(k, -1)
-    log_qz = torch.stack([g.log_q for g in groups]).sum(0).view(k, -1)
+    """log p(x | z_j, c), log p(z_j | c) and log q(z_j | x, c) for `k` draws z_j ~ q, each [k, B]
+    (summed over the latent groups); `weights` = log p(x | z) + kl_weight * (log p(z) - log q(z))
+    (the importance weights at 1)."""
+    drawn = model.importance(x, cond, k)
+    log_px = model.likelihood.log_prob(x.repeat(k, *[1] * (x.dim() - 1)), drawn.out).view(k, -1)
+    log_pz = torch.stack([g.log_p for g in drawn.groups]).sum(0).view(k, -1)
+    log_qz = torch.stack([g.log_q for g in drawn.groups]).sum(0).view(k, -1)
     return {"log_px": log_px, "log_pz": log_pz, "log_qz": log_qz, "weights": log_px + kl_weight * (log_pz - log_qz)}
 
 

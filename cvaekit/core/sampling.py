@@ -9,9 +9,9 @@ import numbers
 import torch
 
 from cvaekit.core.condition import Condition
-from cvaekit.core.hierarchy import is_top_down, prior_pass
+from cvaekit.core.hierarchy import GroupDraw
 from cvaekit.core.model import CVAE
-from cvaekit.core.prior import check_temperature, sample_latent
+from cvaekit.core.latents import check_fix_top, temperatures
 from cvaekit.errors import CvaekitError
 
 
@@ -53,13 +53,15 @@ def check_count(n, what: str = "images per text", most: int | None = None) -> in
 
 @torch.no_grad()
 def sample_rows(model: CVAE, texts: list[str], n: int, seed: int = 0,
-                temperature: float = 1.0) -> list[torch.Tensor]:
+                temperature: float | list[float] = 1.0, fix_top: int = 0) -> list[torch.Tensor]:
     """`n` images per text. Texts are checked (`check_texts`) and parsed by the model's
     conditioner first, so an empty text or an unknown word fails before anything is
     generated. `temperature` below 1 trades variety for more typical images, 0 gives the
-    prior's mode (see `cvaekit.core.prior`)."""
+    prior's mode (see `cvaekit.core.prior`): one for all latent groups, or one per group from
+    the top. The top `fix_top` groups are drawn once per text and shared by its `n` images."""
     texts, n = check_texts(model, texts), check_count(n)
-    temperature = check_temperature(temperature)
+    temperature = temperatures(temperature, model.group_count)
+    fix_top = check_fix_top(fix_top, model.group_count)
     raw = model.conditioner.parse(texts)
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -68,7 +70,7 @@ def sample_rows(model: CVAE, texts: list[str], n: int, seed: int = 0,
     for i in range(len(texts)):
         one = raw[i:i + 1]
         batch = one.repeat(n) if isinstance(one, torch.Tensor) else list(one) * n
-        rows.append(model.sample(batch, generator=gen, temperature=temperature).cpu())
+        rows.append(model.sample(batch, generator=gen, temperature=temperature, fix_top=fix_top).cpu())
     model.train(was_training)
     return rows
 
@@ -81,18 +83,23 @@ MAX_STEPS = 64  # a strip longer than this is no longer a picture anyone can rea
 
 @torch.no_grad()
 def decode_latents(model: CVAE, z: torch.Tensor, cond: Condition) -> torch.Tensor:
-    """Images in [0, 1] for latent codes `z` [B, latent_dim] under `cond`: the one place a
-    walk turns z into pictures, so a walk chooses z itself instead of the prior drawing it."""
-    return model.likelihood.mean(model.decoder(z.to(model.device), cond)).cpu()
+    """Images in [0, 1] for top-group codes `z` [B, prior_dim] under `cond` (a hierarchy's lower
+    groups at their means), so a caller chooses z itself instead of the prior drawing it."""
+    lower = [GroupDraw(temperature=0.0)] * (model.group_count - 1)
+    return model.likelihood.mean(model.prior_sample(cond, [GroupDraw(z=z.to(model.device)), *lower]).out).cpu()
 
 
 def draw_latent(model: CVAE, cond: Condition, seed: int, temperature: float = 1.0) -> torch.Tensor:
-    """One z per condition from the model's prior, each drawn from `seed` afresh: the same
-    seed gives the same draw under every condition (for N(0, I), the same z)."""
-    rows = [sample_latent(model.prior, cond.index(torch.tensor([i], device=cond.vector.device)),
-                          model.latent_dim, torch.Generator().manual_seed(seed), temperature)
-            for i in range(cond.vector.shape[0])]
-    return torch.cat(rows)
+    """One top-group z per condition from the model's prior, each drawn from `seed` afresh: the
+    same seed gives the same draw under every condition (for N(0, I), the same z)."""
+    draws = [GroupDraw(temperature, torch.Generator().manual_seed(seed), shared=True)] * model.group_count
+    return model.prior_sample(cond, draws).groups[0].z.flatten(1)
+
+
+def group_generator(seed: int, group: int) -> torch.Generator:
+    """A walk's generator for one group: `seed` itself at the top, a seed of its own below, so
+    each group's noise depends on the seed and the group alone."""
+    return torch.Generator().manual_seed(seed if group == 0 else (seed * 1_000_003 + group) % 2 ** 63)
 
 
 def blend(a: Condition, b: Condition, t: float) -> Condition:
@@ -140,38 +147,53 @@ def walk_texts(model: CVAE, text_a: str, text_b: str, steps: int = 8, seed: int 
     """Condition interpolation: z fixed by `seed`, the condition moving from `text_a` to
     `text_b` in `steps` steps; [steps, C, H, W]. Under a conditional prior the seed's draw
     is taken at each step's condition, so z follows the prior from one text to the other."""
-    ts, temperature = _steps(steps), check_temperature(temperature)
+    ts, temperature = _steps(steps), temperatures(temperature, model.group_count)
     raw = model.conditioner.parse(check_texts(model, [text_a, text_b]))
     was_training = model.training
     model.eval()
     a, b = (model.condition(raw[i:i + 1]) for i in (0, 1))
     conds = [blend(a, b, t) for t in ts]
-    if is_top_down(model):  # the same noise at every group and step: each group follows its prior
-        images = [model.likelihood.mean(prior_pass(model, c, torch.Generator().manual_seed(seed), temperature)).cpu()
-                  for c in conds]
-    else:
-        images = [decode_latents(model, draw_latent(model, c, seed, temperature), c) for c in conds]
+    # the same noise at every step and group: each group follows its prior as the text moves
+    images = [model.likelihood.mean(model.prior_sample(c, model.draws(temperature, torch.Generator().manual_seed(seed))).out).cpu()
+              for c in conds]
     model.train(was_training)
     return torch.cat(images)
 
 
 @torch.no_grad()
 def walk_seeds(model: CVAE, text: str, seed_a: int, seed_b: int, steps: int = 8,
-               temperature: float = 1.0) -> torch.Tensor:
-    """Latent interpolation: the text fixed, z moving from seed `seed_a`'s draw to seed
-    `seed_b`'s along a great circle around the prior's centre; [steps, C, H, W]."""
-    if is_top_down(model):
-        raise CvaekitError("A walk from one seed to another needs one latent vector; this model has a "
-                           "hierarchy of latent groups. Walk from one text to another instead.")
-    ts, temperature = _steps(steps), check_temperature(temperature)
+               temperature: float | list[float] = 1.0, group: int = 0) -> torch.Tensor:
+    """Latent interpolation: the text fixed, the z of latent group `group` (0, the top, for a
+    single latent vector) moving from seed `seed_a`'s draw to seed `seed_b`'s along a great circle
+    around its prior's centre; the groups above it held at `seed_a`'s draw, those below it at
+    `seed_a`'s noise (so they follow the moving group). [steps, C, H, W]."""
+    group = check_group(model, group)
+    ts, temps = _steps(steps), temperatures(temperature, model.group_count)
     raw = model.conditioner.parse(check_texts(model, [text]))
     was_training = model.training
     model.eval()
     cond = model.condition(raw)
-    za, zb = (draw_latent(model, cond, s, temperature) for s in (seed_a, seed_b))
-    centre = sample_latent(model.prior, cond, model.latent_dim, None, 0.0)
+
+    def draws(seed: int, temperature: float | None = None, z: torch.Tensor | None = None) -> list[GroupDraw]:
+        held = [GroupDraw(t, group_generator(seed_a, i), shared=True) for i, t in enumerate(temps)]
+        held[group] = GroupDraw(temps[group] if temperature is None else temperature,
+                                group_generator(seed, group), z=z, shared=True)
+        return held
+
+    za, zb, centre = (model.prior_sample(cond, d).groups[group].z.flatten(1)
+                      for d in (draws(seed_a), draws(seed_b), draws(seed_a, 0.0)))
     z = torch.cat([centre + slerp(za - centre, zb - centre, t) for t in ts])
     cond = cond.index(torch.zeros(len(ts), dtype=torch.long, device=cond.vector.device))
-    images = decode_latents(model, z, cond)
+    images = model.likelihood.mean(model.prior_sample(cond, draws(seed_a, z=z)).out).cpu()
     model.train(was_training)
     return images
+
+
+def check_group(model: CVAE, group) -> int:
+    """A latent group's index, 0 (the top) to group_count - 1; anything else names the range."""
+    groups = model.group_count
+    if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < groups:
+        what = ("one latent vector (group 0)" if groups == 1 else
+                f"{groups} latent groups: 0 (the top) to {groups - 1}")
+        raise CvaekitError(f"This model has {what}; there is no latent group {group!r} to walk.")
+    return group

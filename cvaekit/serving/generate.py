@@ -21,23 +21,32 @@ from cvaekit.plugins.registry import Registry
 
 def generate(run: str | os.PathLike, texts: list[str], n: int = 8, out: str | os.PathLike = "samples.png",
              checkpoint: str | None = None, seed: int = 0, registry: Registry | None = None,
-             temperature: float = 1.0, text_encoder: str | None = None) -> Path:
+             temperature: float | list[float] = 1.0, text_encoder: str | None = None, fix_top: int = 0) -> Path:
     """Write a grid of `n` samples for each text from a trained run (a run folder, an
     exported folder or a hub id); return its path. `n` is 1 to `MAX_PER_TEXT`; an empty or blank text
-    is an error (`check_texts`: the page's rule too)."""
+    is an error (`check_texts`: the page's rule too). `temperature`: one for every latent
+    group, or a list, one per group from the top (a hierarchical run); `fix_top` holds that many
+    top groups at one draw per text while the lower ones vary from image to image."""
     n = check_count(n, most=MAX_PER_TEXT)  # before the run is loaded
-    check_temperature(temperature)  # before the run is loaded, and before any prior sees it
+    check_temperatures(temperature)  # before the run is loaded, and before any prior sees it
     trained = load_run(run, checkpoint, registry, text_encoder=text_encoder)
     texts = check_texts(trained.model, texts)
-    rows = sample_rows(trained.model, texts, n, seed, temperature)
+    rows = sample_rows(trained.model, texts, n, seed, temperature, fix_top)
     return labelled_grid(rows, texts, out)
+
+
+def check_temperatures(temperature: float | list[float]) -> None:
+    """Each temperature a number, 0 or more (how many the run takes is checked once it is loaded)."""
+    for value in temperature if isinstance(temperature, (list, tuple)) else [temperature]:
+        check_temperature(value)
 
 
 def interpolate(run: str | os.PathLike, text_a: str, text_b: str, steps: int = 8,
                 out: str | os.PathLike = "interpolation.png", checkpoint: str | None = None, seed: int = 0,
-                registry: Registry | None = None, temperature: float = 1.0, text_encoder: str | None = None) -> Path:
+                registry: Registry | None = None, temperature: float | list[float] = 1.0,
+                text_encoder: str | None = None) -> Path:
     """Write the strip of `walk_texts` from a trained run as a labelled PNG; return its path."""
-    check_temperature(temperature)
+    check_temperatures(temperature)
     trained = load_run(run, checkpoint, registry, text_encoder=text_encoder)
     strip = walk_texts(trained.model, text_a, text_b, steps, seed, temperature)
     return labelled_grid([strip], [f"{text_a} -> {text_b}"], out)

@@ -214,21 +214,34 @@ def _walk_tab(gr, runs: list[ServedRun], show) -> None:
             steps = gr.Number(8, step=1, label="Steps", info=f"2 to {MAX_STEPS}, the two ends included",
                               elem_id="walk-steps")
             temperature = _temperature(gr, "walk")
+            group = gr.Number(0, precision=0, label="Latent group", visible=False, elem_id="walk-group",
+                              info=_group_info(runs[0]))
             button = gr.Button("Walk", variant="primary", elem_id="walk-button")
         with gr.Column(scale=3):
             image, download, note = _outputs(gr, "walk", "Strip", "grid")
             metrics, recipe = _run_panel(gr, runs[0], "walk")
 
-    def switch(choice):
+    def switch(choice, label):
         texts = WALKS[choice] == "texts"
         return (gr.update(label="Text (from)" if texts else "Text"), gr.update(visible=texts),
-                gr.update(label="Seed" if texts else "Seed (from)"), gr.update(visible=not texts))
+                gr.update(label="Seed" if texts else "Seed (from)"), gr.update(visible=not texts),
+                group_for(choice, label))
 
-    mode.change(switch, mode, [text_a, text_b, seed_a, seed_b], api_visibility="private")
-    run.change(_describer(runs), run, [metrics, recipe], api_visibility="private")
+    def group_for(choice, label):
+        """The group box, for a seed walk of a hierarchical run only."""
+        run = find_run(runs, label)
+        return gr.update(visible=WALKS[choice] == "seeds" and run.groups > 1, info=_group_info(run))
+
+    mode.change(switch, [mode, run], [text_a, text_b, seed_a, seed_b, group], api_visibility="private")
+    run.change(_describer(runs), run, [metrics, recipe], api_visibility="private").then(
+        group_for, [mode, run], group, api_visibility="private")
     show(lambda label, choice, *args: walk_picture(find_run(runs, label), WALKS[choice], *args),
-         [run, mode, text_a, text_b, seed_a, seed_b, steps, temperature], [image, download, note], "walk",
+         [run, mode, text_a, text_b, seed_a, seed_b, steps, temperature, group], [image, download, note], "walk",
          button.click)
+
+
+def _group_info(run: ServedRun) -> str:
+    return f"0 (the top) to {run.groups - 1}: the group the walk moves, the others held"
 
 
 def build_page(runs: list[ServedRun], folder: str | Path | None = None):

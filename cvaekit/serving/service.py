@@ -59,6 +59,11 @@ class ServedRun:
         return list(classes) if classes else None
 
     @property
+    def groups(self) -> int:
+        """Latent groups of the model: 1 for a single latent vector, more for a hierarchy."""
+        return self.model.group_count
+
+    @property
     def recipe_text(self) -> str:
         return self.trained.run.recipe_file.read_text()
 
@@ -255,11 +260,12 @@ def compare_picture(runs: list[ServedRun], text: str, n=8, temperature=1.0, seed
 
 
 def walk_picture(run: ServedRun, mode: str, text_a: str, text_b: str = "", seed_a=0, seed_b=1,
-                 steps=8, temperature=1.0) -> Picture:
+                 steps=8, temperature=1.0, group=0) -> Picture:
     """A strip of `steps` images, at their own size like a generate grid (read left to right,
     row by row past `PER_ROW`), and a note that says what it walks: mode 'texts' moves the
     condition from `text_a` to `text_b` at a fixed z (from `seed_a`); mode 'seeds' moves z
-    from `seed_a`'s draw to `seed_b`'s at the fixed `text_a`."""
+    from `seed_a`'s draw to `seed_b`'s at the fixed `text_a`, for a hierarchical run the z of
+    latent `group` (0, the top), the other groups held."""
     steps = count(steps, 2, MAX_STEPS, "steps (a walk's two ends included)")
     temperature, seed_a = temperature_in_range(temperature), whole(seed_a, "first seed")
     text_a, note_a = check_text(run, text_a)
@@ -268,9 +274,11 @@ def walk_picture(run: ServedRun, mode: str, text_a: str, text_b: str = "", seed_
         strip = walk_texts(run.model, text_a, text_b, steps, seed_a, temperature)
         what, name = f"From '{text_a}' to '{text_b}' at seed {seed_a}", f"walk-{_slug(text_a)}-to-{_slug(text_b)}"
     elif mode == "seeds":
-        note_b, seed_b = "", whole(seed_b, "second seed")
-        strip = walk_seeds(run.model, text_a, seed_a, seed_b, steps, temperature)
+        note_b, seed_b, group = "", whole(seed_b, "second seed"), whole(group, "latent group")
+        strip = walk_seeds(run.model, text_a, seed_a, seed_b, steps, temperature, group)
         what, name = f"'{text_a}' from seed {seed_a} to {seed_b}", f"walk-{_slug(text_a)}-seed{seed_a}-to-{seed_b}"
+        if run.groups > 1:
+            what, name = f"{what} at latent group {group} of {run.groups} (0 the top)", f"{name}-group{group}"
     else:
         raise CvaekitError(f"Unknown walk '{mode}'; choose 'texts' or 'seeds'.")
     return Picture(pixel_grid(strip), _join(f"{what}, in {steps} steps.", note_a, note_b), name)

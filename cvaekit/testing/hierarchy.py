@@ -28,7 +28,7 @@ def check_top_down(c: _Checker, kind: str, m: nn.Module, build: Callable[[int], 
     def run(mod: nn.Module, device: str = "cpu", temperature: float = 1.0, draw_seed: int = seed) -> Any:
         if kind == "encoder":
             return mod(x.to(device), _cond_to(cond, device))
-        draws = [GroupDraw(temperature, torch.Generator().manual_seed(draw_seed))] * mod.group_count
+        draws = [GroupDraw(temperature, torch.Generator().manual_seed(draw_seed))] * len(mod.group_shapes)
         return mod.top_down(_cond_to(cond, device), None, draws)[0]
 
     out = _run(c, "output shape", run, m)
@@ -40,6 +40,10 @@ def check_top_down(c: _Checker, kind: str, m: nn.Module, build: Callable[[int], 
             c.floating("a feature map", t)
     else:
         c.shape("top_down(cond) on the prior path", out, (batch, *image_shape))
+        _, terms = _run(c, "group shapes", lambda mod: mod.top_down(cond, None, [GroupDraw()] * len(mod.group_shapes)), m)
+        if [tuple(t.z.shape[1:]) for t in terms] != [tuple(s) for s in m.group_shapes]:
+            c.fail("group shapes", f"group_shapes says {list(m.group_shapes)} but the groups' z are "
+                                   f"{[tuple(t.z.shape[1:]) for t in terms]}")
         c.floating("top_down(cond)", out)
         c.same("temperature 0", "two draws at temperature 0 with different seeds differ",
                _run(c, "temperature 0", run, m, "cpu", 0.0, seed), _run(c, "temperature 0", run, m, "cpu", 0.0, seed + 9))

@@ -9,9 +9,7 @@ import torch
 
 from cvaekit.core.condition import Condition
 from cvaekit.core.data import Split
-from cvaekit.core.hierarchy import is_top_down
 from cvaekit.core.model import CVAE
-from cvaekit.errors import CvaekitError
 
 
 @dataclass
@@ -19,8 +17,8 @@ class Codes:
     """Posterior Gaussians of training images under their captions, with their conditions
     (vectors, and tokens for a prior that reads them)."""
 
-    mu: torch.Tensor  # [N, latent_dim]
-    logvar: torch.Tensor  # [N, latent_dim]
+    mu: torch.Tensor  # [N, prior_dim]
+    logvar: torch.Tensor  # [N, prior_dim]
     cond: Condition  # vector [N, cond_dim], tokens [N, T, cond_dim], mask [N, T]
 
     def __len__(self) -> int:
@@ -34,10 +32,8 @@ class Codes:
 
 @torch.no_grad()
 def encode(model: CVAE, split, draws: int, batch_size: int, seed: int) -> Codes:
-    """`draws` posterior codes per image (a caption drawn at random each time)."""
-    if is_top_down(model):
-        raise CvaekitError("fit-prior fits the prior of a single latent vector; this model's decoder holds a "
-                           "prior for each of its latent groups, trained with the model, so there is none to fit.")
+    """`draws` posterior codes per image (a caption drawn at random each time): the top latent
+    group's posterior, flattened (the whole z of a single-latent model)."""
     gen = torch.Generator().manual_seed(seed)
     mus, logvars, conds = [], [], []
     for _ in range(draws):
@@ -45,9 +41,9 @@ def encode(model: CVAE, split, draws: int, batch_size: int, seed: int) -> Codes:
             idx = torch.arange(start, min(start + batch_size, len(split)))
             images, raw = split.batch(idx, generator=gen)
             cond = model.condition(raw)
-            mu, logvar = model.encoder(images.to(model.device), cond)
-            mus.append(mu.float().cpu())
-            logvars.append(logvar.float().cpu())
+            top = model.posterior(images.to(model.device), cond, mean=True).groups[0]
+            mus.append(top.mu.flatten(1).float().cpu())
+            logvars.append(top.logvar.flatten(1).float().cpu())
             conds.append(cond)
     cpu = [Condition(c.vector.float(), c.tokens.float(), c.mask) for c in conds]
     return Codes(torch.cat(mus), torch.cat(logvars), Condition.cat(cpu, device="cpu"))

@@ -129,7 +129,7 @@ def fit_prior(run: str | os.PathLike, prior: str = "flow", overrides: list[str] 
     seed = recipe.seed + 2 * ddp.rank  # each process its own draws
     codes = encode(model, fit_split.part(ddp.rank, ddp.world), draws, 256, seed)
     held_out = encode(model, check_split.part(ddp.rank, ddp.world), 1, 256, seed + 1)
-    new = build_prior(spec.name, spec.params, model.conditioner.dim, model.latent_dim, registry, model).to(model.device)
+    new = build_prior(spec.name, spec.params, model.conditioner.dim, model.prior_dim, registry, model).to(model.device)
     ddp.same_weights(new)
     _trial(new, Part("prior", spec.name, registry.get("prior", spec.name).origin), codes)
     best = _fit(new, codes, held_out, epochs, lr, max(1, batch_size // ddp.world), seed, progress and ddp.main, ddp)

@@ -62,6 +62,7 @@ class DenseLadderDecoder(TopDownDecoder):
         self.image_shape = tuple(image_shape)
         self.start = nn.Parameter(torch.zeros(1, width, 1, 1))
         self.levels, self.groups_per_level = levels, groups
+        self.group_shapes = [(latent_dim, 1, 1)] * (levels * groups)
         self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar, kernel=1)
                                    for _ in range(levels * groups))
         self.inject = injections.at(0, width + cond_dim)

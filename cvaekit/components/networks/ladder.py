@@ -97,6 +97,7 @@ class LadderDecoder(TopDownDecoder):
         self.sizes = latent_sizes(image_shape, levels, final_side)
         self.start = nn.Parameter(torch.zeros(1, width, *self.sizes[0]))
         self.groups_per_level = groups
+        self.group_shapes = [(latent_dim, *size) for size in self.sizes for _ in range(groups)]
         self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar) for _ in range(levels * groups))
         self.injections = nn.ModuleList(injections.at(k, width) for k in range(levels))
         self.widen = nn.ModuleList(conv(inj.out_channels, width, 1) for inj in self.injections)
@@ -123,7 +124,3 @@ class LadderDecoder(TopDownDecoder):
         for size, stage in zip(self.rise_sizes, self.rise):  # resize, then convolve: no checkerboard
             h = stage(F.interpolate(h, size=size, mode="nearest"))
         return self.head(h), terms
-
-    @property
-    def group_count(self) -> int:
-        return len(self.cells)
