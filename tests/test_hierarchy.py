@@ -227,3 +227,25 @@ def test_the_pages_seed_walk_names_the_group_it_moves():
     assert picture.name.endswith("-group2")
     with pytest.raises(CvaekitError, match="no latent group 9"):
         walk_picture(run, "seeds", "a", group=9)
+
+
+def test_the_dense_ladder_is_a_hierarchy_of_vectors_that_learns():
+    spec = {"latent_dim": 4, "conditioner": "onehot",
+            "encoder": {"name": "dense_ladder", "hidden": 32, "width": 16, "levels": 2},
+            "decoder": {"name": "dense_ladder", "hidden": 32, "width": 16, "levels": 2, "groups": 2}}
+    recipe = load_recipe({"name": "t", "data": "fashion_mnist", "model": spec})
+    torch.manual_seed(0)
+    net = build_model(recipe.model, DataInfo((1, 28, 28), ["a", "b"]), get_registry())
+    x, labels = (torch.rand(16, 1, 28, 28) > 0.5).float(), torch.arange(16) % 2
+    groups = net.posterior(x, net.condition(labels)).groups
+    assert [tuple(g.z.shape) for g in groups] == [(16, 4, 1, 1)] * 4
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        terms = net(x, labels)
+        assert terms["kl"].item() == pytest.approx(terms["kl_groups"].sum().item(), rel=1e-5)
+        optimizer.zero_grad()
+        terms["loss"].backward()
+        optimizer.step()
+        losses.append(terms["loss"].item())
+    assert losses[-1] < 0.9 * losses[0]
