@@ -4,7 +4,8 @@ checkpoint is judged by the same one. One file per key under the cache's judges/
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from torch import nn
 
