@@ -29,7 +29,22 @@ def test_the_own_captions_benchmark_prints_both_ways(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "checkerboard" in done.stdout and "bits/dim" in done.stdout
     assert done.stdout.count("/samples/") == 2
-    assert len(list((tmp_path / "pictures").glob("*.png"))) == 64
+    assert len(list((tmp_path / "pictures" / "train").glob("*.png"))) == 64
+    assert len(list((tmp_path / "pictures" / "test").glob("*.png"))) == 16
+    assert "recon" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_decoders_benchmark_trains_the_recipe_both_ways(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "decoders.py"), str(ROOT / "recipes" / "fashion_conv.yaml"),
+                           "--set", "train.limit=256", "--set", "train.epochs=1", "--set", "eval.limit=64",
+                           "--set", "eval.metrics=[nelbo]", "--set", "model.encoder.channels=[8, 8]",
+                           "--set", "model.decoder.channels=[8, 8]", "--n", "16", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for figure in ("nelbo", "checkerboard", "seconds"):
+        assert f"│ {figure} " in done.stdout, figure
+    assert (tmp_path / "deconv").is_dir() and (tmp_path / "upsample").is_dir()
 
 
 def run_peers(tmp_path, hide_pythae: bool, *flags: str) -> str:

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import torch
 from typer.testing import CliRunner
 
+from cvaekit.assembly import build_dataset, build_model
 from cvaekit.cli import app
+from cvaekit.plugins import get_registry
 from cvaekit.recipe import load_recipe
 from cvaekit.recipe.builtin import builtin_folder, builtin_recipes, summary
 from cvaekit.store.runs import RunDir
@@ -74,3 +78,16 @@ def test_version():
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"cvaekit {__version__}"
+
+
+@pytest.mark.parametrize("name, small", [("fashion_captions", ["data.n_train=32", "data.n_test=8"]),
+                                         ("shapes_best", ["data.n_train=32", "data.n_test=8"]),
+                                         ("fashion_conv", [])])
+def test_the_decoder_recipes_build_and_draw_at_their_data_size(name, small):
+    registry = get_registry()
+    recipe = load_recipe(name, small)
+    data = build_dataset(recipe, registry)
+    model = build_model(recipe.model, data.info(), registry).eval()
+    raw = data.test.conditions[:2] if data.test.labelled else [caps[0] for caps in data.test.conditions[:2]]
+    with torch.no_grad():
+        assert model.sample(raw).shape == (2, *data.image_shape)

@@ -9,6 +9,7 @@ import torch
 from cvaekit.components.networks.conv import DeconvDecoder
 from cvaekit.components.networks.upsample import UpsampleDecoder
 from cvaekit.core.condition import Condition
+from cvaekit.evaluation.spectra import period_two_share
 from cvaekit.testing import check_component
 
 
@@ -17,16 +18,6 @@ class NoInjections:
         from cvaekit.core.model import InjectionStack
 
         return InjectionStack([], channels)
-
-
-def period_two_energy(images: torch.Tensor) -> float:
-    """The share of the spectrum's energy (less the mean) at the period-2 frequencies of an
-    interior crop (the borders' padding is not the decoder's pattern)."""
-    crop = images[..., 4:-4, 4:-4]
-    spectrum = torch.fft.fft2(crop - crop.mean(dim=(-2, -1), keepdim=True)).abs().pow(2)
-    h, w = crop.shape[-2:]
-    at_two = spectrum[..., h // 2, :].sum() + spectrum[..., :, w // 2].sum()
-    return (at_two / spectrum.sum().clamp_min(1e-12)).item()
 
 
 @pytest.mark.parametrize("decoder, checkerboard", [(DeconvDecoder, True), (UpsampleDecoder, False)])
@@ -38,7 +29,7 @@ def test_a_constant_grid_decodes_with_or_without_a_checkerboard(decoder, checker
     with torch.no_grad():
         for stage in net.stages:
             h = stage(h)
-    energy = period_two_energy(h)
+    energy = period_two_share(h, border=4)  # the borders' padding is not the decoder's pattern
     assert (energy > 0.05) if checkerboard else (energy < 1e-6), energy
 
 

@@ -5,7 +5,7 @@ The root is $CVAEKIT_CACHE, else ~/.cache/cvaekit. Each entry found there is one
     images   <kind>/<label>-<size>px-<key>/   pictures decoded once (images.u8 and meta.json)
     text     embeddings/<model key>/          captions a frozen text encoder encoded once
     data     data/<name>/, hf-datasets/       data set files extracted or downloaded
-    judges   judges/<key>.pt                  classifiers the label metrics trained once
+    judges   judges/<key>.pt                  judges the metrics trained once
 
 Everything is rebuilt when next needed. Anything else under the root is listed as `other`
 and never removed; nothing outside the root ever is, and a root that is neither the default
@@ -77,7 +77,8 @@ def _entries(top: Path) -> list[CacheEntry]:
         return [CacheEntry("text", p, size_of(p), f"captions encoded by {p.name.rsplit('-', 1)[0]} "
                            f"({len(list(p.glob('shard-*.pt')))} shard files)") for p in sorted(top.iterdir())]
     if top.name == "judges":
-        return [CacheEntry("judges", p, size_of(p), "a classifier cond_accuracy or fashion_fidelity trained")
+        return [CacheEntry("judges", p, size_of(p), "a caption judge caption_match trained" if p.name.startswith("caption-")
+                           else "a classifier cond_accuracy or fashion_fidelity trained")
                 for p in sorted(top.iterdir())]
     if top.name == "data":
         return [CacheEntry("data", p, size_of(p), f"a link to {os.readlink(p)} (clearing removes the link only)"

@@ -12,19 +12,19 @@ shuffled captions (chance, about 1 / candidates).
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvaekit.caches.paths import cache_dir
+from cvaekit.caches.judges import cached_judge_module
 from cvaekit.core.data import Split
 from cvaekit.evaluation.context import EvalContext
-from cvaekit.recipe import PositiveInt
-from cvaekit.store.checkpoint import load_checkpoint, save_checkpoint
+from cvaekit.recipe import AtLeast, PositiveInt
 
-VERSION = 1
+VERSION = 2  # 2: shifts and flips, kept with the other judges
 
 
 class MatchJudge(nn.Module):
@@ -73,9 +73,34 @@ def captions_of(split: Split, words: list[str], draw: torch.Generator | None) ->
     return torch.tensor(picks)
 
 
-def fit(train: Split, vectors: torch.Tensor, words: list[str], epochs: int, seed: int, batch_size: int = 128) -> MatchJudge:
-    """CLIP's symmetric loss on the training pairs; pairs that share a caption count as matches."""
+SIDEWAYS = re.compile(r"\b(left|right)\b", re.IGNORECASE)
+
+
+def flips_allowed(words: list[str]) -> bool:
+    """A horizontal flip keeps a picture's caption true unless a caption says left or right."""
+    return not any(SIDEWAYS.search(w) for w in words)
+
+
+def augment(images: torch.Tensor, shift: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
+    """Each picture moved by up to `shift` pixels each way (edges repeated) and, with `flip`,
+    mirrored left to right half the time. Never turned upside down: captions say above and below."""
+    n, _, h, w = images.shape
+    if flip:
+        mirror = torch.rand(n, generator=gen) < 0.5
+        images = torch.where(mirror[:, None, None, None], images.flip(-1), images)
+    if shift <= 0:
+        return images
+    padded = F.pad(images, (shift,) * 4, mode="replicate")
+    dy, dx = torch.randint(0, 2 * shift + 1, (2, n), generator=gen).tolist()
+    return torch.stack([padded[i, :, y:y + h, x:x + w] for i, (y, x) in enumerate(zip(dy, dx))])
+
+
+def fit(train: Split, vectors: torch.Tensor, words: list[str], epochs: int, seed: int, shift: int = 0,
+        batch_size: int = 128) -> MatchJudge:
+    """CLIP's symmetric loss on the training pairs, pictures shifted by up to `shift` pixels
+    (and flipped where no caption says left or right); pairs that share a caption count as matches."""
     gen = torch.Generator().manual_seed(seed)
+    flip = flips_allowed(words)
     with torch.random.fork_rng(devices=[]), torch.enable_grad():
         torch.manual_seed(seed)
         judge = MatchJudge(train.images.shape[1], vectors.shape[1])
@@ -84,7 +109,7 @@ def fit(train: Split, vectors: torch.Tensor, words: list[str], epochs: int, seed
         for _ in range(epochs):
             ids = captions_of(train, words, gen)
             for idx in torch.randperm(len(train), generator=gen).split(batch_size):
-                images = train.images[idx].float() / 255
+                images = augment(train.images[idx].float() / 255, shift, flip, gen)
                 logits = judge.log_scale.exp().clamp(max=100) * judge.images(images) @ judge.texts(vectors[ids[idx]]).T
                 same = (ids[idx][:, None] == ids[idx][None, :]).float()
                 target = same / same.sum(1, keepdim=True)
@@ -95,58 +120,69 @@ def fit(train: Split, vectors: torch.Tensor, words: list[str], epochs: int, seed
     return judge.eval()
 
 
-def cached_judge(train: Split, vectors: torch.Tensor, words: list[str], epochs: int, seed: int) -> MatchJudge:
+def cached_judge(train: Split, vectors: torch.Tensor, words: list[str], epochs: int, seed: int,
+                 shift: int = 0) -> MatchJudge:
     """The judge for this training split and text encoder, trained on first use and loaded after."""
     digest = hashlib.sha1(train.images.numpy().tobytes())
     digest.update("\n".join(words).encode())
     digest.update(vectors.numpy().round(4).tobytes())
-    digest.update(f"{epochs}-{seed}-{VERSION}".encode())
-    path = cache_dir("caption-judges") / f"{digest.hexdigest()[:16]}.pt"
-    if path.is_file():
-        judge = MatchJudge(train.images.shape[1], vectors.shape[1])
-        judge.load_state_dict(load_checkpoint(path))
-        return judge.eval()
-    judge = fit(train, vectors, words, epochs, seed)
-    save_checkpoint(judge.state_dict(), path)
-    return judge
+    digest.update(f"{epochs}-{seed}-{shift}-{VERSION}".encode())
+    return cached_judge_module(f"caption-{digest.hexdigest()[:16]}", lambda: MatchJudge(train.images.shape[1], vectors.shape[1]),
+                               lambda: fit(train, vectors, words, epochs, seed, shift))
 
 
 class CaptionMatch:
-    """How often a generated picture picks out its own caption among `candidates`, beside real pictures (ceiling) and shuffled captions (chance).
+    """How often a generated picture picks out its own caption among `candidates`, beside real pictures (ceiling), their reconstructions (the decoder's ceiling) and shuffled captions (chance).
 
     n: test captions to generate a picture for (and real test pictures to judge).
     candidates: captions each picture chooses among, its own included.
     judge_epochs: epochs the judge trains on the run's training pairs.
-    judge_seed: the judge's seed; other seeds give other judges."""
+    judge_seed: the judge's seed; other seeds give other judges.
+    judge_shift: pixels a training picture may move each way (small shifts keep a caption true)."""
 
-    def __init__(self, n: PositiveInt = 200, candidates: PositiveInt = 10, judge_epochs: PositiveInt = 5,
-                 judge_seed: int = 0):
-        self.n, self.candidates, self.epochs, self.seed = n, candidates, judge_epochs, judge_seed
+    def __init__(self, n: PositiveInt = 200, candidates: PositiveInt = 10, judge_epochs: PositiveInt = 40,
+                 judge_seed: int = 0, judge_shift: Annotated[int, AtLeast(0)] = 2):
+        self.n, self.candidates, self.epochs, self.seed, self.shift = n, candidates, judge_epochs, judge_seed, judge_shift
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
         train = ctx.data.train
         words, vectors = caption_table(ctx, train)
         test_words, test_vectors = caption_table(ctx, ctx.test)
-        judge = cached_judge(train, vectors, words, self.epochs, self.seed)
+        judge = cached_judge(train, vectors, words, self.epochs, self.seed, self.shift)
         n = min(self.n, len(ctx.test))
         own = captions_of(ctx.test.head(n), test_words, None)
         gen = ctx.generator(7)
         rival = _rivals(own, len(test_words), self.candidates, gen)
+        raw = self._raw(ctx, own, test_words)
+        real_images = ctx.test.images[:n].float() / 255
         with torch.no_grad():
             text = judge.texts(test_vectors)
-            real = judge.images(ctx.test.images[:n].float() / 255)
-            fake = judge.images(self._samples(ctx, own, test_words))
+            real = judge.images(real_images)
+            fake = judge.images(self._samples(ctx, raw))
+            recon = judge.images(self._reconstructions(ctx, real_images, raw))
         shuffled = own[torch.randperm(n, generator=gen)]
         shares = {"caption_match": _share(fake, text, own, rival), "caption_match_real": _share(real, text, own, rival),
+                  "caption_match_recon": _share(recon, text, own, rival),
                   "caption_match_shuffled": _share(real, text, shuffled, _rivals(shuffled, len(test_words), self.candidates, gen))}
         shares["caption_match_share"] = shares["caption_match"] / max(shares["caption_match_real"], 1e-9)
         return shares
 
-    def _samples(self, ctx: EvalContext, own: torch.Tensor, words: list[str]) -> torch.Tensor:
-        raw: Any = own if ctx.test.labelled else [words[i] for i in own.tolist()]
+    @staticmethod
+    def _raw(ctx: EvalContext, own: torch.Tensor, words: list[str]) -> Any:
+        return own if ctx.test.labelled else [words[i] for i in own.tolist()]
+
+    @staticmethod
+    def _samples(ctx: EvalContext, raw: Any) -> torch.Tensor:
         gen = ctx.generator(8)
         return torch.cat([ctx.model.sample(raw[i:i + ctx.batch_size], generator=gen).float().cpu()
-                          for i in range(0, len(own), ctx.batch_size)])
+                          for i in range(0, len(raw), ctx.batch_size)])
+
+    @staticmethod
+    def _reconstructions(ctx: EvalContext, images: torch.Tensor, raw: Any) -> torch.Tensor:
+        """The pictures decoded from their posterior means, each with its own caption."""
+        b = ctx.batch_size
+        return torch.cat([ctx.model.reconstruct(images[i:i + b], raw[i:i + b]).float().cpu()
+                          for i in range(0, len(raw), b)])
 
 
 def _rivals(own: torch.Tensor, vocabulary: int, candidates: int, gen: torch.Generator) -> torch.Tensor:

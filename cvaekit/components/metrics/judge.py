@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvaekit.caches.paths import cache_dir
+from cvaekit.caches.judges import cached_judge_module
 from cvaekit.core.data import Split
-from cvaekit.store.checkpoint import save_checkpoint
 
 JUDGE_VERSION = 2
 
@@ -62,14 +61,8 @@ def fit_judge(train: Split, n_classes: int, epochs: int = 2, seed: int = 0,
 
 def cached_judge(train: Split, n_classes: int, epochs: int = 2, seed: int = 0) -> Judge:
     """The judge for this training split, trained on first use and loaded after."""
-    path = cache_dir("judges") / f"{_key(train, n_classes, epochs, seed)}.pt"
-    judge = Judge(train.images.shape[1], n_classes)
-    if path.is_file():
-        judge.load_state_dict(torch.load(path, weights_only=True))
-        return judge.eval()
-    judge = fit_judge(train, n_classes, epochs, seed)
-    save_checkpoint(judge.state_dict(), path)
-    return judge
+    return cached_judge_module(_key(train, n_classes, epochs, seed), lambda: Judge(train.images.shape[1], n_classes),
+                               lambda: fit_judge(train, n_classes, epochs, seed))
 
 
 @torch.no_grad()
