@@ -96,7 +96,7 @@ BUILTINS = [
     ("metric", "cond_accuracy", "metrics.cond_accuracy:ConditionalAccuracy",
      "Share of generated samples that a judge trained on real images classifies as asked."),
     ("metric", "caption_match", "metrics.caption_match:CaptionMatch",
-     "How often a generated picture picks out its own caption among `candidates`, beside real pictures (ceiling) and shuffled captions (chance)."),
+     "How often a generated picture picks out its own caption among `candidates`, beside real pictures (ceiling), their reconstructions (the decoder's ceiling) and shuffled captions (chance)."),
     ("metric", "fid", "metrics.fid:FID",
      "FID of generated vs held-out real images; the key names the features (fid_judge, ...)."),
     ("metric", "clip_score", "metrics.clip_score:CLIPScoreMetric",

@@ -21,6 +21,7 @@ INTS = ["0", "-3", "-1", "1", "2", "65", "100000", "99999999999999999999999", "2
 FLOATS = ["-1", "0", "1", "0.5", "nan", "inf", "-inf", "1e308", "1e999", "abc", "", "-0.0", "3"]
 VALUES = {
     "int": INTS, "float": FLOATS,
+    "temperatures": ["1", "0.5", "1,0.5", "1,0.5,0", "1,,2", "a,b", ",", "-1", "nan", "inf", "1e999", ""],
     "device": ["tpu", "cuda", "cuda:7", "cuda:-1", "meta", "mps", "xla", "", "cpu", "auto", "cpu:0", "gpu", "cuda:x"],
     "checkpoint": ["last", "0", "1", "-1", "99", "abc", "", "{garbage}", "{missing}", "{empty_dir}", "{run}"],
     "checkpoints": ["all", "last", "1", "0", "1,1", "99", "-1", "a,b", "", ",", "1,,2"],
@@ -45,6 +46,10 @@ VALUES = {
     "auth": ["user:pass", "user", ":", "user:", ":pass", "", "a:b:c"],
     "repo": ["user/name", "", "nope", "a/b/c", "user/name@v1", "/"],
     "jobs": ["1", "2", "0", "-1", "1000", "abc"],
+    "space": ["{space}", "{bad_yaml}", "{empty_yaml}", "{missing}", "{recipe}", "{empty_dir}", ""],
+    "storage": ["sqlite:///{fresh}.db", "postgresql://nobody@127.0.0.1:1/none", "nope://x", "", "sqlite:///{file}/x.db",
+                "sqlite:///{empty_dir}"],
+    "run_name": ["fuzzed", "", "../up", "a/b", ".", "x" * 300, "{run}"],
 }
 FAST_FIT = ["--epochs", "1", "--draws", "1", "--device", "cpu", "-q", "--set", "transforms=1"]
 FAST_EVAL = ["--metrics", "nelbo", "--limit", "16", "--no-figures", "--device", "cpu", "--checkpoints", "last"]
@@ -54,7 +59,8 @@ FAST_EVAL = ["--metrics", "nelbo", "--limit", "16", "--no-figures", "--device", 
 COMMANDS: dict[tuple[str, ...], tuple[list, list]] = {
     ("generate",): ([("model", "{run}"), ("text", "sneaker")],
                     [("-n", "int", "2"), ("-o", "out", "{fresh}.png"), ("--checkpoint", "checkpoint", None),
-                     ("--seed", "int", None), ("-t", "float", None), ("--interpolate", None, None),
+                     ("--seed", "int", None), ("-t", "temperatures", None), ("--interpolate", None, None),
+                     ("--fix-top", "int", None),
                      ("--text-encoder", "folder", None)]),
     ("evaluate",): ([("model", "{run}")],
                     [("--metrics", "metrics", "nelbo"), ("--limit", "int", "16"), ("--no-figures", None, ""),
@@ -67,7 +73,12 @@ COMMANDS: dict[tuple[str, ...], tuple[list, list]] = {
     ("sweep",): ([("recipe", "{recipe}")],
                  [("--grid", "grid", "model.latent_dim=2,3"), ("-q", None, ""), ("--jobs", "jobs", None),
                   ("--set", "set", None)]),
-    ("run",): ([("recipe", "{recipe}")], [("-q", None, ""), ("--set", "set", None), ("--resume", "model", None)]),
+    ("run",): ([("recipe", "{recipe}")], [("-q", None, ""), ("--set", "set", None), ("--resume", "model", None),
+                                          ("--run-name", "run_name", None)]),
+    ("tune",): ([("recipe", "{recipe}")],
+                [("--space", "space", "{space}"), ("--trials", "int", "1"), ("--storage", "storage", "sqlite:///{fresh}.db"),
+                 ("--study", "name", None), ("--jobs", "jobs", None), ("--set", "set", None),
+                 ("--heartbeat", "int", None), ("-q", None, "")]),
     ("prepare",): ([("recipe", "{recipe}")], [("-q", None, ""), ("--set", "set", None), ("--device", "device", None)]),
     ("serve",): ([("model", "{run}")],
                  [("--port", "port", None), ("--host", "host", None), ("--device", "device", "cpu"),
@@ -112,6 +123,7 @@ class Places:
         (root / "recipe.yaml").write_text(yaml.safe_dump(tiny_recipe(root / "runs")))
         (root / "bad.yaml").write_text("name: [unclosed\n")
         (root / "empty.yaml").write_text("")
+        (root / "space.yaml").write_text(yaml.safe_dump({"metric": "nelbo", "params": {"train.lr": [1.0e-3, 1.0e-2]}}))
         broken = {"no_checkpoint": lambda d: [p.unlink() for p in d.glob("checkpoints/*.pt")],
                   "corrupt_checkpoint": lambda d: [p.write_bytes(b"PK\x03\x04 junk") for p in d.glob("checkpoints/*.pt")],
                   "truncated_checkpoint": lambda d: [p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
@@ -132,7 +144,7 @@ class Places:
         places = {"run": self.run, "missing": self.root / "missing", "file": self.root / "file.txt",
                   "empty_dir": self.root / "empty", "garbage": self.root / "garbage.pt",
                   "recipe": self.root / "recipe.yaml", "bad_yaml": self.root / "bad.yaml",
-                  "empty_yaml": self.root / "empty.yaml",
+                  "empty_yaml": self.root / "empty.yaml", "space": self.root / "space.yaml",
                   **{k: self.root / k for k in ("no_checkpoint", "corrupt_checkpoint", "truncated_checkpoint",
                                                 "no_recipe", "corrupt_recipe")}}
         for key, path in places.items():

@@ -73,8 +73,9 @@ def tune(recipe: str | os.PathLike | dict[str, Any], space: str | os.PathLike | 
         task = bar.add_task("tune", total=trials)
         advance = lambda done: bar.update(task, completed=min(done, trials))
         try:
-            if jobs > 1:
-                _side_by_side(recipe, space, trials, list(overrides), url, name, jobs, heartbeat, folder, opened, advance)
+            if min(jobs, trials) > 1:  # a worker more than the trials would find nothing to do
+                _side_by_side(recipe, space, trials, list(overrides), url, name, min(jobs, trials), heartbeat,
+                              folder, opened, advance)
             else:
                 tuner.work(opened, advance)
         except KeyboardInterrupt:
