@@ -338,3 +338,16 @@ def test_a_mistyped_run_path_is_a_missing_folder_not_a_download(tmp_path):
         load_run(tmp_path / "runs" / "quickstart-2026")
     with pytest.raises(CvaekitError, match="is not a cvaekit run folder"):
         load_run("runs/quickstart-2026")  # relative, from the test's folder: runs/ is here
+
+
+def test_a_hierarchical_models_card_names_its_latent_groups(tmp_path):
+    from conftest import fashion_recipe
+
+    recipe = fashion_recipe(tmp_path, epochs=1, limit=128)
+    recipe["model"].update(latent_dim=2, encoder={"name": "dense_ladder", "hidden": 16, "width": 8},
+                           decoder={"name": "dense_ladder", "hidden": 16, "width": 8, "groups": 2})
+    recipe["eval"].update(limit=32, metrics=["nelbo"])
+    folder = export_run(train(recipe, progress=False), tmp_path / "exported")
+    text = (folder / "README.md").read_text()
+    assert "a new draw of its 4 latent groups, drawn top-down" in text
+    assert json.loads((folder / "config.json").read_text())["latent_groups"] == 4

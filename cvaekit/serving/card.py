@@ -51,9 +51,12 @@ def what_it_does(recipe: Recipe, config: dict[str, Any]) -> str:
     else:
         prior = f"its `{recipe.model.prior.name}` prior" if recipe.model.prior else "its Gaussian prior"
     epochs = f"{config['epoch']} epoch{'s' if config['epoch'] != 1 else ''}"
+    groups = config.get("latent_groups", 1)
+    latent = (f"its {groups} latent groups, drawn top-down" if groups > 1
+              else f"its {config['latent_dim']}-dimensional latent code")
     return (f"A text-to-image conditional variational autoencoder made with "
             f"[cvaekit](https://pypi.org/project/cvaekit/): given {given}, it draws {shape} {channels} pictures "
-            f"of it, as many as asked, each from a new draw of its {config['latent_dim']}-dimensional latent code. "
+            f"of it, as many as asked, each from a new draw of {latent}. "
             f"Trained on `{recipe.data.name}` for {epochs}; the conditioner is "
             f"`{recipe.model.conditioner.name}`, the networks `{recipe.model.encoder.name}` and "
             f"`{recipe.model.decoder.name}` ({config['parameters']:,} parameters); it samples from {prior}.")

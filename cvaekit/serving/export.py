@@ -106,6 +106,7 @@ def export_config(trained: TrainedRun, registry: Registry, texts: list[str]) -> 
         "data": {**model.data_info.to_dict(), "name": recipe.data.name},
         "conditioner": {"name": conditioner.name, "params": conditioner.params},
         "latent_dim": recipe.model.latent_dim,
+        "latent_groups": model.group_count,
         "components": components_of(recipe, registry),
         "prior": "fitted" if trained.fitted_prior else "trained",
         "metrics": checkpoint_metrics(trained),
