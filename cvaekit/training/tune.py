@@ -62,6 +62,7 @@ def tune(recipe: str | os.PathLike | dict[str, Any], space: str | os.PathLike | 
 
     if not isinstance(jobs, int) or jobs < 1:
         raise RecipeError(f"tune: '--jobs' must be a whole number of at least 1, got {jobs!r}.")
+    jobs = min(jobs, trials)  # a worker more than the trials would find nothing to do
     registry = registry or get_registry()
     spec, base, name, folder = prepared(recipe, space, trials, list(overrides), registry, study)
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,8 +74,8 @@ def tune(recipe: str | os.PathLike | dict[str, Any], space: str | os.PathLike | 
         task = bar.add_task("tune", total=trials)
         advance = lambda done: bar.update(task, completed=min(done, trials))
         try:
-            if min(jobs, trials) > 1:  # a worker more than the trials would find nothing to do
-                _side_by_side(recipe, space, trials, list(overrides), url, name, min(jobs, trials), heartbeat,
+            if jobs > 1:
+                _side_by_side(recipe, space, trials, list(overrides), url, name, jobs, heartbeat,
                               folder, opened, advance)
             else:
                 tuner.work(opened, advance)
