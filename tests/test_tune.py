@@ -125,8 +125,7 @@ def test_two_workers_sharing_postgres_finish_the_trials_none_lost_or_twice(tiny,
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried(tiny, postgres_url):
-    (tiny / "recipe.yaml").write_text((tiny / "recipe.yaml").read_text().replace("epochs: 1", "epochs: 3"))
-    first = _worker(tiny, postgres_url, "killed", 1)
+    first = _worker(tiny, postgres_url, "killed", 1, "--set", "train.epochs=200")  # long enough to be caught running
     killed = _running_trial(postgres_url, "killed", first)
     first.send_signal(signal.SIGKILL)
     first.communicate()
@@ -143,7 +142,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried(tiny, postgr
 @pytest.mark.slow
 def test_ctrl_c_fails_only_the_running_trial_and_the_study_goes_on(tiny):
     url = f"sqlite:///{tiny / 'stopped.db'}"
-    worker = _worker(tiny, url, "stopped", 1)
+    worker = _worker(tiny, url, "stopped", 1, "--set", "train.epochs=200")  # long enough to be caught running
     stopped = _running_trial(url, "stopped", worker)
     worker.send_signal(signal.SIGINT)
     out = worker.communicate(timeout=120)[0]
