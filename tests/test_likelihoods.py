@@ -51,6 +51,19 @@ def test_logistic_mixture_samples_follow_its_density():
     assert (draws * 255 - values).abs().max() < 1e-4  # on the 8-bit grid
 
 
+def test_logistic_mixture_shows_the_top_components_colour_or_the_blend():
+    """A red pixel (70%) or a blue one (30%): `mode` shows red with green and blue coupled to
+    it, `mean` the brownish blend of both."""
+    red, blue = torch.tensor([1.0, -1.0, -1.0]), torch.tensor([-1.0, -1.0, 1.0])
+    logits = torch.log(torch.tensor([0.7, 0.3]))
+    per_component = [torch.cat([m, torch.full((3,), -4.0), torch.zeros(3)]) for m in (red, blue)]
+    out = torch.cat([logits, *per_component]).view(1, -1, 1, 1)  # couplings 0: tanh(0)
+    mode = LogisticMixture(image_shape=(3, 1, 1), components=2).mean(out).flatten()
+    blend = LogisticMixture(image_shape=(3, 1, 1), components=2, show="mean").mean(out).flatten()
+    assert torch.allclose(mode, torch.tensor([1.0, 0.0, 0.0]))
+    assert torch.allclose(blend, torch.tensor([0.7, 0.0, 0.3]), atol=1e-6)
+
+
 @pytest.mark.parametrize("mean", [0.4, -0.3, 1.7, 0.999])
 def test_gaussian_sums_to_one_over_every_8_bit_value_and_gives_each_its_bin(mean):
     lik = Gaussian(image_shape=(1, 1, 1), scale=0.05, learned=False)

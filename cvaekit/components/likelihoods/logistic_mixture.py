@@ -9,6 +9,8 @@ probabilities of the 256 values sum to 1.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,14 +24,17 @@ MIN_LOG_SCALE = -7.0
 class LogisticMixture(nn.Module):
     """Discretized mixture of logistics over 8-bit values, channels coupled (PixelCNN++).
 
-    components: logistics per pixel."""
+    components: logistics per pixel. show: the picture drawn for a decoder output, `mode` (the
+    most likely component's mean, colours as the model has them) or `mean` (the mixture's mean,
+    which averages the components' colours into browns and greys)."""
 
     bits = True
 
-    def __init__(self, *, image_shape, components: PositiveInt = 10):
+    def __init__(self, *, image_shape, components: PositiveInt = 10, show: Literal["mode", "mean"] = "mode"):
         super().__init__()
         self.channels = image_shape[0]
         self.k = components
+        self.show = show
         self.couplings = self.channels * (self.channels - 1) // 2
 
     def out_channels(self, channels: int) -> int:
@@ -96,9 +101,13 @@ class LogisticMixture(nn.Module):
         return (torch.stack(values, 1) + 1) / 2
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
-        """The mixture's mean per channel (the coupling applied to the earlier channels' means)."""
+        """The picture to show: per `show`, the top component's mean or the mixture's mean
+        (either way the coupling applied to the earlier channels' values)."""
         logits, means, _, couplings = self._split(out)
-        weights = torch.softmax(logits, 1)[:, :, None]
+        if self.show == "mode":
+            weights = F.one_hot(logits.argmax(1), self.k).permute(0, 3, 1, 2).to(means.dtype)[:, :, None]
+        else:
+            weights = torch.softmax(logits, 1)[:, :, None]
         values, p = [], 0
         for c in range(self.channels):
             m = means[:, :, c]
