@@ -144,3 +144,26 @@ def test_two_runs_started_in_the_same_second_get_different_folders(tmp_path, mon
         t.join()
     assert len(set(made)) == 8 and all(p.is_dir() for p in made)
     assert sorted(p.name for p in made)[:2] == ["same-20250101-000000", "same-20250101-000000-2"]
+
+
+def test_a_verified_cache_file_is_not_read_whole_again_until_it_changes(tmp_path, monkeypatch):
+    from cvaekit.caches import files
+
+    data = tmp_path / "images.u8"
+    data.write_bytes(b"x" * 1000)
+    old = time.time_ns() - 10 * 10**9  # written well before it is checked: a stamp is trusted
+    os.utime(data, ns=(old, old))
+    expected = files.manifest(data)
+    reads, whole = [], files.checksum
+    monkeypatch.setattr(files, "checksum", lambda source: reads.append(source) or whole(source))
+    assert files.damage(data, expected) is None and len(reads) == 1
+    assert files.damage(data, expected) is None and len(reads) == 1  # stamped: not read again
+    with open(data, "r+b") as f:  # a byte flipped: the mtime moves, the stamp no longer holds
+        f.write(b"y")
+    assert "does not match its checksum" in files.damage(data, expected) and len(reads) == 2
+    fresh = tmp_path / "fresh.u8"
+    fresh.write_bytes(b"z" * 10)  # written just now: its stamp could share the write's mtime tick
+    fresh_expected = {"bytes": 10, "sha256": whole(fresh)}
+    for _ in range(2):
+        assert files.damage(fresh, fresh_expected) is None
+    assert len(reads) == 4
