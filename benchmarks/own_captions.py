@@ -2,7 +2,7 @@
 Bernoulli likelihood (cvaekit 0.1's own_captions) against the resize-then-conv decoder with a
 discretized logistic mixture (0.2's).
 
-    python benchmarks/own_captions.py [--pictures 400] [--held-out 200] [--epochs 40] [--way both] [--tiny]
+    python benchmarks/own_captions.py [--pictures 400] [--held-out 200] [--epochs 40] [--way both] [--set K=V] [--tiny]
 
 It writes a captioned folder (imagefolder layout, train/ and test/ each with a metadata.jsonl)
 of coloured shapes at 64x64 RGB, trains recipes/own_captions.yaml on it both ways (or one),
@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--way", choices=["both", "before", "after"], default="both")
     parser.add_argument("--out", type=Path, default=None, help="where the folder and runs go (default: a temp folder)")
     parser.add_argument("--tiny", action="store_true", help="64 pictures, 1 epoch: that it runs, not its figures")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="a recipe override for every way, e.g. --set model.prior=flow")
     args = parser.parse_args()
     if args.tiny:
         args.pictures, args.held_out, args.epochs, args.judge_epochs = 64, 16, 1, 1
@@ -97,7 +99,7 @@ def main() -> None:
         if args.way != "both" and not way.startswith(args.way):
             continue
         start = time.perf_counter()
-        run = train(load_recipe(RECIPE, [*common, *overrides]), progress=not args.tiny)
+        run = train(load_recipe(RECIPE, [*common, *overrides, *args.overrides]), progress=not args.tiny)
         m = measure(run, args.held_out)
         bpd = f"{m['nelbo_bpd']:.3f}" if "nelbo_bpd" in m else "-"
         table.add_row(way, f"{m['checkerboard']:.2f}", bpd, f"{m['caption_match']:.3f}", f"{m['caption_match_real']:.3f}",

@@ -5,6 +5,7 @@ tiny model trains and resumes bit-identically."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -18,7 +19,8 @@ from cvaekit.errors import CvaekitError, RecipeError
 from cvaekit.plugins import get_registry
 from cvaekit.recipe import load_recipe
 from cvaekit.store.checkpoint import load_checkpoint
-from cvaekit.training import TrainingInterrupted, TrainingLoop, train
+from cvaekit.training import LoopState, TrainingInterrupted, TrainingLoop, train
+from cvaekit.training.state import SKIP_WARMUP
 
 LADDER = {"latent_dim": 3, "conditioner": "onehot", "encoder": {"name": "ladder", "width": 8},
           "decoder": {"name": "ladder", "width": 8, "groups": 2}}
@@ -141,15 +143,31 @@ def test_walks_at_a_chosen_group_move_that_group_alone():
         walk_seeds(net, "a", 0, 1, group=6)
 
 
-def test_nelbo_reports_each_groups_kl_and_a_steep_step_is_skipped(tiny_fashion, monkeypatch):
+def test_nelbo_reports_each_groups_kl_and_steep_steps_are_skipped_after_the_warm_up(tiny_fashion):
     tiny_fashion["model"] = dict(LADDER)
-    tiny_fashion["train"].update(epochs=1, limit=128, skip_grad_norm=1e-9)  # every step is too steep
+    tiny_fashion["train"].update(epochs=1, limit=480, batch_size=8, skip_grad_factor=1e-9)  # every step after the first 50 is too steep
     tiny_fashion["eval"].update(metrics=["nelbo"], limit=32)
     run = train(tiny_fashion, progress=False)
     measured = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
     kls = [measured[f"kl_group{i}"] for i in range(6)]
     assert all(k >= 0 for k in kls)
-    assert load_checkpoint(run / "checkpoints/last.pt")["optimizer"]["state"] == {}  # no update was taken
+    adam = load_checkpoint(run / "checkpoints/last.pt")["optimizer"]["state"]
+    assert {float(s["step"]) for s in adam.values()} == {float(SKIP_WARMUP)}  # 60 steps, 50 updates taken
+
+
+def test_a_step_is_skipped_when_far_above_the_running_norm_of_the_steps_taken():
+    state = LoopState(torch.Generator())
+    for _ in range(SKIP_WARMUP):  # the warm-up sets the level, whatever the norms
+        assert not state.too_steep(100.0, 10.0)
+        state.step += 1
+    assert state.grad_level == pytest.approx(100.0)
+    assert state.too_steep(1001.0, 10.0) and state.too_steep(math.inf, 10.0) and state.too_steep(math.nan, 10.0)
+    assert state.grad_level == pytest.approx(100.0)  # skipped steps leave the level alone
+    assert not state.too_steep(999.0, 10.0)
+    assert state.grad_level == pytest.approx(0.99 * 100 + 0.01 * 999)
+    restored = LoopState(torch.Generator())
+    restored.load_state_dict(state.state_dict())  # a resume keeps the level
+    assert restored.grad_level == state.grad_level
 
 
 def test_fit_prior_fits_the_top_group_and_generate_takes_a_temperature_per_group(tiny_fashion):
@@ -192,7 +210,7 @@ def test_torchrun_trains_a_hierarchical_run_and_a_resume_ends_bit_identical(tmp_
 
     torchrun = (shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run").split()
     tiny_fashion["model"] = dict(LADDER)
-    tiny_fashion["train"].update(epochs=2, limit=512, free_bits=0.01, skip_grad_norm=1e4)
+    tiny_fashion["train"].update(epochs=2, limit=512, free_bits=0.01, skip_grad_factor=10.0)
     tiny_fashion["eval"].update(metrics=["nelbo"], limit=32)
 
     def run(folder, *args):

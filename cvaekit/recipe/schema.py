@@ -64,7 +64,7 @@ class TrainConfig:
     channels_last: bool = False  # images and convolutions in NHWC memory order (faster convolutions on recent GPUs)
     compile: bool = False  # torch.compile the networks (the checkpoint format is unchanged)
     grad_clip: PositiveFloat | None = None
-    skip_grad_norm: PositiveFloat | None = None  # skip the update of a step whose gradient norm is above this (VDVAE's skip threshold; null: never)
+    skip_grad_factor: PositiveFloat | None = None  # skip the update of a step whose gradient norm is above this many times the running norm of the steps taken (VDVAE's skip, relative; null: never)
     processes: PositiveInt = 1  # CPU processes training data-parallel, each with an equal share of every batch and of the cores (a model of many small operations trains faster so); one process on a GPU
 
 

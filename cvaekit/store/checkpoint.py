@@ -10,6 +10,7 @@ A training checkpoint (`checkpoints/last.pt`, `epoch-NNNN.pt`) holds:
     data_info, recipe       what rebuilds the model without the data set
     position                only inside an epoch (a Ctrl-C, or train.save_every_steps): the epoch's order, caption draws,
                             batches done, images seen and running totals
+    grad_level              only with train.skip_grad_factor: the running gradient norm of the steps taken
 
 A fitted prior (`epoch-NNNN.prior.pt`) holds: prior {name, params}, state, epoch, fitted_to,
 before, after.
@@ -89,12 +90,15 @@ FORMAT = 2  # 1: before the format was written; position had no caption draws
 
 
 def write_training_checkpoint(path: str | os.PathLike, *, model: dict, optimizer: dict, epoch: int, step: int,
-                              rng: dict, data_info: dict, recipe: dict, position: dict | None = None) -> None:
+                              rng: dict, data_info: dict, recipe: dict, position: dict | None = None,
+                              grad_level: float | None = None) -> None:
     """A training checkpoint in the current format (see the module's docstring)."""
     state = {"format": FORMAT, "model": model, "optimizer": optimizer, "epoch": epoch, "step": step,
              "rng": rng, "data_info": data_info, "recipe": recipe}
     if position is not None:
         state["position"] = position
+    if grad_level is not None:
+        state["grad_level"] = grad_level
     save_checkpoint(state, path)
 
 

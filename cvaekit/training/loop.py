@@ -147,12 +147,6 @@ class TrainingLoop:
                            cfg.kl_warmup, cfg.kl_cycles, cfg.kl_ratio)
         return Objective(cfg.objective, cfg.iwae_k, weight, cfg.free_bits)
 
-    def _too_steep(self, limit: float) -> bool:
-        """Whether this step's gradient norm is above `limit` (VDVAE's skip: one spike in a deep
-        hierarchy's gradients otherwise undoes many steps). A non-finite norm counts as steep."""
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), float("inf"))
-        return not bool(torch.isfinite(norm)) or norm.item() > limit
-
     def _step(self, images: torch.Tensor, raw: Any, total_steps: int) -> dict[str, torch.Tensor]:
         """One optimizer step on a batch; the loss terms (nats per image)."""
         cfg = self.recipe.train
@@ -164,8 +158,10 @@ class TrainingLoop:
             terms["loss"].backward()
             if first:
                 trial_draw(self.model, raw)
-        if cfg.skip_grad_norm and self._too_steep(cfg.skip_grad_norm):
-            self.optimizer.zero_grad(set_to_none=True)  # the update is skipped; the step still counts
+        if cfg.skip_grad_factor:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf)  # the norm before clipping
+            if self.state.too_steep(norm.item(), cfg.skip_grad_factor):
+                self.optimizer.zero_grad(set_to_none=True)  # the update is skipped; the step still counts
         elif cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         lr = learning_rate(cfg.lr, cfg.lr_schedule, self.state.step, total_steps, cfg.cooldown)

@@ -3,10 +3,14 @@ the plan of the epoch under way."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+SKIP_WARMUP = 50  # steps that set the running gradient norm before any is skipped
+SKIP_DECAY = 0.99  # the running norm's memory: about the last hundred steps taken
 
 
 @dataclass
@@ -17,12 +21,28 @@ class LoopState:
     epoch: int = 0  # completed epochs
     step: int = 0  # optimizer steps taken
     position: dict[str, Any] | None = None  # inside the next epoch: where a Ctrl-C stopped it
+    grad_level: float | None = None  # the running gradient norm of taken steps (`skip_grad_factor`)
+
+    def too_steep(self, norm: float, factor: float) -> bool:
+        """Whether a step whose gradient norm is `norm` is skipped: above `factor` times the
+        running norm of the steps taken (VDVAE's skip, made relative so that one factor suits a
+        loss in nats per image at any image size; one spike in a deep hierarchy's gradients
+        otherwise undoes many steps). The first `SKIP_WARMUP` steps set the level and are
+        taken; a non-finite norm is always steep. A step taken moves the running norm."""
+        if not math.isfinite(norm):
+            return True
+        level = self.grad_level
+        if level is not None and self.step >= SKIP_WARMUP and norm > factor * level:
+            return True
+        self.grad_level = norm if level is None else SKIP_DECAY * level + (1 - SKIP_DECAY) * norm
+        return False
 
     def state_dict(self) -> dict[str, Any]:
         rng = {"torch": torch.get_rng_state(), "order": self.order.get_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"epoch": self.epoch, "step": self.step, "rng": rng, "position": self.position}
+        return {"epoch": self.epoch, "step": self.step, "rng": rng, "position": self.position,
+                "grad_level": self.grad_level}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.order.set_state(state["rng"]["order"])
@@ -30,6 +50,7 @@ class LoopState:
         if torch.cuda.is_available() and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.epoch, self.step, self.position = state["epoch"], state["step"], state.get("position")
+        self.grad_level = state.get("grad_level")
 
 
 @dataclass
