@@ -1,6 +1,7 @@
 """A user's own captioned RGB pictures, before and after: the transposed-conv decoder with a
-Bernoulli likelihood (cvaekit 0.1's own_captions) against the resize-then-conv decoder with a
-discretized logistic mixture (0.2's).
+Bernoulli likelihood and an N(0, I) prior (cvaekit 0.1's own_captions) against the recipe as
+it is now (a resize-then-conv decoder, a discretized logistic mixture, a flow prior given the
+caption).
 
     python benchmarks/own_captions.py [--pictures 400] [--held-out 200] [--epochs 40] [--way both] [--set K=V] [--tiny]
 
@@ -39,9 +40,9 @@ from cvaekit.recipe import load_recipe
 from cvaekit.training import train
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "own_captions.yaml"
-WAYS = {"before: deconv + bernoulli": ["model.decoder.name=deconv", "model.likelihood=null"],
-        "after: upsample + logistic_mixture": ["model.decoder.name=upsample",
-                                               "model.likelihood={name: logistic_mixture, components: 5}"]}
+WAYS = {"before: deconv + bernoulli": ["model.decoder.name=deconv", "model.likelihood=null",  # 0.1's recipe
+                                       "model.prior=null", "train.kl_weight=1.0"],
+        "after: the recipe (upsample + logistic_mixture + flow prior)": []}
 
 
 def write_folder(folder: Path, pictures: int, seed: int = 0) -> Path:
