@@ -65,6 +65,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the networks (the checkpoint format is unchanged)
     grad_clip: PositiveFloat | None = None
     skip_grad_factor: PositiveFloat | None = None  # skip the update of a step whose gradient norm is above this many times the running norm of the steps taken (VDVAE's skip, relative; null: never)
+    threads: PositiveInt | None = None  # CPU threads of each training process (null: OpenMP's, all cores or the process's share); a small model of few large operations (the study's MLP) trains faster on one. OMP_NUM_THREADS set by the user wins
     processes: PositiveInt = 1  # CPU processes training data-parallel, each with an equal share of every batch and of the cores (a model of many small operations trains faster so); one process on a GPU
 
 

@@ -31,6 +31,22 @@ def flush_denormals(device: torch.device):
             torch.set_flush_denormal(False)
 
 
+@contextmanager
+def cpu_threads(device: torch.device, threads: int | None):
+    """Train with `threads` intra-op threads on the CPU (the recipe's `train.threads`), unless
+    the user set OMP_NUM_THREADS; the count before is restored after. A recipe fixes its count,
+    so a resumed run sums floats in the same order as the run it continues."""
+    chosen = device.type == "cpu" and threads is not None and "OMP_NUM_THREADS" not in os.environ
+    before = torch.get_num_threads()
+    if chosen:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if chosen:
+            torch.set_num_threads(before)
+
+
 def native_bf16(device: torch.device) -> bool:
     """Whether `device` multiplies bfloat16 in hardware (CUDA; AVX512-BF16 or AMX CPUs)."""
     if device.type == "cuda":

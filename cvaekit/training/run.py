@@ -27,7 +27,7 @@ from cvaekit.errors import CvaekitError, DiskFullError, RecipeError
 from cvaekit.plugins.loading import get_registry
 from cvaekit.plugins.registry import Registry, named_failures
 from cvaekit.recipe import Recipe, dump_recipe, load_recipe
-from cvaekit.runtime.device import Distributed, flush_denormals, resolve_device
+from cvaekit.runtime.device import Distributed, cpu_threads, flush_denormals, resolve_device
 from cvaekit.runtime.interrupts import Interrupts
 from cvaekit.runtime.processes import (
     check_processes,
@@ -189,7 +189,8 @@ def _fit(built: _Built, recipe: Recipe, run: RunDir, registry: Registry, ddp: Di
         trackers.start(run.path, recipe)
     status = "failed"
     try:
-        with flush_denormals(ddp.device), Interrupts(distributed=ddp.world > 1) as interrupts:
+        with flush_denormals(ddp.device), cpu_threads(ddp.device, recipe.train.threads), \
+                Interrupts(distributed=ddp.world > 1) as interrupts:
             parts = LoopParts(recipe, run, built.model, _network(built.model, recipe, ddp), built.optimizer,
                               built.data, built.metrics, ddp, interrupts, progress=progress, trackers=trackers,
                               first_step_parts=parts_of(built.model, recipe, registry))
