@@ -62,6 +62,7 @@ def schema() -> dict[tuple, typing.Any]:
 
 
 SCHEMA = schema()
+SCHEMA[("log",)] = SCHEMA[("log",)] | None  # `log: null` reads as no trackers (recipe.validation._log_as_list)
 junk = st.one_of(st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
                  st.just({}), st.just([]))
 non_finite = st.sampled_from([math.inf, -math.inf, math.nan])
