@@ -48,10 +48,11 @@ def run_folder(recipe: Recipe, run_name: str | None, resume: object = None) -> P
     return made[-1] if made else None
 
 
-def say_continuing(run: RunDir) -> None:
-    """What a start that continues a run by itself says (process 0)."""
+def say_continuing(run: RunDir, state: dict) -> None:
+    """What a start that continues a run by itself says (process 0), from its last checkpoint
+    `state` (already read to resume from)."""
     if os.environ.get("RANK", "0") == "0":
-        console.print(f"Continuing run '{run.path}' from its last checkpoint ({_where(run)}).",
+        console.print(f"Continuing run '{run.path}' from its last checkpoint ({_where(state)}).",
                       markup=False, highlight=False, soft_wrap=True)
 
 
@@ -68,8 +69,8 @@ def check_resumable(recipe: Recipe, run: RunDir, registry: Registry, named: bool
                           f"differ from the run's. {fix}")
 
 
-def _where(run: RunDir) -> str:
-    state = read_training_checkpoint(run.last)
+def _where(state: dict) -> str:
+    """Where a training checkpoint stands: its epoch, or its step inside an epoch."""
     return f"epoch {state['epoch']}" if "position" not in state else (
         f"step {state['step']} (batch {state['position']['batches']} of epoch {state['position']['epoch']})")
 
@@ -77,7 +78,7 @@ def _where(run: RunDir) -> str:
 def resume_text(run: RunDir, lead: str) -> str:
     if not run.last.is_file():
         return "Nothing had been saved yet, so the run folder was removed; start the run again."
-    where = _where(run)
+    where = _where(read_training_checkpoint(run.last))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     command = f"torchrun --nproc_per_node {world} -m cvaekit" if world > 1 and not launched() else "cvaekit"
     return f"The last checkpoint ({where}) is intact. {lead}: {command} run --resume {run.path}"

@@ -81,9 +81,9 @@ def train(recipe: Recipe | str | os.PathLike | dict | None, *, overrides: list[s
     state = None
     if run is not None:
         check_resumable(recipe, run, registry, named=continued)
-        if continued:
-            say_continuing(run)
         state = read_training_checkpoint(run.last)
+        if continued:
+            say_continuing(run, state)
         if state["epoch"] >= recipe.train.epochs:  # before any data or model is built
             path = already_trained(run, state["epoch"], recipe.train.epochs, recipe.fit_prior is not None)
             _second_stage(recipe, run, progress)  # under torchrun, each process fits its share
