@@ -39,6 +39,7 @@ from cvaekit.evaluation.tables import write_table
 from cvaekit.plugins.registry import Registry
 from cvaekit.recipe import load_recipe
 from cvaekit.store.runs import RunDir, new_folder
+from cvaekit.training.workers import as_file, log_tail, worker_env
 
 
 @dataclass
@@ -78,22 +79,13 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
-def cores() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def side_by_side(recipe: str | os.PathLike | dict[str, Any], point_sets: list[list[str]], folder: Path,
                  jobs: int, progress: bool) -> list[Path]:
     """Each point's `cvaekit run` in a process of its own, `jobs` at once, the cores divided
     among them (OMP_NUM_THREADS, unless the user set it); the run folders in point order. A
     point that fails is named with the end of its output once the others have finished."""
-    if not isinstance(recipe, (str, os.PathLike)):
-        path = folder / "recipe.yaml"  # a recipe given as data goes to the processes as a file
-        path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-        recipe = path
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, cores() // jobs)))
+    recipe = as_file(recipe, folder / "recipe.yaml")
+    env = worker_env(jobs)
     logs = folder / "logs"
     logs.mkdir(exist_ok=True)
     waiting, running, done, failed = list(enumerate(point_sets)), {}, {}, []
@@ -122,8 +114,8 @@ def side_by_side(recipe: str | os.PathLike | dict[str, Any], point_sets: list[li
                 if proc.returncode == 0 and len(found) == 1:
                     done[i] = found[0]
                 else:
-                    tail = (logs / f"point-{i + 1}.log").read_text(errors="replace").strip().splitlines()[-5:]
-                    failed.append(f"point {i + 1} ({' '.join(point_sets[i][:-2])}): " + " / ".join(tail))
+                    failed.append(f"point {i + 1} ({' '.join(point_sets[i][:-2])}): "
+                                  + log_tail(logs / f"point-{i + 1}.log", 5))
     if failed:
         raise CvaekitError(f"{len(failed)} of {len(point_sets)} sweep points failed (their output is in "
                            f"{logs}): " + "; ".join(failed))

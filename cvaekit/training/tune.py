@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -31,9 +30,9 @@ from rich.progress import (
 
 from cvaekit.errors import CvaekitError, RecipeError
 from cvaekit.plugins.registry import Registry
-from cvaekit.training.sweep import cores
 from cvaekit.training.tune_report import best_recipe, plots, trial_rows
 from cvaekit.training.tune_trials import TuneInterrupted, Tuner, open_study, prepared
+from cvaekit.training.workers import as_file, log_tail, worker_env
 
 __all__ = ["TuneInterrupted", "Tuned", "tune"]
 
@@ -94,10 +93,9 @@ def _side_by_side(recipe: Any, space: Any, trials: int, overrides: list[str], ur
                   heartbeat: int, folder: Path, study: Any, advance: Any) -> None:
     """`jobs` workers, each `cvaekit tune` in a process of its own sharing the study, the cores
     divided among them; a worker that fails is named with the end of its output."""
-    recipe = _as_file(recipe, folder / "recipe.yaml")
-    space = _as_file(space, folder / "space.yaml")
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, cores() // jobs)))
+    recipe = as_file(recipe, folder / "recipe.yaml")
+    space = as_file(space, folder / "space.yaml")
+    env = worker_env(jobs)
     (folder / "logs").mkdir(exist_ok=True)
     command = [sys.executable, "-m", "cvaekit", "tune", str(recipe), "--space", str(space), "--trials", str(trials),
                "--storage", url, "--study", name, "--heartbeat", str(heartbeat), "--worker", "-q"]
@@ -115,16 +113,9 @@ def _side_by_side(recipe: Any, space: Any, trials: int, overrides: list[str], ur
         for p, log in workers:
             p.wait()
             log.close()
-    failed = [f"worker {i + 1}: " + " / ".join((folder / "logs" / f"worker-{i + 1}.log").read_text(
-        errors="replace").strip().splitlines()[-3:]) for i, (p, _) in enumerate(workers) if p.returncode != 0]
+    failed = [f"worker {i + 1}: " + log_tail(folder / "logs" / f"worker-{i + 1}.log", 3)
+              for i, (p, _) in enumerate(workers) if p.returncode != 0]
     if failed:
         raise CvaekitError(f"{len(failed)} of {jobs} tune workers failed (their output is in {folder / 'logs'}): "
                            + "; ".join(failed))
 
-
-def _as_file(source: Any, path: Path) -> Any:
-    """A recipe or space given as data goes to the worker processes as a file."""
-    if isinstance(source, dict):
-        path.write_text(yaml.safe_dump(source, sort_keys=False))
-        return path
-    return source

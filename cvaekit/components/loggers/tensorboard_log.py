@@ -33,8 +33,7 @@ class TensorBoardLog(Logger):
         self.writer.flush()
 
     def checkpoint(self, epoch: int, figures: dict[str, float], images: dict[str, Path]) -> None:
-        for key, value in figures.items():
-            self.writer.add_scalar(key, value, epoch)
+        self.epoch(epoch, figures)
         for name, path in images.items():
             if Path(path).is_file():
                 rgb = np.asarray(Image.open(path).convert("RGB"))
