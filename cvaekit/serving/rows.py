@@ -1,4 +1,5 @@
-"""The Compare picture: one row of images per run, its label above it, drawn with PIL.
+"""The page's pictures as pixels: image grids, and the Compare picture (one row of images per
+run, its label above it), drawn with PIL.
 
 matplotlib drew it before (`labelled_grid`, as `cvaekit generate` writes): about 130 ms a
 picture, one at a time (pyplot is not thread-safe), which under load was most of the
@@ -17,6 +18,7 @@ from torchvision.utils import make_grid
 GAP = 2  # white pixels between images, as the generate grid
 LABEL_PX = 14  # the label's font size
 INK = (31, 41, 55)
+PER_ROW = 8  # a generate grid wraps after this many images
 
 
 @functools.lru_cache(maxsize=1)
@@ -27,10 +29,14 @@ def font() -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
+def pixel_grid(images: torch.Tensor, per_row: int = PER_ROW) -> np.ndarray:
+    """Images [N, C, H, W] in [0, 1] as one RGB grid (white gaps of `GAP` pixels), at their own size."""
+    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=per_row, padding=GAP, pad_value=1.0)
+    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
 def _row(images: torch.Tensor, scale: int) -> Image.Image:
-    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=images.shape[0], padding=GAP, pad_value=1.0)
-    pixels = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    picture = Image.fromarray(pixels).convert("RGB")
+    picture = Image.fromarray(pixel_grid(images, images.shape[0])).convert("RGB")
     return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
 
 

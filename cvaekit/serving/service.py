@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from cvaekit.assembly import TrainedRun, load_run
 from cvaekit.core.prior import check_temperature
@@ -33,12 +31,11 @@ from cvaekit.core.sampling import (
 from cvaekit.errors import CvaekitError
 from cvaekit.plugins.registry import Registry
 from cvaekit.runtime.device import resolve_device
-from cvaekit.serving.rows import labelled_rows
+from cvaekit.serving.rows import labelled_rows, pixel_grid
 
 MAX_IMAGES = 64  # per text and run: more is a slow page and a grid nobody can see
 MAX_TEMPERATURE = 2.0  # hotter than twice the prior's spread draws noise, not pictures
 MAX_TEXT_CHARS = 1000  # a caption longer than this is a pasted document, not a caption
-PER_ROW = 8  # a generate grid wraps after this many images
 
 
 @dataclass
@@ -220,12 +217,6 @@ def _slug(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------- pictures
-
-def pixel_grid(images: torch.Tensor, per_row: int = PER_ROW) -> np.ndarray:
-    """Images [N, C, H, W] in [0, 1] as one RGB grid (2-pixel white gaps), at their own size."""
-    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=per_row, padding=2, pad_value=1.0)
-    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-
 
 def generate_picture(run: ServedRun, text: str, n=8, temperature=1.0, seed=0) -> Picture:
     """`n` images for `text`: the same pictures as `cvaekit generate RUN TEXT -n N --seed S`."""
