@@ -98,6 +98,12 @@ class CVAE(nn.Module):
         """Every group drawn from its prior top-down, one `GroupDraw` per group saying how."""
         return latent_path(self.decoder).prior_sample(self, cond, draws)
 
+    def decode_top(self, z: torch.Tensor, cond: Condition) -> torch.Tensor:
+        """The decoder's output for top-group codes `z` [B, prior_dim] (a hierarchy's lower groups
+        at their prior means): where a caller chooses z itself instead of the prior drawing it."""
+        lower = [GroupDraw(temperature=0.0)] * (self.group_count - 1)
+        return self.prior_sample(cond, [GroupDraw(z=z), *lower]).out
+
     def draws(self, temperature=1.0, generator: torch.Generator | None = None, fix_top: int = 0) -> list[GroupDraw]:
         """A `GroupDraw` per group (`cvaekit.core.latents.group_draws`), checked against this model."""
         return group_draws(self.group_count, temperature, generator, fix_top)
@@ -144,8 +150,7 @@ class ModelView:
         return top.mu.flatten(1), top.logvar.flatten(1)
 
     def decode(self, z: torch.Tensor, cond: Condition) -> torch.Tensor:
-        lower = [GroupDraw(temperature=0.0)] * (self._model.group_count - 1)  # a hierarchy's lower groups at their means
-        return self._model.prior_sample(cond, [GroupDraw(z=z), *lower]).out
+        return self._model.decode_top(z, cond)
 
     def condition(self, raw: RawConditions | Condition) -> Condition:
         return self._model.condition(raw)

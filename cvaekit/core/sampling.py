@@ -85,8 +85,7 @@ MAX_STEPS = 64  # a strip longer than this is no longer a picture anyone can rea
 def decode_latents(model: CVAE, z: torch.Tensor, cond: Condition) -> torch.Tensor:
     """Images in [0, 1] for top-group codes `z` [B, prior_dim] under `cond` (a hierarchy's lower
     groups at their means), so a caller chooses z itself instead of the prior drawing it."""
-    lower = [GroupDraw(temperature=0.0)] * (model.group_count - 1)
-    return model.likelihood.mean(model.prior_sample(cond, [GroupDraw(z=z.to(model.device)), *lower]).out).cpu()
+    return model.likelihood.mean(model.decode_top(z.to(model.device), cond)).cpu()
 
 
 def draw_latent(model: CVAE, cond: Condition, seed: int, temperature: float = 1.0) -> torch.Tensor:
