@@ -91,10 +91,6 @@ class RunDir:
         return self.path / "evaluation"
 
     @property
-    def tensorboard(self) -> Path:
-        return self.path / "tensorboard"
-
-    @property
     def loss_curve(self) -> Path:
         return self.path / "loss_curve.png"
 
