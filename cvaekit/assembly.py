@@ -14,7 +14,7 @@ import yaml
 from torch import nn
 
 from cvaekit.core.data import DataInfo, DataSource
-from cvaekit.core.latents import latent_path, pairing_problem
+from cvaekit.core.latents import pairing_problem
 from cvaekit.core.likelihood import CONTRACT as LIKELIHOOD_CONTRACT
 from cvaekit.core.likelihood import Bernoulli
 from cvaekit.core.model import CVAE, InjectionStack, attach_prior
@@ -117,22 +117,18 @@ def build_model(config: ModelConfig, data_info: DataInfo, registry: Registry,
     _check_pairing(config, nets["encoder"], nets["decoder"])
     model = CVAE(conditioner, nets["encoder"], nets["decoder"], config.latent_dim, data_info, likelihood=likelihood)
     if config.prior is not None:
-        model.prior = build_prior(config.prior.name, config.prior.params, cond_dim, config.latent_dim,
+        model.prior = build_prior(config.prior.name, config.prior.params, cond_dim, model.prior_dim,
                                   registry, model)
     return model
 
 
 def _check_pairing(config: ModelConfig, encoder: nn.Module, decoder: nn.Module) -> None:
-    """A top-down decoder needs an encoder that gives feature maps, holds its own priors, and
-    the other way round (core/hierarchy.py)."""
+    """A top-down decoder needs an encoder that gives feature maps, and the other way round
+    (core/hierarchy.py). A `model.prior` there is the top group's, in place of the decoder's own."""
     problem = pairing_problem(encoder, decoder)
     if problem:
         raise RecipeError(f"Decoder '{config.decoder.name}' {problem} (encoder '{config.encoder.name}'): pair "
                           f"hierarchical networks with each other (encoder: ladder, decoder: ladder).")
-    if latent_path(decoder).own_priors and config.prior is not None:
-        raise RecipeError(f"Decoder '{config.decoder.name}' holds a prior for each of its latent groups; 'model.prior' "
-                          f"('{config.prior.name}') has nothing to do there. Leave it out (cvaekit fit-prior fits "
-                          f"one for the top group after training).")
 
 
 def build_likelihood(config: ModelConfig, image_shape: tuple[int, ...], registry: Registry) -> nn.Module:

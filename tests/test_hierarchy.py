@@ -66,13 +66,45 @@ def test_the_caption_reaches_every_group_and_temperature_0_repeats():
     assert c.shape == a.shape
 
 
-def test_a_ladder_decoder_needs_a_ladder_encoder_and_no_model_prior():
+def test_a_ladder_decoder_needs_a_ladder_encoder():
     with pytest.raises(RecipeError, match="pair hierarchical networks"):
         recipe = load_recipe({"name": "t", "data": "fashion_mnist", "model": {**LADDER, "encoder": "mlp"}})
         build_model(recipe.model, DataInfo((1, 28, 28), ["a", "b"]), get_registry())
-    with pytest.raises(RecipeError, match="holds a prior for each of its latent groups"):
-        recipe = load_recipe({"name": "t", "data": "fashion_mnist", "model": {**LADDER, "prior": "conditional"}})
-        build_model(recipe.model, DataInfo((1, 28, 28), ["a", "b"]), get_registry())
+
+
+def top_vector_model(encoder_top: int = 5, decoder_top: int = 5, prior=None):
+    spec = {**LADDER, "prior": prior, "encoder": {**LADDER["encoder"], "top_vector": encoder_top},
+            "decoder": {**LADDER["decoder"], "top_vector": decoder_top}}
+    recipe = load_recipe({"name": "t", "data": "fashion_mnist", "model": spec})
+    return build_model(recipe.model, DataInfo((1, 28, 28), ["a", "b"]), get_registry())
+
+
+def test_a_top_vector_is_the_top_group_and_its_value_reaches_the_picture():
+    net = top_vector_model()
+    assert net.group_shapes[0] == (5, 1, 1) and net.prior_dim == 5 and net.group_count == 7
+    cond = net.condition(torch.tensor([0, 0]))
+    posterior = net.posterior(torch.rand(2, 1, 28, 28), cond).groups
+    assert [g.z.shape for g in posterior] == [g.z.shape for g in net.prior_sample(cond, net.draws()).groups]
+    lower = [GroupDraw(temperature=0.0)] * 6
+    a = net.prior_sample(cond, [GroupDraw(z=torch.zeros(2, 5)), *lower]).out
+    b = net.prior_sample(cond, [GroupDraw(z=torch.ones(2, 5)), *lower]).out
+    assert not torch.allclose(a, b)
+    with pytest.raises(RecipeError, match="same 'levels' and 'top_vector'"):
+        top_vector_model(encoder_top=0).posterior(torch.rand(2, 1, 28, 28), cond)
+
+
+@pytest.mark.parametrize("prior", ["flow", "vamp"])
+def test_a_model_prior_on_a_hierarchy_is_its_top_groups_and_trains_with_it(prior):
+    net = top_vector_model(prior=prior)
+    torch.manual_seed(0)
+    torch.nn.init.normal_(net.decoder.top.group.posterior.weight, std=0.5)  # q starts as p: the encoder then counts
+    terms = net(torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 0, 1]))
+    terms["loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.prior.parameters())
+    cond = net.condition(torch.tensor([0, 1]))
+    top = net.posterior(torch.rand(2, 1, 28, 28), cond).groups[0]
+    expected = top.log_q - net.prior.log_prob(top.z.flatten(1), cond)
+    assert torch.allclose(top.kl, expected, atol=1e-5)
 
 
 def test_a_tiny_hierarchical_model_trains_and_resumes_bit_identical(tmp_path, tiny_fashion, monkeypatch):

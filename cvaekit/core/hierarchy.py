@@ -35,20 +35,31 @@ class GroupDraw:
 
 class GroupTerms:
     """A group's z and, on the posterior path, its KL(q || p) per free-bits unit (`kl_units`
-    [B, U], each unit `unit_dims` latent dimensions; computed when first read), log q(z) and
-    log p(z) [B], and the posterior's Gaussian (`mu`, `logvar`: the codes `fit-prior` fits)."""
+    [B, U], each unit `unit_dims` latent dimensions), log q(z) and log p(z) [B] (the KL and
+    log p computed when first read: a reconstruction, a code or a VampPrior's view of the encoder
+    needs neither), and the posterior's Gaussian (`mu`, `logvar`: the codes `fit-prior` fits)."""
 
     def __init__(self, z: torch.Tensor, kl_units=None, unit_dims: int = 1, log_q: torch.Tensor | None = None,
                  log_p: torch.Tensor | None = None, mu: torch.Tensor | None = None,
                  logvar: torch.Tensor | None = None):
         self.z, self._kl_units, self.unit_dims = z, kl_units, unit_dims
-        self.log_q, self.log_p, self.mu, self.logvar = log_q, log_p, mu, logvar
+        self.log_q, self._log_p, self.mu, self.logvar = log_q, log_p, mu, logvar
 
     @property
     def kl_units(self) -> torch.Tensor | None:
-        if callable(self._kl_units):  # lazily: a reconstruction or a code needs no KL
+        if callable(self._kl_units):
             self._kl_units = self._kl_units()
         return self._kl_units
+
+    @property
+    def log_p(self) -> torch.Tensor | None:
+        if callable(self._log_p):
+            self._log_p = self._log_p()
+        return self._log_p
+
+    @log_p.setter
+    def log_p(self, value) -> None:
+        self._log_p = value
 
     @kl_units.setter
     def kl_units(self, value) -> None:

@@ -7,8 +7,8 @@ the model's `posterior`, `importance` and `prior_sample` and never ask which kin
 module is the one place that tells them apart.
 
 `model.prior`, when set, is the prior of the top group's codes flattened to `prior_dim`: the
-whole z of a single-latent model, or a prior fitted to a hierarchy's top group (`fit-prior`)
-that replaces the decoder's own there.
+whole z of a single-latent model, or a hierarchy's top group, where it replaces the decoder's
+own (trained with the model when the recipe names it, or fitted after by `fit-prior`).
 """
 
 from __future__ import annotations
@@ -73,7 +73,6 @@ class SingleLatent:
     analytic (N(0, I) or a Gaussian prior)."""
 
     reads_features = False  # the encoder gives (mu, logvar)
-    own_priors = False  # the model's prior (model.prior) is z's
 
     def group_shapes(self, model) -> list[tuple[int, ...]]:
         return [(model.latent_dim,)]
@@ -116,7 +115,6 @@ class TopDown:
     decoder's own there, on both paths."""
 
     reads_features = True  # the encoder gives a feature map per latent resolution
-    own_priors = True  # the decoder holds a prior for each group
 
     def group_shapes(self, model) -> list[tuple[int, ...]]:
         return [tuple(s) for s in model.decoder.group_shapes]
@@ -126,8 +124,8 @@ class TopDown:
         out, groups = model.decoder.top_down(cond, model.encoder(x, cond), draws)
         if model.prior is not None:
             top = groups[0]
-            top.log_p = model.prior.log_prob(top.z.flatten(1).float(), cond).float()
-            top.kl_units = _mc_units(top.log_q, top.log_p)
+            top.log_p = lambda: model.prior.log_prob(top.z.flatten(1).float(), cond).float()
+            top.kl_units = lambda: _mc_units(top.log_q, top.log_p)
         return LatentPass(groups, out)
 
     def importance(self, model, x: torch.Tensor, cond: Condition, k: int) -> LatentPass:

@@ -7,7 +7,10 @@ reads the condition (FiLM), gives the group's prior p(z_l | z_<l, c), draws z_l 
 posterior q(z_l | x, z_<l, c) = the prior shifted and rescaled by what the encoder saw at that
 resolution, or from the prior when sampling), and adds it to the map; between resolutions
 it resizes and convolves (no checkerboard). Injections are offered after each resolution.
-`model.latent_dim` is the channels of each group's z.
+`model.latent_dim` is the channels of each group's z. With `top_vector`, one more group sits
+above the lowest resolution: a vector that sees the whole picture, where a layout is decided
+once (a map's groups draw each position's noise apart, so none of them can agree on "one shape,
+in one cell"); it is the top group that `fit-prior` fits.
 """
 
 from __future__ import annotations
@@ -58,17 +61,21 @@ class LadderEncoder(nn.Module):
     width: channels of every feature map.
     levels: latent resolutions (the image halved down to `final_side`, the lowest `levels` of them).
     final_side: the lowest resolution's longer side at most, in pixels.
-    cells: residual cells per resolution."""
+    cells: residual cells per resolution.
+    top_vector: the size of a latent vector above the lowest resolution (0: none; the decoder's `top_vector`)."""
 
     top_down = True  # gives features for a top-down decoder, not (mu, logvar)
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, width: PositiveInt = 64,
-                 levels: PositiveInt = 3, final_side: PositiveInt = 4, cells: Annotated[int, AtLeast(1)] = 1):
+                 levels: PositiveInt = 3, final_side: PositiveInt = 4, cells: Annotated[int, AtLeast(1)] = 1,
+                 top_vector: Annotated[int, AtLeast(0)] = 0):
         super().__init__()
         self.sizes = latent_sizes(image_shape, levels, final_side)[::-1]  # highest resolution first
         self.inject = injections.at(0, image_shape[0])
         self.stem = conv(self.inject.out_channels, width)
         self.cells = nn.ModuleList([nn.Sequential(*[Cell(width) for _ in range(cells)]) for _ in self.sizes])
+        lowest = width * self.sizes[-1][0] * self.sizes[-1][1]
+        self.summary = nn.Sequential(nn.SiLU(), nn.Flatten(), nn.Linear(lowest, width)) if top_vector else None
 
     def forward(self, x: torch.Tensor, cond: Condition) -> list[torch.Tensor]:
         """Feature maps at the latent resolutions, lowest resolution first. Above the highest
@@ -78,6 +85,8 @@ class LadderEncoder(nn.Module):
         for size, cell in zip(self.sizes, self.cells):
             h = cell(F.interpolate(h, size=size, mode="area") if h.shape[-2:] != size else h)
             kept.append(h)
+        if self.summary is not None:  # the whole lowest map, places kept, for the top vector
+            kept.append(self.summary(h)[:, :, None, None])
         return kept[::-1]
 
 
@@ -88,16 +97,20 @@ class LadderDecoder(TopDownDecoder):
     levels: latent resolutions, as for the encoder.
     groups: latent groups per resolution.
     final_side: the lowest resolution's longer side at most, in pixels.
-    max_logvar: the bound on a posterior's log-variance (keeps early training stable)."""
+    max_logvar: the bound on a posterior's log-variance (keeps early training stable).
+    top_vector: the size of a latent vector above the lowest resolution, the top group (0: none)."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, width: PositiveInt = 64,
                  levels: PositiveInt = 3, groups: PositiveInt = 2, final_side: PositiveInt = 4,
-                 max_logvar: float = 2.0):
+                 max_logvar: float = 2.0, top_vector: Annotated[int, AtLeast(0)] = 0):
         super().__init__()
         self.sizes = latent_sizes(image_shape, levels, final_side)
         self.start = nn.Parameter(torch.zeros(1, width, *self.sizes[0]))
         self.groups_per_level = groups
         self.group_shapes = [(latent_dim, *size) for size in self.sizes for _ in range(groups)]
+        self.top = TopVector(width, top_vector, cond_dim, self.sizes[0], max_logvar) if top_vector else None
+        if self.top is not None:
+            self.group_shapes.insert(0, (top_vector, 1, 1))
         self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar) for _ in range(levels * groups))
         self.injections = nn.ModuleList(injections.at(k, width) for k in range(levels))
         self.widen = nn.ModuleList(conv(inj.out_channels, width, 1) for inj in self.injections)
@@ -113,6 +126,12 @@ class LadderDecoder(TopDownDecoder):
         `features` are given, else from the priors (`draws` say how, group by group)."""
         h = self.start.expand(cond.vector.shape[0], -1, -1, -1)
         terms, g = [], 0
+        if features is not None and len(features) != len(self.sizes) + (self.top is not None):
+            raise RecipeError(f"The ladder decoder reads {len(self.sizes) + (self.top is not None)} feature maps but its "
+                              f"encoder gives {len(features)}: give both the same 'levels' and 'top_vector'.")
+        if self.top is not None:
+            h, term = self.top(h, cond, None if features is None else features[0], draws[0])
+            terms, features, draws = [term], None if features is None else features[1:], draws[1:]
         for level, size in enumerate(self.sizes):
             h = F.interpolate(h, size=size, mode="nearest") if h.shape[-2:] != size else h
             for _ in range(self.groups_per_level):
@@ -124,3 +143,18 @@ class LadderDecoder(TopDownDecoder):
         for size, stage in zip(self.rise_sizes, self.rise):  # resize, then convolve: no checkerboard
             h = stage(F.interpolate(h, size=size, mode="nearest"))
         return self.head(h), terms
+
+
+class TopVector(nn.Module):
+    """The top group as one vector: drawn at 1x1 from a prior given the text, then unfolded
+    onto the lowest map by a linear layer (each position its own weights: places survive)."""
+
+    def __init__(self, width: int, size: int, cond_dim: int, lowest: tuple[int, int], max_logvar: float):
+        super().__init__()
+        self.start = nn.Parameter(torch.zeros(1, width, 1, 1))
+        self.group = Group(width, size, cond_dim, max_logvar, kernel=1)
+        self.unfold = nn.Linear(width, width * lowest[0] * lowest[1])
+
+    def forward(self, h: torch.Tensor, cond: Condition, feature: torch.Tensor | None, draw: GroupDraw) -> tuple:
+        v, term = self.group(self.start.expand(h.shape[0], -1, -1, -1), cond, feature, draw)
+        return h + self.unfold(v.flatten(1)).view_as(h), term
