@@ -5,6 +5,7 @@ model the importance-sampled NLL is at most the NELBO."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -70,6 +71,15 @@ def test_free_bits_with_a_prior_that_has_no_per_dimension_kl_is_refused(tiny_fas
     tiny_fashion["model"]["prior"] = {"name": "mixture", "components": 2}
     with pytest.raises(RecipeError, match="free_bits.*Gaussian prior.*mixture"):
         train(tiny_fashion, progress=False)
+
+
+def test_free_bits_with_a_flow_on_a_hierarchys_top_group_count_per_group(tiny_fashion):
+    tiny_fashion["train"].update(free_bits=0.5, epochs=1, limit=128)
+    tiny_fashion["model"].update(latent_dim=2, prior={"name": "flow", "transforms": 1, "hidden": 8},
+                                 encoder={"name": "ladder", "width": 8, "levels": 1, "top_vector": 3},
+                                 decoder={"name": "ladder", "width": 8, "levels": 1, "groups": 1, "top_vector": 3})
+    measured = records(train(tiny_fashion, progress=False), "eval")[-1]
+    assert measured["kl_group0"] > 0 and math.isfinite(measured["nelbo"])
 
 
 def test_a_logistic_mixture_run_reports_bits_per_dimension(tiny_fashion):

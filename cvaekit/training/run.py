@@ -152,17 +152,17 @@ def _build(recipe: Recipe, registry: Registry, ddp: Distributed, checkpoint: dic
 
 
 def _check_objective(recipe: Recipe, model: torch.nn.Module) -> None:
-    """Free bits need the KL per latent dimension, which only a Gaussian prior gives, and
-    belong to the ELBO."""
+    """Free bits belong to the ELBO, and on a single latent vector need the KL per dimension,
+    which only a Gaussian prior gives (a hierarchy counts them per group, whatever its prior)."""
     cfg = recipe.train
     if cfg.free_bits <= 0:
         return
     if cfg.objective != "elbo":
         raise RecipeError(f"'train.free_bits' applies to the elbo objective, not '{cfg.objective}': "
                           f"set train.free_bits: 0, or train.objective: elbo.")
-    if model.prior is not None and not callable(getattr(model.prior, "gaussian", None)):
-        raise RecipeError(f"'train.free_bits' needs the KL of each latent dimension, which only a Gaussian prior "
-                          f"gives (N(0, I), or a prior with gaussian(cond)); 'model.prior' is "
+    if model.group_count == 1 and model.prior is not None and not callable(getattr(model.prior, "gaussian", None)):
+        raise RecipeError(f"'train.free_bits' on a single latent vector needs the KL of each latent dimension, which "
+                          f"only a Gaussian prior gives (N(0, I), or a prior with gaussian(cond)); 'model.prior' is "
                           f"'{recipe.model.prior.name}'. Set train.free_bits: 0, or use a Gaussian prior.")
 
 
