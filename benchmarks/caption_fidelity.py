@@ -8,7 +8,8 @@ For caption runs it prints the share of images that the data set's checker accep
 their caption (shapes_captions: the shapes checker, by number of shapes; fashion_captions: the
 Fashion-MNIST judge cell by cell, by number of items), for: the real test images;
 reconstructions (posterior mean); posterior samples (z drawn from q(z | x, c): what a perfect
-prior would give, the yardstick for a prior); samples at temperatures 1, 0.5 and 0; and the
+prior would give, the yardstick for a prior); samples at temperatures 1, 0.5 and 0 (and, for a
+hierarchy, the top group at 1 with the lower ones at 0.5 and at 0); and the
 temperature-1 samples against shuffled captions (what a model that ignores the text scores).
 Beside it, so that fidelity is never bought with collapse: how many of the 4 grid cells the
 16 samples of one one-shape caption use, and `fid_random` of the samples. For labelled runs
@@ -47,6 +48,7 @@ from cvaekit.runs import load_run
 from cvaekit.training import train
 
 TEMPERATURES = (1.0, 0.5, 0.0)
+LOWER_TEMPERATURES = (0.5, 0.0)  # a hierarchy's lower groups, its top group at 1
 SAMPLING: dict[str, float] = {}
 
 
@@ -65,6 +67,9 @@ def images_by_mode(model, images: torch.Tensor, raw, seed: int, batch: int = 256
             start = time.perf_counter()
             out.setdefault(f"samples, temperature {t:g}", []).append(model.sample(r, gen, temperature=t).cpu())
             sampling += (time.perf_counter() - start) * (t == 1.0)
+        for t in LOWER_TEMPERATURES if model.group_count > 1 else ():  # the top group decides, the rest refine
+            temps = [1.0] + [t] * (model.group_count - 1)
+            out.setdefault(f"samples, top at 1, lower at {t:g}", []).append(model.sample(r, gen, temperature=temps).cpu())
     SAMPLING["images_per_s"] = len(images) / max(sampling, 1e-9)  # temperature 1, for the side-by-side table
     return {k: torch.cat(v) for k, v in out.items()}
 

@@ -1,5 +1,6 @@
 """Objectives and the nll metric: IWAE with k = 1 is the ELBO, the KL schedules and free bits
-follow their curves, and the importance-sampled NLL is exact where the answer is known."""
+follow their curves, KL balancing charges each group by its share, and the importance-sampled
+NLL is exact where the answer is known."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from torch import nn
 
 from cvaekit.components.metrics.nll import ImportanceSampledNLL
 from cvaekit.core.condition import Condition
+from cvaekit.assembly import build_model
 from cvaekit.core.data import DataInfo, DataSource, Split
 from cvaekit.core.model import CVAE
-from cvaekit.core.objectives import Objective, elbo_terms, iwae_terms, log_weights
+from cvaekit.core.objectives import Objective, balanced, elbo_terms, iwae_terms, log_weights
 from cvaekit.evaluation.context import EvalContext
+from cvaekit.plugins import get_registry
+from cvaekit.recipe import load_recipe
 from cvaekit.training.schedules import kl_weight
 
 D, LATENT, SIGMA = 3, 2, 0.5
@@ -132,6 +136,34 @@ def test_free_bits_charge_at_least_their_floor_and_report_the_true_kl():
     floored = elbo_terms(model, x, cond, Objective(free_bits=50.0))
     assert floored["kl"].item() == pytest.approx(plain["kl"].item())
     assert floored["loss"].item() == pytest.approx(plain["recon"].item() + 50.0 * LATENT)
+
+
+def hierarchical_model():
+    spec = {"latent_dim": 2, "conditioner": "onehot", "encoder": {"name": "ladder", "width": 8, "levels": 2},
+            "decoder": {"name": "ladder", "width": 8, "levels": 2}}
+    recipe = load_recipe({"name": "t", "data": "fashion_mnist", "model": spec})
+    net = build_model(recipe.model, DataInfo((1, 28, 28), ["a", "b"]), get_registry())
+    for group in net.decoder.cells:  # q away from p, so that every group has a KL
+        torch.nn.init.normal_(group.posterior.weight, std=0.5)
+    return net
+
+
+def test_kl_balancing_charges_each_group_by_its_share_and_leaves_equal_groups_alone():
+    group_kl = torch.tensor([1.0, 3.0], requires_grad=True)
+    balanced(group_kl).sum().backward()
+    shares = torch.tensor([1.01, 3.01])
+    assert torch.allclose(group_kl.grad, shares / shares.mean())  # a nat costs more in the fuller group
+    even = torch.tensor([2.0, 2.0, 2.0])
+    assert torch.allclose(balanced(even), even)
+    net = hierarchical_model()
+    x, labels = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 0, 1])
+    torch.manual_seed(0)
+    plain = net(x, labels)
+    torch.manual_seed(0)
+    weighed = net(x, labels, Objective(balance=True))
+    assert weighed["kl"].item() == pytest.approx(plain["kl"].item())  # the reported KL stays the true one
+    expected = plain["recon"] + balanced(plain["kl_groups"]).sum()
+    assert weighed["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_kl_schedules_follow_their_curves():

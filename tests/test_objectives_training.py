@@ -73,6 +73,12 @@ def test_free_bits_with_a_prior_that_has_no_per_dimension_kl_is_refused(tiny_fas
         train(tiny_fashion, progress=False)
 
 
+def test_kl_balancing_with_the_iwae_objective_is_refused(tiny_fashion):
+    tiny_fashion["train"].update(kl_balance=True, objective="iwae")
+    with pytest.raises(RecipeError, match="'train.kl_balance' applies to the elbo objective, not 'iwae'"):
+        train(tiny_fashion, progress=False)
+
+
 def test_free_bits_with_a_flow_on_a_hierarchys_top_group_count_per_group(tiny_fashion):
     tiny_fashion["train"].update(free_bits=0.5, epochs=1, limit=128)
     tiny_fashion["model"].update(latent_dim=2, prior={"name": "flow", "transforms": 1, "hidden": 8},

@@ -19,12 +19,13 @@ class Objective:
     """The loss of one step. `kind` "elbo" or "iwae" (with `k` samples, Burda et al. 2016);
     `kl_weight` scales the KL (a schedule sets it per step); `free_bits` is the KL, in nats per
     latent dimension averaged over the batch, below which a dimension costs nothing (Kingma et
-    al. 2016)."""
+    al. 2016); `balance` weighs each latent group's KL by its share (`balanced`)."""
 
     kind: str = "elbo"
     k: int = 1
     kl_weight: float = 1.0
     free_bits: float = 0.0
+    balance: bool = False
 
 
 def elbo_terms(model, x: torch.Tensor, cond, objective: Objective) -> dict[str, torch.Tensor]:
@@ -36,14 +37,24 @@ def elbo_terms(model, x: torch.Tensor, cond, objective: Objective) -> dict[str, 
     recon = -model.likelihood.log_prob(x, drawn.out).sum() / x.shape[0]
     per_group = torch.stack([g.kl_units.sum() / x.shape[0] for g in drawn.groups])  # [G], nats per image
     kl = per_group.sum()
-    charged = kl
+    charged = per_group
     if objective.free_bits > 0:
         charged = torch.stack([g.kl_units.mean(0).clamp_min(objective.free_bits * g.unit_dims).sum()
-                               for g in drawn.groups]).sum()
-    terms = {"loss": recon + objective.kl_weight * charged, "recon": recon, "kl": kl}
+                               for g in drawn.groups])
+    if objective.balance:
+        charged = balanced(charged)
+    terms = {"loss": recon + objective.kl_weight * charged.sum(), "recon": recon, "kl": kl}
     if len(drawn.groups) > 1:
         terms["kl_groups"] = per_group.detach()
     return terms
+
+
+def balanced(group_kl: torch.Tensor) -> torch.Tensor:
+    """Each group's KL [G] times its share of the KL over the groups' mean share (NVAE's KL
+    balancing, every group weighed alike; the coefficients carry no gradient): a group holding
+    most of the information pays most for each nat, so the others are used too."""
+    share = group_kl.detach().clamp_min(0) + 0.01
+    return group_kl * share / share.mean()
 
 
 def log_weights(model, x: torch.Tensor, cond, k: int, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:

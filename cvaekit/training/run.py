@@ -152,9 +152,12 @@ def _build(recipe: Recipe, registry: Registry, ddp: Distributed, checkpoint: dic
 
 
 def _check_objective(recipe: Recipe, model: torch.nn.Module) -> None:
-    """Free bits belong to the ELBO, and on a single latent vector need the KL per dimension,
-    which only a Gaussian prior gives (a hierarchy counts them per group, whatever its prior)."""
+    """Free bits and KL balancing belong to the ELBO; free bits on a single latent vector need
+    the KL per dimension, which only a Gaussian prior gives (a hierarchy counts them per group)."""
     cfg = recipe.train
+    if cfg.kl_balance and cfg.objective != "elbo":
+        raise RecipeError(f"'train.kl_balance' applies to the elbo objective, not '{cfg.objective}': "
+                          f"set train.kl_balance: false, or train.objective: elbo.")
     if cfg.free_bits <= 0:
         return
     if cfg.objective != "elbo":
