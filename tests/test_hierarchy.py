@@ -66,6 +66,20 @@ def test_the_caption_reaches_every_group_and_temperature_0_repeats():
     assert c.shape == a.shape
 
 
+def test_with_the_text_at_the_top_only_the_lower_groups_never_read_it():
+    net = model(text="top")
+    assert net.decoder.cells[0].film is not None and all(g.film is None for g in net.decoder.cells[1:])
+    cond = net.condition(torch.tensor([0, 1]))
+    lower = [GroupDraw(temperature=0.0)] * (net.group_count - 1)
+    out = net.prior_sample(cond, [GroupDraw(z=torch.ones(2, net.prior_dim)), *lower]).out
+    assert torch.equal(out[0], out[1])  # the same top z: the caption changes nothing below it
+    every = model()
+    for group in every.decoder.cells[1:]:
+        torch.nn.init.normal_(group.film.weight, std=0.5)
+    out = every.prior_sample(cond, [GroupDraw(z=torch.ones(2, net.prior_dim)), *lower]).out
+    assert not torch.allclose(out[0], out[1])
+
+
 def test_a_ladder_decoder_needs_a_ladder_encoder():
     with pytest.raises(RecipeError, match="pair hierarchical networks"):
         recipe = load_recipe({"name": "t", "data": "fashion_mnist", "model": {**LADDER, "encoder": "mlp"}})

@@ -80,16 +80,19 @@ class Group(nn.Module):
     """One latent group on the top-down path: FiLM from the text, the prior from the map, the
     posterior as a shift and rescale of the prior from the encoder's features, then z merged
     into the map through a residual cell. Priors and posteriors start as N(0, I) and the prior.
-    `kernel` is the cell's convolution (1 where the map is a vector, at 1x1)."""
+    `kernel` is the cell's convolution (1 where the map is a vector, at 1x1); without
+    `reads_text` the group sees the text only through the map it is given."""
 
-    def __init__(self, width: int, latent_channels: int, cond_dim: int, max_logvar: float = 2.0, kernel: int = 3):
+    def __init__(self, width: int, latent_channels: int, cond_dim: int, max_logvar: float = 2.0, kernel: int = 3,
+                 reads_text: bool = True):
         super().__init__()
-        self.film = nn.Linear(cond_dim, 2 * width)
+        self.film = nn.Linear(cond_dim, 2 * width) if reads_text else None
         self.prior = nn.Conv2d(width, 2 * latent_channels, 1)
         self.posterior = nn.Conv2d(2 * width, 2 * latent_channels, 1)
         for layer in (self.film, self.prior, self.posterior):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+            if layer is not None:
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
         self.merge = nn.Conv2d(latent_channels, width, 1)
         self.cell = nn.Sequential(nn.SiLU(), nn.Conv2d(width, width, kernel, padding=kernel // 2,
                                                            padding_mode="replicate"))
@@ -97,8 +100,9 @@ class Group(nn.Module):
 
     def forward(self, h: torch.Tensor, cond: Condition, feature: torch.Tensor | None,
                 draw: GroupDraw) -> tuple[torch.Tensor, GroupTerms]:
-        gamma, beta = self.film(cond.vector).to(h.dtype)[:, :, None, None].chunk(2, dim=1)
-        h = h * (1 + gamma) + beta
+        if self.film is not None:
+            gamma, beta = self.film(cond.vector).to(h.dtype)[:, :, None, None].chunk(2, dim=1)
+            h = h * (1 + gamma) + beta
         mu_p, logvar_p = self.prior(h).float().chunk(2, dim=1)
         logvar_p = logvar_p.clamp(-10, self.max_logvar)
         if feature is None:

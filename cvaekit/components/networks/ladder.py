@@ -15,7 +15,7 @@ in one cell"); it is the top group that `fit-prior` fits.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -98,11 +98,13 @@ class LadderDecoder(TopDownDecoder):
     groups: latent groups per resolution.
     final_side: the lowest resolution's longer side at most, in pixels.
     max_logvar: the bound on a posterior's log-variance (keeps early training stable).
-    top_vector: the size of a latent vector above the lowest resolution, the top group (0: none)."""
+    top_vector: the size of a latent vector above the lowest resolution, the top group (0: none).
+    text: which groups read the text (FiLM): `every` one, or the `top` one only (what the text at every group buys, measured; injections still read it)."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, width: PositiveInt = 64,
                  levels: PositiveInt = 3, groups: PositiveInt = 2, final_side: PositiveInt = 4,
-                 max_logvar: float = 2.0, top_vector: Annotated[int, AtLeast(0)] = 0):
+                 max_logvar: float = 2.0, top_vector: Annotated[int, AtLeast(0)] = 0,
+                 text: Literal["every", "top"] = "every"):
         super().__init__()
         self.sizes = latent_sizes(image_shape, levels, final_side)
         self.start = nn.Parameter(torch.zeros(1, width, *self.sizes[0]))
@@ -111,7 +113,8 @@ class LadderDecoder(TopDownDecoder):
         self.top = TopVector(width, top_vector, cond_dim, self.sizes[0], max_logvar) if top_vector else None
         if self.top is not None:
             self.group_shapes.insert(0, (top_vector, 1, 1))
-        self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar) for _ in range(levels * groups))
+        reads = [text == "every" or (g == 0 and not top_vector) for g in range(levels * groups)]  # a top vector reads it
+        self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar, reads_text=r) for r in reads)
         self.injections = nn.ModuleList(injections.at(k, width) for k in range(levels))
         self.widen = nn.ModuleList(conv(inj.out_channels, width, 1) for inj in self.injections)
         below = stage_sizes(image_shape[1], image_shape[2], final_side)[::-1][levels:]  # to the image size
