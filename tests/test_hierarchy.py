@@ -80,6 +80,18 @@ def test_with_the_text_at_the_top_only_the_lower_groups_never_read_it():
     assert not torch.allclose(out[0], out[1])
 
 
+@pytest.mark.parametrize("spatial", [False, True])
+def test_spatial_priors_tell_apart_the_positions_a_resize_copied(spatial):
+    torch.manual_seed(0)
+    net = model(spatial_priors=spatial)
+    for p in net.decoder.parameters():  # trained weights, not the zeros that priors and cells start from
+        torch.nn.init.normal_(p, std=0.3)
+    cond = net.condition(torch.tensor([0, 1]))
+    groups = net.prior_sample(cond, net.draws(temperature=0.0)).groups
+    finer = groups[4].z  # the first group at 14x14, whose map was copied from 7x7
+    assert torch.allclose(finer[..., 0, 0], finer[..., 0, 1]) != spatial
+
+
 def test_a_ladder_decoder_needs_a_ladder_encoder():
     with pytest.raises(RecipeError, match="pair hierarchical networks"):
         recipe = load_recipe({"name": "t", "data": "fashion_mnist", "model": {**LADDER, "encoder": "mlp"}})

@@ -80,14 +80,16 @@ class Group(nn.Module):
     """One latent group on the top-down path: FiLM from the text, the prior from the map, the
     posterior as a shift and rescale of the prior from the encoder's features, then z merged
     into the map through a residual cell. Priors and posteriors start as N(0, I) and the prior.
-    `kernel` is the cell's convolution (1 where the map is a vector, at 1x1); without
-    `reads_text` the group sees the text only through the map it is given."""
+    `kernel` is the cell's convolution (1 where the map is a vector, at 1x1), `prior_kernel` the
+    prior's (3: each position's prior sees its neighbours); without `reads_text` the group sees
+    the text only through the map it is given."""
 
     def __init__(self, width: int, latent_channels: int, cond_dim: int, max_logvar: float = 2.0, kernel: int = 3,
-                 reads_text: bool = True):
+                 reads_text: bool = True, prior_kernel: int = 1):
         super().__init__()
         self.film = nn.Linear(cond_dim, 2 * width) if reads_text else None
-        self.prior = nn.Conv2d(width, 2 * latent_channels, 1)
+        self.prior = nn.Conv2d(width, 2 * latent_channels, prior_kernel, padding=prior_kernel // 2,
+                               padding_mode="replicate")
         self.posterior = nn.Conv2d(2 * width, 2 * latent_channels, 1)
         for layer in (self.film, self.prior, self.posterior):
             if layer is not None:

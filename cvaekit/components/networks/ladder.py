@@ -99,12 +99,13 @@ class LadderDecoder(TopDownDecoder):
     final_side: the lowest resolution's longer side at most, in pixels.
     max_logvar: the bound on a posterior's log-variance (keeps early training stable).
     top_vector: the size of a latent vector above the lowest resolution, the top group (0: none).
-    text: which groups read the text (FiLM): `every` one, or the `top` one only (what the text at every group buys, measured; injections still read it)."""
+    text: which groups read the text (FiLM): `every` one, or the `top` one only (what the text at every group buys, measured; injections still read it).
+    spatial_priors: each map group's prior read from a 3x3 neighbourhood, after a residual cell on the resized map (NVAE's form), so that it tells apart the positions a resize copied (false: a 1x1 prior on the resized map, as in models trained before this option)."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, width: PositiveInt = 64,
                  levels: PositiveInt = 3, groups: PositiveInt = 2, final_side: PositiveInt = 4,
                  max_logvar: float = 2.0, top_vector: Annotated[int, AtLeast(0)] = 0,
-                 text: Literal["every", "top"] = "every"):
+                 text: Literal["every", "top"] = "every", spatial_priors: bool = False):
         super().__init__()
         self.sizes = latent_sizes(image_shape, levels, final_side)
         self.start = nn.Parameter(torch.zeros(1, width, *self.sizes[0]))
@@ -114,7 +115,9 @@ class LadderDecoder(TopDownDecoder):
         if self.top is not None:
             self.group_shapes.insert(0, (top_vector, 1, 1))
         reads = [text == "every" or (g == 0 and not top_vector) for g in range(levels * groups)]  # a top vector reads it
-        self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar, reads_text=r) for r in reads)
+        self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar, reads_text=r,
+                                         prior_kernel=3 if spatial_priors else 1) for r in reads)
+        self.settle = nn.ModuleList(Cell(width) for _ in self.sizes[1:]) if spatial_priors else None
         self.injections = nn.ModuleList(injections.at(k, width) for k in range(levels))
         self.widen = nn.ModuleList(conv(inj.out_channels, width, 1) for inj in self.injections)
         below = stage_sizes(image_shape[1], image_shape[2], final_side)[::-1][levels:]  # to the image size
@@ -136,7 +139,9 @@ class LadderDecoder(TopDownDecoder):
             h, term = self.top(h, cond, None if features is None else features[0], draws[0])
             terms, features, draws = [term], None if features is None else features[1:], draws[1:]
         for level, size in enumerate(self.sizes):
-            h = F.interpolate(h, size=size, mode="nearest") if h.shape[-2:] != size else h
+            if h.shape[-2:] != size:
+                h = F.interpolate(h, size=size, mode="nearest")
+                h = self.settle[level - 1](h) if self.settle is not None else h
             for _ in range(self.groups_per_level):
                 feature = None if features is None else features[level]
                 h, term = self.cells[g](h, cond, feature, draws[g])
