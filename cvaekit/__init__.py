@@ -14,7 +14,7 @@ from typing import Any
 from cvaekit import _moved
 from cvaekit.runtime.threads import choose_thread_settings
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 choose_thread_settings()  # before anything imports torch
 
