@@ -11,6 +11,8 @@ reconstructions (posterior mean); posterior samples (z drawn from q(z | x, c): w
 prior would give, the yardstick for a prior); samples at temperatures 1, 0.5 and 0 (and, for a
 hierarchy, the top group at 1 with the lower ones at 0.5 and at 0); and the
 temperature-1 samples against shuffled captions (what a model that ignores the text scores).
+For a hierarchy, also which group's prior loses the caption: the top k groups taken from
+the test picture's posterior and the rest drawn from their priors, for each k.
 Beside it, so that fidelity is never bought with collapse: how many of the 4 grid cells the
 16 samples of one one-shape caption use, and `fid_random` of the samples. For labelled runs
 (Fashion-MNIST) it prints conditional accuracy the same way, beside the judge's accuracy on
@@ -40,6 +42,7 @@ from cvaekit.components.metrics.fashion_fidelity import fashion_judge, matches, 
 from cvaekit.components.metrics.fid import FID
 from cvaekit.components.metrics.judge import accuracy
 from cvaekit.components.metrics.shapes_fidelity import check, colour_masks, failure, find_shape
+from cvaekit.core.hierarchy import GroupDraw
 from cvaekit.evaluation import EvalContext
 from cvaekit.fit_prior import fit_prior
 from cvaekit.plugins import get_registry
@@ -158,6 +161,8 @@ def caption_table(trained, data, n: int, seed: int) -> None:
         for mode in ("reconstructions", "posterior samples", "samples, temperature 1"):
             found = checker.why(captions, modes[mode])
             print(f"| {mode} | " + " | ".join(f"{found.count(r) / len(found):.3f}" for r in reasons) + " |")
+    if model.group_count > 1:
+        group_table(model, checker, images, captions, seed)
     ones = list(dict.fromkeys(c for c, s in zip(captions, shapes) if s == 1))[:40]
     if ones and isinstance(checker, ShapesChecker):
         print(f"\nOne-shape captions: the 16 samples of a caption use {cells_used(model, ones, seed):.2f} "
@@ -167,6 +172,25 @@ def caption_table(trained, data, n: int, seed: int) -> None:
     ratio = sum(passed["samples, temperature 1"]) / max(sum(passed["posterior samples"]), 1)
     print(f"Samples at temperature 1 reach {ratio:.2f} of the posterior-sample fidelity.")
     return {mode: sum(passed[mode]) / len(captions) for mode in ("posterior samples", "samples, temperature 1")}
+
+
+@torch.no_grad()
+def group_table(model, checker, images: torch.Tensor, captions: list[str], seed: int, batch: int = 200) -> None:
+    """Which group's prior loses the caption: the top k groups taken from the test picture's
+    posterior and the rest drawn from their priors at temperature 1, for each k."""
+    shares = []
+    for k in range(model.group_count):
+        gen, out = torch.Generator().manual_seed(seed), []
+        for i in range(0, len(images), batch):
+            x, cond = images[i:i + batch].to(model.device), model.condition(captions[i:i + batch])
+            held = model.posterior(x, cond).groups[:k]
+            draws = [GroupDraw(z=g.z) for g in held] + model.draws(1.0, gen)[k:]
+            out.append(model.likelihood.mean(model.prior_sample(cond, draws).out).cpu())
+        shares.append(sum(checker.passes(captions, torch.cat(out))) / len(captions))
+    print("\nWhere the priors lose the caption: the top k groups from the picture's posterior, the rest "
+          "drawn from their priors at temperature 1:")
+    print("| top groups from the posterior | " + " | ".join(map(str, range(model.group_count))) + " |")
+    print("|---|" + "---|" * model.group_count + "\n| samples that pass | " + " | ".join(f"{v:.3f}" for v in shares) + " |")
 
 
 def label_table(trained, data, n: int, seed: int) -> None:
