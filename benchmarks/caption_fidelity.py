@@ -178,15 +178,15 @@ def caption_table(trained, data, n: int, seed: int) -> None:
 def group_table(model, checker, images: torch.Tensor, captions: list[str], seed: int, batch: int = 200) -> None:
     """Which group's prior loses the caption: the top k groups taken from the test picture's
     posterior and the rest drawn from their priors at temperature 1, for each k."""
-    shares = []
-    for k in range(model.group_count):
-        gen, out = torch.Generator().manual_seed(seed), []
-        for i in range(0, len(images), batch):
-            x, cond = images[i:i + batch].to(model.device), model.condition(captions[i:i + batch])
-            held = model.posterior(x, cond).groups[:k]
-            draws = [GroupDraw(z=g.z) for g in held] + model.draws(1.0, gen)[k:]
-            out.append(model.likelihood.mean(model.prior_sample(cond, draws).out).cpu())
-        shares.append(sum(checker.passes(captions, torch.cat(out))) / len(captions))
+    groups = model.group_count
+    gens, out = [torch.Generator().manual_seed(seed) for _ in range(groups)], [[] for _ in range(groups)]
+    for i in range(0, len(images), batch):
+        x, cond = images[i:i + batch].to(model.device), model.condition(captions[i:i + batch])
+        held = model.posterior(x, cond).groups  # one encoding serves every k
+        for k in range(groups):
+            draws = [GroupDraw(z=g.z) for g in held[:k]] + model.draws(1.0, gens[k])[k:]
+            out[k].append(model.likelihood.mean(model.prior_sample(cond, draws).out).cpu())
+    shares = [sum(checker.passes(captions, torch.cat(images_k))) / len(captions) for images_k in out]
     print("\nWhere the priors lose the caption: the top k groups from the picture's posterior, the rest "
           "drawn from their priors at temperature 1:")
     print("| top groups from the posterior | " + " | ".join(map(str, range(model.group_count))) + " |")
