@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cvaekit.core.autoregressive import AutoregressivePrior
 from cvaekit.core.condition import Condition
 from cvaekit.core.prior import gaussian_kl, gaussian_log_prob, noise
 
@@ -82,10 +83,12 @@ class Group(nn.Module):
     into the map through a residual cell. Priors and posteriors start as N(0, I) and the prior.
     `kernel` is the cell's convolution (1 where the map is a vector, at 1x1), `prior_kernel` the
     prior's (3: each position's prior sees its neighbours); without `reads_text` the group sees
-    the text only through the map it is given."""
+    the text only through the map it is given. With `autoregressive`, each position's prior also
+    reads the z drawn at the positions before it (`cvaekit.core.autoregressive`); the posterior
+    stays relative to the prior given the map alone."""
 
     def __init__(self, width: int, latent_channels: int, cond_dim: int, max_logvar: float = 2.0, kernel: int = 3,
-                 reads_text: bool = True, prior_kernel: int = 1):
+                 reads_text: bool = True, prior_kernel: int = 1, autoregressive: bool = False):
         super().__init__()
         self.film = nn.Linear(cond_dim, 2 * width) if reads_text else None
         self.prior = nn.Conv2d(width, 2 * latent_channels, prior_kernel, padding=prior_kernel // 2,
@@ -99,6 +102,7 @@ class Group(nn.Module):
         self.cell = nn.Sequential(nn.SiLU(), nn.Conv2d(width, width, kernel, padding=kernel // 2,
                                                            padding_mode="replicate"))
         self.max_logvar = max_logvar
+        self.autoregressive = AutoregressivePrior(width, latent_channels) if autoregressive else None
 
     def forward(self, h: torch.Tensor, cond: Condition, feature: torch.Tensor | None,
                 draw: GroupDraw) -> tuple[torch.Tensor, GroupTerms]:
@@ -108,23 +112,28 @@ class Group(nn.Module):
         mu_p, logvar_p = self.prior(h).float().chunk(2, dim=1)
         logvar_p = logvar_p.clamp(-10, self.max_logvar)
         if feature is None:
-            terms = GroupTerms(self._from_prior(mu_p, logvar_p, draw))
+            terms = GroupTerms(self._from_prior(h, mu_p, logvar_p, draw))
         else:
             shift, scale = self.posterior(torch.cat([h, feature], 1)).float().chunk(2, dim=1)
             mu_q, logvar_q = mu_p + shift, (logvar_p + scale).clamp(-10, self.max_logvar)
             z = mu_q if draw.mean else mu_q + torch.randn_like(mu_q) * torch.exp(0.5 * logvar_q)
+            if self.autoregressive is not None:  # the prior given the z before each position, teacher forced
+                shift, scale = self.autoregressive(z, h)
+                mu_p, logvar_p = mu_p + shift, (logvar_p + scale).clamp(-10, self.max_logvar)
             kl = gaussian_kl((mu_q, logvar_q), (mu_p, logvar_p)).flatten(1).sum(1, keepdim=True)
             terms = GroupTerms(z, kl, z[0].numel(), _log_prob(z, mu_q, logvar_q), _log_prob(z, mu_p, logvar_p),
                                mu_q, logvar_q)
         h = h + self.cell(h + self.merge(terms.z.to(h.dtype)))
         return h, terms
 
-    @staticmethod
-    def _from_prior(mu: torch.Tensor, logvar: torch.Tensor, draw: GroupDraw) -> torch.Tensor:
+    def _from_prior(self, h: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, draw: GroupDraw) -> torch.Tensor:
         if draw.z is not None:
             return draw.z.to(mu.device, mu.dtype).reshape(mu.shape)
         shape = (1, *mu.shape[1:]) if draw.shared else tuple(mu.shape)
-        return mu + noise(shape, mu, draw.generator, draw.temperature) * torch.exp(0.5 * logvar)
+        eps = noise(shape, mu, draw.generator, draw.temperature)
+        if self.autoregressive is not None:
+            return self.autoregressive.sample(h, (mu, logvar), eps.expand_as(mu), self.max_logvar)
+        return mu + eps * torch.exp(0.5 * logvar)
 
 
 class TopDownDecoder(nn.Module):

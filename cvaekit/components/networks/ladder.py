@@ -100,12 +100,14 @@ class LadderDecoder(TopDownDecoder):
     max_logvar: the bound on a posterior's log-variance (keeps early training stable).
     top_vector: the size of a latent vector above the lowest resolution, the top group (0: none).
     text: which groups read the text (FiLM): `every` one, or the `top` one only (what the text at every group buys, measured; injections still read it).
-    spatial_priors: each map group's prior read from a 3x3 neighbourhood, after a residual cell on the resized map (NVAE's form), so that it tells apart the positions a resize copied (false: a 1x1 prior on the resized map, as in models trained before this option)."""
+    spatial_priors: each map group's prior read from a 3x3 neighbourhood, after a residual cell on the resized map (NVAE's form), so that it tells apart the positions a resize copied (false: a 1x1 prior on the resized map, as in models trained before this option).
+    autoregressive_priors: each map group's prior also reads the z drawn before each position (PixelCNN's masked convolutions), so positions agree where one shape is; sampling then draws a map's positions one by one."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, width: PositiveInt = 64,
                  levels: PositiveInt = 3, groups: PositiveInt = 2, final_side: PositiveInt = 4,
                  max_logvar: float = 2.0, top_vector: Annotated[int, AtLeast(0)] = 0,
-                 text: Literal["every", "top"] = "every", spatial_priors: bool = False):
+                 text: Literal["every", "top"] = "every", spatial_priors: bool = False,
+                 autoregressive_priors: bool = False):
         super().__init__()
         self.sizes = latent_sizes(image_shape, levels, final_side)
         self.start = nn.Parameter(torch.zeros(1, width, *self.sizes[0]))
@@ -116,7 +118,8 @@ class LadderDecoder(TopDownDecoder):
             self.group_shapes.insert(0, (top_vector, 1, 1))
         reads = [text == "every" or (g == 0 and not top_vector) for g in range(levels * groups)]  # a top vector reads it
         self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar, reads_text=r,
-                                         prior_kernel=3 if spatial_priors else 1) for r in reads)
+                                         prior_kernel=3 if spatial_priors else 1,
+                                         autoregressive=autoregressive_priors) for r in reads)
         self.settle = nn.ModuleList(Cell(width) for _ in self.sizes[1:]) if spatial_priors else None
         self.injections = nn.ModuleList(injections.at(k, width) for k in range(levels))
         self.widen = nn.ModuleList(conv(inj.out_channels, width, 1) for inj in self.injections)
