@@ -40,8 +40,7 @@ def measure(name: str, folder: Path, saves: int, steps: int) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.train.lr, fused=True)
     gen = torch.Generator().manual_seed(0)
     images, raw = data.train.batch(torch.arange(recipe.train.batch_size), generator=gen)
-    objective = Objective(recipe.train.objective, recipe.train.iwae_k, recipe.train.kl_weight, recipe.train.free_bits,
-                          recipe.train.kl_balance)
+    objective = Objective.from_train(recipe.train, recipe.train.kl_weight)
     step_ms = []
     for i in range(steps + 2):  # two to warm up
         start = time.perf_counter()

@@ -27,6 +27,12 @@ class Objective:
     free_bits: float = 0.0
     balance: bool = False
 
+    @classmethod
+    def from_train(cls, train, kl_weight: float) -> "Objective":
+        """The recipe's `train` section's objective at this step's KL weight (the one place that
+        reads those keys, for the loop and for benchmarks alike)."""
+        return cls(train.objective, train.iwae_k, kl_weight, train.free_bits, train.kl_balance)
+
 
 def elbo_terms(model, x: torch.Tensor, cond, objective: Objective) -> dict[str, torch.Tensor]:
     """The negative ELBO's terms from one posterior sample per image. The KL is the groups' sum (a

@@ -145,7 +145,7 @@ class TrainingLoop:
         cfg = self.recipe.train
         weight = kl_weight(cfg.kl_weight, cfg.kl_schedule, self.state.step, total_steps,
                            cfg.kl_warmup, cfg.kl_cycles, cfg.kl_ratio)
-        return Objective(cfg.objective, cfg.iwae_k, weight, cfg.free_bits, cfg.kl_balance)
+        return Objective.from_train(cfg, weight)
 
     def _step(self, images: torch.Tensor, raw: Any, total_steps: int) -> dict[str, torch.Tensor]:
         """One optimizer step on a batch; the loss terms (nats per image)."""
