@@ -54,17 +54,20 @@ class AutoregressivePrior(nn.Module):
         shift, log_scale = self.out(F.silu(a)).float().chunk(2, dim=1)
         return shift, log_scale
 
+    def corrected(self, z: torch.Tensor, h: torch.Tensor, prior: tuple[torch.Tensor, torch.Tensor],
+                  max_logvar: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The group's prior (mean, log-variance) at each position given the z before it: the one
+        place training and sampling read it from."""
+        shift, log_scale = self(z, h)
+        return prior[0] + shift, (prior[1] + log_scale).clamp(-10, max_logvar)
+
     def sample(self, h: torch.Tensor, prior: tuple[torch.Tensor, torch.Tensor], eps: torch.Tensor,
                max_logvar: float) -> torch.Tensor:
         """z drawn position by position: each from the prior corrected by the positions drawn
         before it, with the noise `eps` (drawn up front, so a seed gives the same z)."""
-        mu, logvar = prior
-        z = torch.zeros_like(mu)
-        for row in range(mu.shape[-2]):
-            for col in range(mu.shape[-1]):
-                shift, log_scale = self(z, h)
-                std = torch.exp(0.5 * (logvar + log_scale).clamp(-10, max_logvar))
-                here = torch.zeros(mu.shape[-2:], dtype=torch.bool, device=mu.device)
-                here[row, col] = True
-                z = torch.where(here, mu + shift + eps * std, z)
+        z = torch.zeros_like(prior[0])
+        positions = torch.eye(z.shape[-2] * z.shape[-1], dtype=torch.bool, device=z.device)
+        for here in positions.view(-1, *z.shape[-2:]):  # raster order
+            mu, logvar = self.corrected(z, h, prior, max_logvar)
+            z = torch.where(here, mu + eps * torch.exp(0.5 * logvar), z)
         return z

@@ -118,8 +118,7 @@ class Group(nn.Module):
             mu_q, logvar_q = mu_p + shift, (logvar_p + scale).clamp(-10, self.max_logvar)
             z = mu_q if draw.mean else mu_q + torch.randn_like(mu_q) * torch.exp(0.5 * logvar_q)
             if self.autoregressive is not None:  # the prior given the z before each position, teacher forced
-                shift, scale = self.autoregressive(z, h)
-                mu_p, logvar_p = mu_p + shift, (logvar_p + scale).clamp(-10, self.max_logvar)
+                mu_p, logvar_p = self.autoregressive.corrected(z, h, (mu_p, logvar_p), self.max_logvar)
             kl = gaussian_kl((mu_q, logvar_q), (mu_p, logvar_p)).flatten(1).sum(1, keepdim=True)
             terms = GroupTerms(z, kl, z[0].numel(), _log_prob(z, mu_q, logvar_q), _log_prob(z, mu_p, logvar_p),
                                mu_q, logvar_q)
