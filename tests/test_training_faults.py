@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from cvaekit.store import checkpoint
+from cvaekit.training import loop as loop_module
 from cvaekit.training import run as training
 from cvaekit.store.checkpoint import load_checkpoint
 from cvaekit.errors import CvaekitError, DiskFullError
@@ -152,6 +153,29 @@ def test_a_named_run_started_again_continues_where_it_stopped(tmp_path, tiny_fas
     with pytest.raises(CvaekitError, match=r"its model differ from the run's. Give another --run-name"):
         train(tiny_fashion, run_name="nightly", progress=False)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted([straight.name, "nightly"])
+
+
+def test_a_ctrl_c_that_a_c_extension_turns_into_another_error_still_stops_as_a_ctrl_c(tmp_path, tiny_fashion,
+                                                                                     monkeypatch):
+    def drawn_under_ctrl_c(*args, **kwargs):  # as matplotlib's renderer does with a KeyboardInterrupt
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise ValueError("Invalid affine transformation matrix") from None
+
+    monkeypatch.setattr(loop_module, "loss_curve", drawn_under_ctrl_c)
+    with pytest.raises(TrainingInterrupted, match="cvaekit run --resume"):
+        train(tiny_fashion, progress=False)
+
+
+def test_a_real_error_while_drawing_is_not_taken_for_a_ctrl_c(tmp_path, tiny_fashion, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("Invalid affine transformation matrix")
+
+    monkeypatch.setattr(loop_module, "loss_curve", broken)
+    with pytest.raises(ValueError, match="Invalid affine"):
+        train(tiny_fashion, progress=False)
 
 
 def test_ctrl_c_before_anything_is_saved_leaves_no_folder_and_no_resume_command(tmp_path, tiny_fashion, monkeypatch):

@@ -18,7 +18,11 @@ class Interrupts:
 
     Under torchrun a Ctrl-C reaches each process twice (from the terminal, and from torchrun,
     which may send SIGTERM instead): SIGTERM counts too, and a repeat within `grace` seconds
-    of the first is the same Ctrl-C."""
+    of the first is the same Ctrl-C.
+
+    A KeyboardInterrupt raised inside a C extension can come out as another error (matplotlib's
+    renderer turns it into "ValueError: Invalid affine transformation matrix"); leaving the block
+    with any error after a Ctrl-C was raised is still a Ctrl-C."""
 
     def __init__(self, defer: bool = True, distributed: bool = False, grace: float = 2.0):
         self.defer = defer and threading.current_thread() is threading.main_thread()
@@ -27,6 +31,7 @@ class Interrupts:
         self.in_steps = False
         self.requested = False
         self._first = 0.0
+        self.raised = False
         self._previous = {}
 
     def __enter__(self) -> Interrupts:
@@ -34,9 +39,11 @@ class Interrupts:
             self._previous = {s: signal.signal(s, self._handle) for s in self.signals}
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, error, trace) -> None:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
+        if self.raised and kind is not None and not issubclass(kind, KeyboardInterrupt):
+            raise KeyboardInterrupt from error
 
     def _handle(self, signum, frame) -> None:
         if self.in_steps and not self.requested:
@@ -44,4 +51,5 @@ class Interrupts:
             return
         if self.requested and time.monotonic() - self._first < self.grace:
             return
+        self.raised = True
         raise KeyboardInterrupt
