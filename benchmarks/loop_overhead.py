@@ -46,10 +46,11 @@ OMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "MKL_NU
 def worker_loop(args) -> float:
     from cvaekit import train
 
-    sets = [f"train.epochs={args.epochs}", f"train.checkpoint_every={args.epochs}", "eval.metrics=[]",
-            f"runs_dir={tempfile.mkdtemp(prefix='cvaekit-loop-')}"] + ([f"train.limit={args.images}"] if args.images else [])
-    run = train(str(args.recipe), overrides=sets, progress=False)
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    with tempfile.TemporaryDirectory(prefix="cvaekit-loop-") as runs:  # the run is measured, not kept
+        sets = [f"train.epochs={args.epochs}", f"train.checkpoint_every={args.epochs}", "eval.metrics=[]",
+                f"runs_dir={runs}"] + ([f"train.limit={args.images}"] if args.images else [])
+        run = train(str(args.recipe), overrides=sets, progress=False)
+        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return [r for r in records if r["kind"] == "train"][-1]["images_per_s"]
 
 

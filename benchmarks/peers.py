@@ -28,10 +28,12 @@ few hundred images, 1 epoch, 10 samples) is for CI.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -190,6 +192,7 @@ def main() -> None:
         console.print(f"pythae is not installed, so its columns are skipped. To compare with it: {INSTALL}",
                       highlight=False)
     work = Path(tempfile.mkdtemp(prefix="cvaekit-peers-"))
+    atexit.register(shutil.rmtree, work, True)  # the trained runs are measured, not kept
     console.print(f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} "
                   f"(both libraries, one process); {neighbours()}", highlight=False)
     data = binarized(args.seed)

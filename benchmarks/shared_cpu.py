@@ -21,8 +21,10 @@ least 0.95x the speed of the code before (`--against` a checkout of it, e.g. mad
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,6 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "OMP_WAIT_POLICY": args.wait.upper()}
     work = Path(tempfile.mkdtemp(prefix="cvaekit-shared-cpu-"))
+    atexit.register(shutil.rmtree, work, True)  # the trained runs are measured, not kept
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the first run; "
           f"OMP_WAIT_POLICY={args.wait.upper()}; {args.images} images, {args.epochs} epochs per run ({work})")
     start = time.perf_counter()

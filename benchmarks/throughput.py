@@ -26,9 +26,11 @@ printed apart. On a CPU it runs at a small size (the default 64 px); on a GPU us
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -260,6 +262,7 @@ def main() -> None:
         args.images, args.size, args.epochs, args.batch_size, args.workers = 32, 32, 1, 16, 1
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     work = Path(tempfile.mkdtemp(prefix="cvaekit-throughput-"))
+    atexit.register(shutil.rmtree, work, True)  # the trained runs are measured, not kept
     os.environ["CVAEKIT_CACHE"] = str(work / "cache")  # every cache starts empty: the one-time cost is real
     random.seed(0)
     torch.manual_seed(0)

@@ -48,7 +48,8 @@ def test_the_decoders_benchmark_trains_the_recipe_both_ways(tmp_path):
 
 
 def run_peers(tmp_path, hide_pythae: bool, *flags: str) -> str:
-    env = dict(os.environ)
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
     if hide_pythae:  # a `pythae` that fails to import, ahead of any installed one
         stub = tmp_path / "hidden" / "pythae"
         stub.mkdir(parents=True)
@@ -57,6 +58,7 @@ def run_peers(tmp_path, hide_pythae: bool, *flags: str) -> str:
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "peers.py"), "--tiny", *flags], capture_output=True,
                           text=True, timeout=600, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not list((tmp_path / "tmp").glob("cvaekit-peers-*"))  # its trained models are measured, not kept
     return done.stdout
 
 
