@@ -76,3 +76,12 @@ def test_a_ladder_with_autoregressive_priors_trains_with_a_falling_loss(tiny_fas
     losses = [r["loss"] for r in records if r["kind"] == "train"]
     assert losses[-1] < losses[0]
     assert (run / "samples").exists()
+
+
+@pytest.mark.parametrize("levels, expected", [(0, [True] * 6), (1, [True, True, False, False, False, False]),
+                                              (2, [True] * 4 + [False] * 2)])
+def test_autoregressive_levels_gives_them_to_the_lowest_resolutions_only(levels, expected):
+    from test_hierarchy import model
+
+    built = model(levels=3, autoregressive_priors=True, autoregressive_levels=levels)
+    assert [cell.autoregressive is not None for cell in built.decoder.cells] == expected

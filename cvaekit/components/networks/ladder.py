@@ -101,13 +101,14 @@ class LadderDecoder(TopDownDecoder):
     top_vector: the size of a latent vector above the lowest resolution, the top group (0: none).
     text: which groups read the text (FiLM): `every` one, or the `top` one only (what the text at every group buys, measured; injections still read it).
     spatial_priors: each map group's prior read from a 3x3 neighbourhood, after a residual cell on the resized map (NVAE's form), so that it tells apart the positions a resize copied (false: a 1x1 prior on the resized map, as in models trained before this option).
-    autoregressive_priors: each map group's prior also reads the z drawn before each position (PixelCNN's masked convolutions), so positions agree where one shape is; sampling then draws a map's positions one by one."""
+    autoregressive_priors: each map group's prior also reads the z drawn before each position (PixelCNN's masked convolutions), so positions agree where one shape is; sampling then draws a map's positions one by one.
+    autoregressive_levels: with autoregressive_priors, only the groups of the N lowest resolutions get them (0: every resolution). Sampling makes one pass of the masked convolutions per position, so a 32x32 map costs 16x an 8x8 one."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, width: PositiveInt = 64,
                  levels: PositiveInt = 3, groups: PositiveInt = 2, final_side: PositiveInt = 4,
                  max_logvar: float = 2.0, top_vector: Annotated[int, AtLeast(0)] = 0,
                  text: Literal["every", "top"] = "every", spatial_priors: bool = False,
-                 autoregressive_priors: bool = False):
+                 autoregressive_priors: bool = False, autoregressive_levels: Annotated[int, AtLeast(0)] = 0):
         super().__init__()
         self.sizes = latent_sizes(image_shape, levels, final_side)
         self.start = nn.Parameter(torch.zeros(1, width, *self.sizes[0]))
@@ -117,9 +118,11 @@ class LadderDecoder(TopDownDecoder):
         if self.top is not None:
             self.group_shapes.insert(0, (top_vector, 1, 1))
         reads = [text == "every" or (g == 0 and not top_vector) for g in range(levels * groups)]  # a top vector reads it
+        ordered = [autoregressive_priors and (not autoregressive_levels or g // groups < autoregressive_levels)
+                   for g in range(levels * groups)]
         self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar, reads_text=r,
-                                         prior_kernel=3 if spatial_priors else 1,
-                                         autoregressive=autoregressive_priors) for r in reads)
+                                         prior_kernel=3 if spatial_priors else 1, autoregressive=a)
+                                   for r, a in zip(reads, ordered))
         self.settle = nn.ModuleList(Cell(width) for _ in self.sizes[1:]) if spatial_priors else None
         self.injections = nn.ModuleList(injections.at(k, width) for k in range(levels))
         self.widen = nn.ModuleList(conv(inj.out_channels, width, 1) for inj in self.injections)
