@@ -118,11 +118,11 @@ class LadderDecoder(TopDownDecoder):
         if self.top is not None:
             self.group_shapes.insert(0, (top_vector, 1, 1))
         reads = [text == "every" or (g == 0 and not top_vector) for g in range(levels * groups)]  # a top vector reads it
-        ordered = [autoregressive_priors and (not autoregressive_levels or g // groups < autoregressive_levels)
-                   for g in range(levels * groups)]
+        autoregressive_at = [autoregressive_priors and (not autoregressive_levels or g // groups < autoregressive_levels)
+                             for g in range(levels * groups)]  # cells go from the lowest resolution up
         self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar, reads_text=r,
                                          prior_kernel=3 if spatial_priors else 1, autoregressive=a)
-                                   for r, a in zip(reads, ordered))
+                                   for r, a in zip(reads, autoregressive_at))
         self.settle = nn.ModuleList(Cell(width) for _ in self.sizes[1:]) if spatial_priors else None
         self.injections = nn.ModuleList(injections.at(k, width) for k in range(levels))
         self.widen = nn.ModuleList(conv(inj.out_channels, width, 1) for inj in self.injections)
