@@ -38,21 +38,8 @@ def test_a_masked_convolution_sees_only_the_positions_before_its_own(include_cen
     assert seen[1, 1] and seen[2, 2]  # the positions before it, within the kernel
 
 
-@pytest.mark.parametrize("include_centre", [False, True])
-def test_with_channel_groups_a_position_sees_the_channels_before_its_own_group(include_centre):
-    groups = (torch.arange(3), torch.tensor([0, 0, 1, 1, 2, 2]))  # 3 inputs, 6 outputs in 3 groups
-    conv = MaskedConv2d(3, 6, 3, include_centre=include_centre, groups=groups)
-    for out, group in enumerate(groups[1].tolist()):
-        x = torch.randn(1, 3, 4, 4, requires_grad=True)
-        conv(x)[0, out, 2, 2].backward()
-        seen_here = (x.grad[0, :, 2, 2] != 0).tolist()
-        assert seen_here == [c < group or (include_centre and c == group) for c in range(3)]
-        assert (x.grad[0, :, 1, 1] != 0).all() and (x.grad[0, :, 2, 3] == 0).all()  # before it, after it
-
-
-@pytest.mark.parametrize("by_channel", [False, True])
-def test_sampling_position_by_position_draws_what_teacher_forcing_scores(by_channel):
-    prior = randomised(AutoregressivePrior(16, 4, by_channel=by_channel))
+def test_sampling_position_by_position_draws_what_teacher_forcing_scores():
+    prior = randomised(AutoregressivePrior(16, 4))
     h, mu, logvar = torch.randn(2, 16, 6, 6), torch.randn(2, 4, 6, 6), torch.randn(2, 4, 6, 6).clamp(max=1)
     eps = torch.randn(2, 4, 6, 6)
     with torch.no_grad():
@@ -80,17 +67,6 @@ def test_an_autoregressive_prior_draws_positions_that_depend_on_earlier_ones(aut
     assert torch.equal(a[..., 3, 3], b[..., 3, 3]) != autoregressive
 
 
-@pytest.mark.parametrize("by_channel", [False, True])
-def test_by_channel_a_positions_later_channels_follow_its_earlier_ones(by_channel):
-    prior = randomised(AutoregressivePrior(12, 3, by_channel=by_channel))
-    h, mu, logvar = torch.randn(1, 12, 3, 3), torch.zeros(1, 3, 3, 3), torch.zeros(1, 3, 3, 3)
-    first, second = torch.zeros(1, 3, 3, 3), torch.zeros(1, 3, 3, 3)
-    second[0, 0, 0, 0] = 3.0  # the same noise everywhere but in the first channel of the first position
-    with torch.no_grad():
-        a, b = (prior.sample(h, (mu, logvar), eps, max_logvar=2.0) for eps in (first, second))
-    assert torch.equal(a[0, 1:, 0, 0], b[0, 1:, 0, 0]) != by_channel
-
-
 def test_a_ladder_with_autoregressive_priors_trains_with_a_falling_loss(tiny_fashion):
     tiny_fashion["model"] = {**LADDER, "decoder": {**LADDER["decoder"], "autoregressive_priors": True}}
     tiny_fashion["train"].update(epochs=3, limit=256)
@@ -109,11 +85,3 @@ def test_autoregressive_levels_gives_them_to_the_lowest_resolutions_only(levels,
 
     built = model(levels=3, autoregressive_priors=True, autoregressive_levels=levels)
     assert [cell.autoregressive is not None for cell in built.decoder.cells] == expected
-
-
-@pytest.mark.parametrize("levels, expected", [(0, [False] * 4), (1, [True, True, False, False]), (2, [True] * 4)])
-def test_autoregressive_channels_gives_channel_order_to_the_lowest_resolutions(levels, expected):
-    from test_hierarchy import model
-
-    built = model(levels=2, autoregressive_priors=True, autoregressive_channels=levels)
-    assert [cell.autoregressive.by_channel for cell in built.decoder.cells] == expected

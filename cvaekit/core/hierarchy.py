@@ -84,13 +84,11 @@ class Group(nn.Module):
     `kernel` is the cell's convolution (1 where the map is a vector, at 1x1), `prior_kernel` the
     prior's (3: each position's prior sees its neighbours); without `reads_text` the group sees
     the text only through the map it is given. With `autoregressive`, each position's prior also
-    reads the z drawn at the positions before it (`cvaekit.core.autoregressive`), and with
-    `autoregressive_channels` the channels drawn before its own at that position; the posterior
+    reads the z drawn at the positions before it (`cvaekit.core.autoregressive`); the posterior
     stays relative to the prior given the map alone."""
 
     def __init__(self, width: int, latent_channels: int, cond_dim: int, max_logvar: float = 2.0, kernel: int = 3,
-                 reads_text: bool = True, prior_kernel: int = 1, autoregressive: bool = False,
-                 autoregressive_channels: bool = False):
+                 reads_text: bool = True, prior_kernel: int = 1, autoregressive: bool = False):
         super().__init__()
         self.film = nn.Linear(cond_dim, 2 * width) if reads_text else None
         self.prior = nn.Conv2d(width, 2 * latent_channels, prior_kernel, padding=prior_kernel // 2,
@@ -104,8 +102,7 @@ class Group(nn.Module):
         self.cell = nn.Sequential(nn.SiLU(), nn.Conv2d(width, width, kernel, padding=kernel // 2,
                                                            padding_mode="replicate"))
         self.max_logvar = max_logvar
-        self.autoregressive = (AutoregressivePrior(width, latent_channels, by_channel=autoregressive_channels)
-                               if autoregressive else None)
+        self.autoregressive = AutoregressivePrior(width, latent_channels) if autoregressive else None
 
     def forward(self, h: torch.Tensor, cond: Condition, feature: torch.Tensor | None,
                 draw: GroupDraw) -> tuple[torch.Tensor, GroupTerms]:

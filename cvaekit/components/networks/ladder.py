@@ -102,15 +102,13 @@ class LadderDecoder(TopDownDecoder):
     text: which groups read the text (FiLM): `every` one, or the `top` one only (what the text at every group buys, measured; injections still read it).
     spatial_priors: each map group's prior read from a 3x3 neighbourhood, after a residual cell on the resized map (NVAE's form), so that it tells apart the positions a resize copied (false: a 1x1 prior on the resized map, as in models trained before this option).
     autoregressive_priors: each map group's prior also reads the z drawn before each position (PixelCNN's masked convolutions), so positions agree where one shape is; sampling then draws a map's positions one by one.
-    autoregressive_levels: with autoregressive_priors, only the groups of the N lowest resolutions get them (0: every resolution). Sampling makes one pass of the masked convolutions per position, so a 32x32 map costs 16x an 8x8 one.
-    autoregressive_channels: with autoregressive_priors, in the groups of the N lowest resolutions a position's channels are drawn in turn too, each reading those drawn before it (PixelCNN's channel masks), so a position's prior is no longer a Gaussian of independent channels ("a shape here" moves them together; 0: none). Sampling makes one pass per channel and position there: 8 channels at 8x8 cost 8x the passes of positions alone."""
+    autoregressive_levels: with autoregressive_priors, only the groups of the N lowest resolutions get them (0: every resolution). Sampling makes one pass of the masked convolutions per position, so a 32x32 map costs 16x an 8x8 one."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections, width: PositiveInt = 64,
                  levels: PositiveInt = 3, groups: PositiveInt = 2, final_side: PositiveInt = 4,
                  max_logvar: float = 2.0, top_vector: Annotated[int, AtLeast(0)] = 0,
                  text: Literal["every", "top"] = "every", spatial_priors: bool = False,
-                 autoregressive_priors: bool = False, autoregressive_levels: Annotated[int, AtLeast(0)] = 0,
-                 autoregressive_channels: Annotated[int, AtLeast(0)] = 0):
+                 autoregressive_priors: bool = False, autoregressive_levels: Annotated[int, AtLeast(0)] = 0):
         super().__init__()
         self.sizes = latent_sizes(image_shape, levels, final_side)
         self.start = nn.Parameter(torch.zeros(1, width, *self.sizes[0]))
@@ -123,9 +121,8 @@ class LadderDecoder(TopDownDecoder):
         autoregressive_at = [autoregressive_priors and (not autoregressive_levels or g // groups < autoregressive_levels)
                              for g in range(levels * groups)]  # cells go from the lowest resolution up
         self.cells = nn.ModuleList(Group(width, latent_dim, cond_dim, max_logvar, reads_text=r,
-                                         prior_kernel=3 if spatial_priors else 1, autoregressive=a,
-                                         autoregressive_channels=g // groups < autoregressive_channels)
-                                   for g, (r, a) in enumerate(zip(reads, autoregressive_at)))
+                                         prior_kernel=3 if spatial_priors else 1, autoregressive=a)
+                                   for r, a in zip(reads, autoregressive_at))
         self.settle = nn.ModuleList(Cell(width) for _ in self.sizes[1:]) if spatial_priors else None
         self.injections = nn.ModuleList(injections.at(k, width) for k in range(levels))
         self.widen = nn.ModuleList(conv(inj.out_channels, width, 1) for inj in self.injections)
