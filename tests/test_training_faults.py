@@ -150,7 +150,7 @@ def test_a_named_run_started_again_continues_where_it_stopped(tmp_path, tiny_fas
     with pytest.raises(CvaekitError, match=r"--run-name 'a/b' must be a folder name: letters, digits"):
         train(tiny_fashion, run_name="a/b", progress=False)
     tiny_fashion["model"]["latent_dim"] = 4
-    with pytest.raises(CvaekitError, match=r"its model differ from the run's. Give another --run-name"):
+    with pytest.raises(CvaekitError, match=r"its model differs from the run's. Give another --run-name"):
         train(tiny_fashion, run_name="nightly", progress=False)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted([straight.name, "nightly"])
 

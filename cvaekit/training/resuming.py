@@ -65,8 +65,9 @@ def check_resumable(recipe: Recipe, run: RunDir, registry: Registry, named: bool
     if differ:
         fix = ("Give another --run-name to start a new run, or remove that folder." if named else
                "Resume without a recipe to use the run's own.")
-        raise RecipeError(f"Cannot resume '{run.path}' with this recipe: its {', '.join(differ)} "
-                          f"differ from the run's. {fix}")
+        verb = "differs" if len(differ) == 1 else "differ"
+        raise RecipeError(f"Cannot resume '{run.path}' with this recipe: its {' and '.join(differ)} "
+                          f"{verb} from the run's. {fix}")
 
 
 def _where(state: dict) -> str:
