@@ -1,3 +1,4 @@
+import os
 import shutil
 import subprocess
 import sys
@@ -219,6 +220,26 @@ def test_an_error_in_a_training_process_reaches_the_caller_as_itself(tmp_path, t
     with pytest.raises(TrainingDiverged, match="training diverged"):
         train(tiny_fashion, progress=False)
     assert not list((tmp_path / "runs").iterdir())  # nothing was saved, so no run folder is left
+
+
+def _reports_an_error_then_aborts_at_exit() -> None:
+    """As gloo can: the process reports its error, then its teardown calls abort()."""
+    import multiprocessing.util
+
+    from cvaekit.errors import RecipeError
+
+    multiprocessing.util.Finalize(None, os.abort, exitpriority=100)
+    raise RecipeError("the error each process met")
+
+
+def test_a_process_that_aborts_after_reporting_its_error_still_raises_that_error():
+    """Under load, a process whose peer stopped can end with SIGABRT ('terminate called without an
+    active exception') after it reported its error: the caller gets the error, not the exit code."""
+    from cvaekit.errors import RecipeError
+    from cvaekit.runtime.processes import run_in_processes
+
+    with pytest.raises(RecipeError, match="the error each process met"):
+        run_in_processes(_reports_an_error_then_aborts_at_exit, (), 2)
 
 
 SCRIPT = """

@@ -82,6 +82,7 @@ def run_in_processes(target, args: tuple, n: int):
         while not started.join():
             pass
     except mp.ProcessExitedException as exc:
+        _raise_first_error(_reported(results))  # a process that aborts at teardown after its error is not the cause
         if exc.exit_code == UNGUARDED:
             raise CvaekitError(unguarded_text(n)) from None
         raise CvaekitError(f"A training process ended with exit code {exc.exit_code} ({exc}). What was saved "
@@ -89,16 +90,26 @@ def run_in_processes(target, args: tuple, n: int):
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+    outcomes = _reported(results)
+    _raise_first_error(outcomes)
+    if 0 not in outcomes:
+        raise CvaekitError("The training processes ended without a result; what was saved stays saved.")
+    return outcomes[0]
+
+
+def _reported(results) -> dict:
+    """What each process put on the queue before it ended, by rank."""
     outcomes = {}
     while not results.empty():
         rank, outcome = results.get()
         outcomes[rank] = outcome
+    return outcomes
+
+
+def _raise_first_error(outcomes: dict) -> None:
     failed = [o for _, o in sorted(outcomes.items()) if isinstance(o, BaseException)]  # rank 0's first
     if failed:
         raise failed[0]
-    if 0 not in outcomes:
-        raise CvaekitError("The training processes ended without a result; what was saved stays saved.")
-    return outcomes[0]
 
 
 def _passed_on(processes):
