@@ -12,6 +12,7 @@ from cvaekit.training.fit_prior import fit_prior
 from cvaekit.serving.generate import generate
 from cvaekit.assembly import load_run
 from cvaekit.training import train
+from cvaekit.recipe import load_recipe
 
 runner = CliRunner()
 
@@ -148,3 +149,21 @@ def test_a_bad_fit_prior_section_is_a_recipe_error_naming_the_key(tiny_fashion):
     tiny_fashion["fit_prior"] = {"prior": "flow", "epochs": 0}
     with pytest.raises(RecipeError, match=r"'fit_prior.epochs' must be at least 1"):
         train(tiny_fashion, progress=False)
+
+
+def test_a_fit_prior_stage_without_its_own_prior_fits_the_models_prior_again(tiny_fashion):
+    flow = {"name": "flow", "transforms": 1, "hidden": 16}
+    tiny_fashion["model"]["prior"] = flow
+    tiny_fashion["fit_prior"] = {"epochs": 3}
+    recipe = load_recipe(tiny_fashion)
+    assert recipe.fit_prior.prior == recipe.model.prior and recipe.fit_prior.prior.params["hidden"] == 16
+    assert recipe.fit_prior.epochs == 3
+    tiny_fashion["fit_prior"] = {"prior": "mixture"}  # a named prior still wins
+    assert load_recipe(tiny_fashion).fit_prior.prior.name == "mixture"
+
+
+def test_a_fit_prior_stage_with_no_prior_to_fit_names_the_choices(tiny_fashion):
+    tiny_fashion["model"].pop("prior", None)  # N(0, I)
+    tiny_fashion["fit_prior"] = {"epochs": 3}
+    with pytest.raises(RecipeError, match=r"names none and the model has none.*'fit_prior.prior'.*'flow'"):
+        load_recipe(tiny_fashion)

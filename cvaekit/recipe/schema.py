@@ -80,7 +80,7 @@ class EvalConfig:
 
 @dataclass
 class FitPriorConfig:
-    prior: ComponentSpec  # the prior to fit: a name, or a mapping with name and its parameters
+    prior: ComponentSpec | None = None  # the prior to fit: a name, or a mapping with name and its parameters (left out: the model's own prior, `model.prior`, fitted again)
     epochs: PositiveInt = 14  # passes over the codes
     lr: PositiveFloat = 5e-3  # Adam learning rate of the fit (cosine-annealed over its epochs)
     batch_size: PositiveInt = 1024  # codes per step of the fit

@@ -31,7 +31,21 @@ def validate(data: dict[str, Any], registry: Registry) -> Recipe:
                           f"non-empty name without slashes, got {recipe.name!r}.")
     if not 0 <= recipe.seed < 2**63:
         raise RecipeError(f"'seed' must be a whole number from 0 to 2**63 - 1, got {recipe.seed}.")
-    return recipe
+    return _fit_prior_named(recipe, registry)
+
+
+def _fit_prior_named(recipe: Recipe, registry: Registry) -> Recipe:
+    """A `fit_prior` stage without its own `prior` fits the model's prior again (the usual
+    second stage: the same flow, fitted to the trained codes); a model without one has nothing
+    to fit, so the stage must name it."""
+    stage = recipe.fit_prior
+    if stage is None or stage.prior is not None:
+        return recipe
+    if recipe.model.prior is None:
+        raise RecipeError(f"'fit_prior' fits a prior, but it names none and the model has none (N(0, I)) to "
+                          f"fit again: give 'fit_prior.prior' (or 'model.prior'), e.g. fit_prior: {{prior: flow}}. "
+                          f"Priors: {choices_text(registry.names('prior'))}.")
+    return dataclasses.replace(recipe, fit_prior=dataclasses.replace(stage, prior=recipe.model.prior))
 
 
 def _log_as_list(data: Any) -> Any:
