@@ -97,3 +97,14 @@ def test_the_save_cost_benchmark_prints_ms_per_save_and_per_step(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     header, row = done.stdout.strip().splitlines()
     assert "ms/save" in header and "ms/step" in header and row.startswith("fashion_onehot")
+
+
+def test_the_step_floor_benchmark_counts_a_steps_flops_against_the_matrix_product(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_floor.py"), "--steps", "1",
+                           "--recipe", str(ROOT / "recipes" / "fashion_onehot.yaml")],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    step = next(line for line in done.stdout.splitlines() if line.startswith("| the training step"))
+    gflop, seconds, rate = (float(v) for v in step.split("|")[2:5])
+    assert gflop > 0 and seconds > 0 and rate == pytest.approx(gflop / seconds, rel=0.05)
+    assert "1024x1024 matrix product" in done.stdout and "aten.addmm" in done.stdout

@@ -7,7 +7,7 @@ are taken by indexing it, so there is no per-item Python work in the training lo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -25,6 +25,7 @@ class Split:
     images: torch.Tensor
     conditions: torch.Tensor | list[list[str]]
     caption: Literal["random", "first"] = "random"
+    binarize: bool = False  # dynamic binarization: see `drawn`
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -43,7 +44,14 @@ class Split:
 
         With `caption: random`, `draws` (uniform in [0, 1), one per sample; drawn from
         `generator` when not given) picks each image's caption: caption floor(u * count)."""
-        return self.images[index].float().div_(255), self.conditions_at(index, generator, caption, draws)
+        images = self.drawn(self.images[index].float().div_(255), generator)
+        return images, self.conditions_at(index, generator, caption, draws)
+
+    def drawn(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A batch as the model sees it. With `binarize`, each pixel is drawn 0 or 1 with its
+        grey value as the probability, anew at every use (dynamic binarization): a model of
+        binary images that never sees the same draw twice overfits one static draw less."""
+        return torch.bernoulli(images, generator=generator) if self.binarize else images
 
     def conditions_at(self, index: torch.Tensor, generator: torch.Generator | None = None,
                       caption: str | None = None, draws: torch.Tensor | None = None) -> RawConditions:
@@ -63,14 +71,14 @@ class Split:
         """The first `n` samples (all when n is None)."""
         if n is None or n >= len(self):
             return self
-        return Split(self.images[:n], self.conditions[:n], self.caption)
+        return replace(self, images=self.images[:n], conditions=self.conditions[:n])
 
     def part(self, rank: int, parts: int) -> Split:
         """Every `parts`-th sample from `rank`, as many in each part (one process's share)."""
         if parts == 1:
             return self
         stop = len(self) - len(self) % parts
-        return Split(self.images[rank:stop:parts], self.conditions[rank:stop:parts], self.caption)
+        return replace(self, images=self.images[rank:stop:parts], conditions=self.conditions[rank:stop:parts])
 
     def spread(self, n: int) -> torch.Tensor:
         """Positions of up to `n` images spread over the split, for figures: labelled, the

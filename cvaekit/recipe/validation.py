@@ -279,8 +279,13 @@ def _integer(value: Any, key: str) -> int:
 
 
 def _describe(hint: Any) -> str:
-    names = [getattr(a, "__name__", str(a)) for a in typing.get_args(hint)]
-    return " or ".join("null" if n == "NoneType" else n for n in names)
+    """A union's choices as a recipe writes them: `true or false or static or dynamic`."""
+    def name(a: Any) -> str:
+        if typing.get_origin(a) is Literal:
+            return " or ".join(map(str, typing.get_args(a)))
+        plain = getattr(a, "__name__", str(a))
+        return {"NoneType": "null", "bool": "true or false"}.get(plain, plain)
+    return " or ".join(name(a) for a in typing.get_args(hint))
 
 
 def _join(path: str, key: str) -> str:

@@ -11,6 +11,7 @@ and copied without blocking while the previous step runs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -140,6 +141,13 @@ class HostBatches:
         if isinstance(raw, torch.Tensor):
             raw = raw.pin_memory().to(self.device, non_blocking=True)
         return images.float().div_(255), raw
+
+
+def step_generator(device: torch.device, seed: int, step: int, rank: int) -> torch.Generator:
+    """The generator of one training step's own draws (a dynamically binarized batch): seeded
+    by the run's seed, the step and the process, so a resumed run draws the same pixels."""
+    key = hashlib.blake2b(f"{seed}/{step}/{rank}".encode(), digest_size=8).digest()
+    return torch.Generator(device=device).manual_seed(int.from_bytes(key, "little") >> 1)
 
 
 def prefetched(source, batches: list[torch.Tensor], draws: list[torch.Tensor], start: int):

@@ -3,7 +3,7 @@ their captions, drawn afresh at every step of the fit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -58,5 +58,5 @@ def hold_out(split: Split, share: float = 0.1) -> tuple[Split, Split]:
     k = len(split) - max(1, int(len(split) * share))
     if k < 1:
         return split, split
-    return (Split(split.images[:k], split.conditions[:k], split.caption),
-            Split(split.images[k:], split.conditions[k:], split.caption))
+    return (replace(split, images=split.images[:k], conditions=split.conditions[:k]),
+            replace(split, images=split.images[k:], conditions=split.conditions[k:]))

@@ -41,7 +41,7 @@ from cvaekit.runtime.device import Distributed, console, mixed_precision
 from cvaekit.runtime.interrupts import Interrupts
 from cvaekit.store.checkpoint import keep_copy, write_training_checkpoint
 from cvaekit.store.runs import RunDir
-from cvaekit.training.batches import HostBatches, ResidentSplit, place, prefetched
+from cvaekit.training.batches import HostBatches, ResidentSplit, place, prefetched, step_generator
 from cvaekit.training.blame import trial_draw, watched
 from cvaekit.training.schedules import epoch_order, kl_weight, learning_rate
 from cvaekit.training.state import EpochPlan, LoopState
@@ -185,6 +185,9 @@ class TrainingLoop:
         self.interrupts.in_steps = True
         try:
             for b, images, raw in prefetched(self.source, plan.batches, plan.batch_draws, plan.done):
+                if self.train_split.binarize:
+                    images = self.train_split.drawn(images, step_generator(images.device, self.recipe.seed,
+                                                                           self.state.step, self.ddp.rank))
                 if self.recipe.train.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 terms = self._step(images, raw, total_steps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torchvision.datasets import FashionMNIST
@@ -69,7 +70,8 @@ def torchvision_root(root: str | None = None) -> Path:
     return _torchvision_root(raw) if raw else Path(root or cache_dir("data"))
 
 
-def fashion_mnist(root: str | None = None, download: bool = True, binarize: bool = False) -> DataSource:
+def fashion_mnist(root: str | None = None, download: bool = True,
+                  binarize: bool | Literal["static", "dynamic"] = False) -> DataSource:
     """Fashion-MNIST 28x28 grey, 60k train / 10k test, 10 labelled classes.
 
     Without `root`, Debian's package `dataset-fashion-mnist`, then a torchvision download
@@ -77,7 +79,7 @@ def fashion_mnist(root: str | None = None, download: bool = True, binarize: bool
 
     root: a folder with the four files (plain or .gz), or where torchvision downloads them.
     download: let torchvision download the files when they are not found.
-    binarize: each pixel 0 or 255, drawn once with its grey value as the probability (static binarization, seed 0), as test log-likelihoods in the literature are reported on."""
+    binarize: each pixel 0 or 255, drawn once with its grey value as the probability (true or static: static binarization, seed 0), as test log-likelihoods in the literature are reported on; dynamic: the test split the same, training pixels drawn anew at every step (dynamic binarization, which overfits less)."""
     if root and not Path(root).is_dir():
         raise DataError(f"The Fashion-MNIST folder '{root}' (data.root) does not exist. {HOW_TO_GET}")
     base = torchvision_root(root)
@@ -89,7 +91,9 @@ def fashion_mnist(root: str | None = None, download: bool = True, binarize: bool
             f"could not be downloaded ({type(exc).__name__}: {exc}). {HOW_TO_GET}") from None
     images = [as_uint8_images(s.data) for s in splits]
     if binarize:
-        gen = torch.Generator().manual_seed(0)
-        images = [(torch.rand(x.shape, generator=gen) < x.float() / 255).to(torch.uint8) * 255 for x in images]
-    train, test = (Split(x, s.targets.long()) for x, s in zip(images, splits))
+        gen = torch.Generator().manual_seed(0)  # the training split drawn first either way: one test set
+        drawn = [(torch.rand(x.shape, generator=gen) < x.float() / 255).to(torch.uint8) * 255 for x in images]
+        images = [images[0], drawn[1]] if binarize == "dynamic" else drawn
+    dynamic = binarize == "dynamic"
+    train, test = (Split(x, s.targets.long(), binarize=dynamic and s.train) for x, s in zip(images, splits))
     return DataSource(train, test, classes=list(splits[0].classes), aliases=ALIASES)
