@@ -54,19 +54,26 @@ def worker_loop(args) -> float:
     return [r for r in records if r["kind"] == "train"][-1]["images_per_s"]
 
 
-def worker_bare(args) -> float:
+def bare_parts(recipe_path):
+    """The recipe's data, model (its seed) and fused Adam, as a plain PyTorch loop would build them."""
     import torch
 
     from cvaekit.assembly import build_dataset, build_model
     from cvaekit.plugins import get_registry
     from cvaekit.recipe import load_recipe
 
-    recipe = load_recipe(str(args.recipe))
+    recipe = load_recipe(str(recipe_path))
     registry = get_registry()
     torch.manual_seed(recipe.seed)
     data = build_dataset(recipe, registry)
     model = build_model(recipe.model, data.info(), registry)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.train.lr, fused=True)
+    return recipe, data, model, torch.optim.Adam(model.parameters(), lr=recipe.train.lr, fused=True)
+
+
+def worker_bare(args) -> float:
+    import torch
+
+    recipe, data, model, optimizer = bare_parts(args.recipe)
     split = data.train.head(args.images)
     images, conditions = split.images, split.conditions  # uint8, a batch made float as the loop makes it
     if not split.labelled:  # captions: each image's first, given as text (the conditioner encodes it)

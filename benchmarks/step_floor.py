@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from loop_overhead import bare_parts  # the bare step's parts, built as loop_overhead.py builds them
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,16 +36,7 @@ def matmul_rate(size: int = 1024, repeats: int = 20) -> float:
 
 def step_figures(recipe_path: Path, steps: int) -> tuple[float, float, dict[str, float]]:
     """GFLOP of one training step, its median seconds over `steps`, and the FLOPs by operator."""
-    from cvaekit.assembly import build_dataset, build_model
-    from cvaekit.plugins import get_registry
-    from cvaekit.recipe import load_recipe
-
-    recipe = load_recipe(str(recipe_path))
-    registry = get_registry()
-    torch.manual_seed(recipe.seed)
-    data = build_dataset(recipe, registry)
-    model = build_model(recipe.model, data.info(), registry)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.train.lr, fused=True)
+    recipe, data, model, optimizer = bare_parts(recipe_path)
     index = torch.arange(recipe.train.batch_size)
     images, raw = data.train.batch(index, caption="first")
 

@@ -90,10 +90,10 @@ def fashion_mnist(root: str | None = None, download: bool = True,
             f"Fashion-MNIST was not found (looked in {root or DEBIAN_DIR}) and "
             f"could not be downloaded ({type(exc).__name__}: {exc}). {HOW_TO_GET}") from None
     images = [as_uint8_images(s.data) for s in splits]
+    dynamic = binarize == "dynamic"
     if binarize:
         gen = torch.Generator().manual_seed(0)  # the training split drawn first either way: one test set
         drawn = [(torch.rand(x.shape, generator=gen) < x.float() / 255).to(torch.uint8) * 255 for x in images]
-        images = [images[0], drawn[1]] if binarize == "dynamic" else drawn
-    dynamic = binarize == "dynamic"
+        images = [images[0], drawn[1]] if dynamic else drawn
     train, test = (Split(x, s.targets.long(), binarize=dynamic and s.train) for x, s in zip(images, splits))
     return DataSource(train, test, classes=list(splits[0].classes), aliases=ALIASES)
