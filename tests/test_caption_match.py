@@ -9,6 +9,7 @@ from cvaekit.assembly import build_model
 import torch
 
 from cvaekit.components.metrics.caption_match import CaptionMatch, augment, flips_allowed
+from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.context import EvalContext
 from cvaekit.plugins import get_registry
 from cvaekit.recipe import load_recipe
@@ -32,6 +33,20 @@ def test_real_pictures_find_their_caption_far_above_chance_and_shuffled_ones_do_
     assert result["caption_match_real"] > result["caption_match_shuffled"] + 0.3
     assert 0 <= result["caption_match"] <= 1 and 0 <= result["caption_match_recon"] <= 1
     assert result["caption_match_share"] == pytest.approx(result["caption_match"] / result["caption_match_real"])
+
+
+def test_the_samples_are_drawn_at_the_chosen_temperature(shapes_context):
+    """At temperature 0 every picture of one caption is the prior's mode, so all are alike."""
+    same_caption = ["a red circle"] * 4
+    at_zero = CaptionMatch(temperature=0)._samples(shapes_context, same_caption)
+    at_one = CaptionMatch()._samples(shapes_context, same_caption)
+    assert torch.equal(at_zero[0], at_zero[3])
+    assert not torch.equal(at_one[0], at_one[3])
+
+
+def test_a_negative_temperature_is_refused_with_what_it_must_be():
+    with pytest.raises(CvaekitError, match="temperature must be 0 or more"):
+        CaptionMatch(temperature=-0.5)
 
 
 def test_the_judge_is_trained_once_per_data_set_and_text_encoder(shapes_context, cache_root):

@@ -22,7 +22,8 @@ from torch import nn
 from cvaekit.caches.judges import cached_judge_module
 from cvaekit.core.data import Split
 from cvaekit.evaluation.context import EvalContext
-from cvaekit.recipe import AtLeast, PositiveInt
+from cvaekit.core.prior import check_temperature
+from cvaekit.recipe import AtLeast, NonNegativeFloat, PositiveInt
 
 VERSION = 2  # 2: shifts and flips, kept with the other judges
 
@@ -138,11 +139,14 @@ class CaptionMatch:
     candidates: captions each picture chooses among, its own included.
     judge_epochs: epochs the judge trains on the run's training pairs.
     judge_seed: the judge's seed; other seeds give other judges.
-    judge_shift: pixels a training picture may move each way (small shifts keep a caption true)."""
+    judge_shift: pixels a training picture may move each way (small shifts keep a caption true).
+    temperature: the prior's temperature for the generated pictures (1: the prior itself; below 1: what `generate --temperature` draws)."""
 
     def __init__(self, n: PositiveInt = 200, candidates: PositiveInt = 10, judge_epochs: PositiveInt = 40,
-                 judge_seed: int = 0, judge_shift: Annotated[int, AtLeast(0)] = 2):
+                 judge_seed: int = 0, judge_shift: Annotated[int, AtLeast(0)] = 2,
+                 temperature: NonNegativeFloat = 1.0):
         self.n, self.candidates, self.epochs, self.seed, self.shift = n, candidates, judge_epochs, judge_seed, judge_shift
+        self.temperature = check_temperature(temperature)
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
         train = ctx.data.train
@@ -171,10 +175,10 @@ class CaptionMatch:
     def _raw(ctx: EvalContext, own: torch.Tensor, words: list[str]) -> Any:
         return own if ctx.test.labelled else [words[i] for i in own.tolist()]
 
-    @staticmethod
-    def _samples(ctx: EvalContext, raw: Any) -> torch.Tensor:
+    def _samples(self, ctx: EvalContext, raw: Any) -> torch.Tensor:
         gen = ctx.generator(8)
-        return torch.cat([ctx.model.sample(raw[i:i + ctx.batch_size], generator=gen).float().cpu()
+        return torch.cat([ctx.model.sample(raw[i:i + ctx.batch_size], generator=gen,
+                                           temperature=self.temperature).float().cpu()
                           for i in range(0, len(raw), ctx.batch_size)])
 
     @staticmethod
