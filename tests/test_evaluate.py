@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from cvaekit.cli import app
 from cvaekit.errors import CvaekitError
-from cvaekit.evaluation.checkpoints import evaluate
+from cvaekit.assembly import load_run
+from cvaekit.evaluation.checkpoints import evaluate, metric_specs
+from cvaekit.plugins import get_registry
 from cvaekit.store.runs import RunDir
 from cvaekit.training import train
 
@@ -62,6 +64,29 @@ def test_evaluate_unknown_metric_is_a_clear_error(run3):
     result = runner.invoke(app, ["evaluate", str(run3), "--metrics", "nelbo,fdi", "--no-figures"])
     assert result.exit_code == 2
     assert "Unknown metric 'fdi'" in result.output and "Did you mean 'fid'" in result.output
+
+
+def test_evaluate_takes_metrics_with_parameters_as_a_recipe_lists_them(run3):
+    registry = get_registry()
+    recipe = load_run(run3, None, registry).recipe
+    specs = metric_specs(recipe, ["fid", {"name": "fid", "features": "random", "n": 50}], registry)
+    assert specs[0][0] == "fid" and specs[0][1]["n"] == 200  # a name takes the recipe's parameters
+    assert specs[1][0] == "fid" and specs[1][1] == {**specs[0][1], "n": 50}
+    result = runner.invoke(app, ["evaluate", str(run3), "--checkpoints", "last", "--no-figures",
+                                 "--metrics", "[recon, {name: fid, features: random, n: 50}]"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "fid_random" in result.output and "recon_bce" in result.output
+
+
+@pytest.mark.parametrize("choice, message", [
+    ("[{name: fid, nn: 3}]", "Unknown key '--metrics.0.nn' for metric 'fid'"),
+    ("[nelbo, {name: ", "--metrics is not a YAML list"),
+    ("[nelbo, [fid]]", "--metrics must list metric names or mappings with 'name'"),
+])
+def test_a_bad_metrics_list_is_a_clear_error(run3, choice, message):
+    result = runner.invoke(app, ["evaluate", str(run3), "--no-figures", "--metrics", choice], terminal_width=300)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
 
 
 def test_progress_figures_have_a_row_per_checkpoint(run3):

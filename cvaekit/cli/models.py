@@ -93,7 +93,7 @@ def serve_cmd(
 def evaluate_cmd(
     run: str = typer.Argument(..., help=MODEL),
     checkpoints: str = typer.Option("all", "--checkpoints", help="'all' kept checkpoints, 'last', or epochs: 10,20."),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric names (default: the recipe's eval.metrics)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric names (default: the recipe's eval.metrics), or a YAML list as in a recipe: '[nelbo, {name: caption_match, temperature: 0.8}]'."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Judge on the first N test images (default: the recipe's eval.limit)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, ..."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Also draw samples and reconstructions by checkpoint."),
@@ -104,11 +104,10 @@ def evaluate_cmd(
     """Metrics at every checkpoint of a run, as a table, merged into evaluation.csv/.json in the
     run (earlier measurements stay); each row says which prior it sampled from. An exported
     model or a hub id is evaluated in a local run folder made from it."""
-    from cvaekit.evaluation.checkpoints import evaluate
+    from cvaekit.evaluation.checkpoints import evaluate, parse_metric_choice
     from cvaekit.evaluation.tables import metrics_table
 
-    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    result = evaluate(run, checkpoints, names, device=device, limit=limit, figures=figures, prior=prior,
+    result = evaluate(run, checkpoints, parse_metric_choice(metrics), device=device, limit=limit, figures=figures, prior=prior,
                       into=into, text_encoder=text_encoder)
     title = f"{result.run.name}: metrics by checkpoint ({result.rows[0]['test_images']} test images)"
     out.print(metrics_table(result.rows, ["epoch", "prior"], result.columns, title))

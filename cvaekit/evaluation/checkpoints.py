@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from cvaekit.assembly import build_dataset, build_metrics, load_run, local_run
 from cvaekit.errors import CvaekitError, choices_text
 from cvaekit.evaluation.context import EvalContext, run_metrics
@@ -31,7 +33,7 @@ from cvaekit.evaluation.progress import ProgressFigures
 from cvaekit.evaluation.tables import merge_rows, read_table, write_table
 from cvaekit.plugins.loading import get_registry
 from cvaekit.plugins.registry import Registry
-from cvaekit.recipe import Recipe
+from cvaekit.recipe import ComponentSpec, Recipe, component_spec
 from cvaekit.runtime.device import resolve_device
 from cvaekit.store.checkpoint import read_training_checkpoint
 from cvaekit.store.runs import RunDir
@@ -64,15 +66,43 @@ def checkpoint_paths(run: RunDir, which: str = "all") -> list[Path]:
     return [run.resolve_checkpoint(item.strip()) for item in which.split(",") if item.strip()]
 
 
-def metric_specs(recipe: Recipe, names: list[str] | None, registry: Registry) -> list[tuple[str, dict[str, Any]]]:
-    """(name, params) of the metrics to run: the recipe's own (with their parameters), or
-    the named ones (taking the recipe's parameters for those it also names)."""
+def metric_specs(recipe: Recipe, chosen: list[str | dict] | None, registry: Registry) -> list[tuple[str, dict[str, Any]]]:
+    """(name, params) of the metrics to run: the recipe's own (with their parameters), or the
+    chosen ones: a name takes the recipe's parameters where it names that metric too, a
+    mapping (`{name: caption_match, temperature: 0.8}`, as in a recipe) its own."""
     own = {m.name: m.params for m in recipe.eval.metrics}
-    if not names and not own:
+    if not chosen and not own:
         valid = registry.names("metric")
         raise CvaekitError(f"This run's recipe names no metrics (eval.metrics), so say which: "
                            f"--metrics {','.join(valid[:2])}. Valid metrics: {choices_text(valid)}.")
-    return list(own.items()) if not names else [(n, own.get(n, {})) for n in names]
+    if not chosen:
+        return list(own.items())
+    specs = []
+    for i, item in enumerate(chosen):
+        if isinstance(item, str):
+            specs.append((item, own.get(item, {})))
+        else:
+            spec = component_spec(ComponentSpec, item, f"--metrics.{i}", "metric", registry)
+            specs.append((spec.name, spec.params))
+    return specs
+
+
+def parse_metric_choice(text: str | None) -> list[str | dict] | None:
+    """`--metrics`: names separated by commas, or a YAML list as a recipe's eval.metrics has it
+    (names and mappings with parameters)."""
+    if not text or not text.strip():
+        return None
+    if not text.strip().startswith("["):
+        return [m.strip() for m in text.split(",") if m.strip()]
+    try:
+        items = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CvaekitError(f"--metrics is not a YAML list: {exc}. Write names separated by commas, or a list as "
+                           f"in a recipe: '[nelbo, {{name: caption_match, temperature: 0.8}}]'.") from None
+    if not isinstance(items, list) or not all(isinstance(i, (str, dict)) for i in items):
+        raise CvaekitError(f"--metrics must list metric names or mappings with 'name' (as a recipe's "
+                           f"eval.metrics), got {items!r}.")
+    return items
 
 
 # ---------------------------------------------------------------------------- priors
@@ -100,7 +130,7 @@ def _epoch_of(path: Path) -> int:
 
 # ---------------------------------------------------------------------------- evaluate
 
-def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str] | None = None,
+def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str | dict] | None = None,
              registry: Registry | None = None, device: str = "auto", limit: int | None = None,
              figures: bool = True, prior: str = "auto", into: str | os.PathLike | None = None,
              text_encoder: str | None = None) -> Evaluation:

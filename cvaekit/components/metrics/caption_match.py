@@ -140,7 +140,7 @@ class CaptionMatch:
     judge_epochs: epochs the judge trains on the run's training pairs.
     judge_seed: the judge's seed; other seeds give other judges.
     judge_shift: pixels a training picture may move each way (small shifts keep a caption true).
-    temperature: the prior's temperature for the generated pictures (1: the prior itself; below 1: what `generate --temperature` draws)."""
+    temperature: the prior's temperature for the generated pictures (1: the prior itself; below 1: what `generate --temperature` draws, reported as caption_match_t0.8 and so on)."""
 
     def __init__(self, n: PositiveInt = 200, candidates: PositiveInt = 10, judge_epochs: PositiveInt = 40,
                  judge_seed: int = 0, judge_shift: Annotated[int, AtLeast(0)] = 2,
@@ -169,6 +169,9 @@ class CaptionMatch:
                   "caption_match_recon": _share(recon, text, own, rival),
                   "caption_match_shuffled": _share(real, text, shuffled, _rivals(shuffled, len(test_words), self.candidates, gen))}
         shares["caption_match_share"] = shares["caption_match"] / max(shares["caption_match_real"], 1e-9)
+        if self.temperature != 1:  # its own columns, beside temperature 1's in the evaluation table
+            for key in ("caption_match", "caption_match_share"):
+                shares[f"{key}_t{self.temperature:g}"] = shares.pop(key)
         return shares
 
     @staticmethod
