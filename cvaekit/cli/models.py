@@ -107,8 +107,8 @@ def evaluate_cmd(
     from cvaekit.evaluation.checkpoints import evaluate, parse_metric_choice
     from cvaekit.evaluation.tables import metrics_table
 
-    result = evaluate(run, checkpoints, parse_metric_choice(metrics), device=device, limit=limit, figures=figures, prior=prior,
-                      into=into, text_encoder=text_encoder)
+    result = evaluate(run, checkpoints, parse_metric_choice(metrics), device=device, limit=limit, figures=figures,
+                      prior=prior, into=into, text_encoder=text_encoder)
     title = f"{result.run.name}: metrics by checkpoint ({result.rows[0]['test_images']} test images)"
     out.print(metrics_table(result.rows, ["epoch", "prior"], result.columns, title))
     if Path(result.run).resolve() != Path(run).resolve():

@@ -66,7 +66,8 @@ def checkpoint_paths(run: RunDir, which: str = "all") -> list[Path]:
     return [run.resolve_checkpoint(item.strip()) for item in which.split(",") if item.strip()]
 
 
-def metric_specs(recipe: Recipe, chosen: list[str | dict] | None, registry: Registry) -> list[tuple[str, dict[str, Any]]]:
+def metric_specs(recipe: Recipe, chosen: list[str | dict] | None,
+                 registry: Registry) -> list[tuple[str, dict[str, Any]]]:
     """(name, params) of the metrics to run: the recipe's own (with their parameters), or the
     chosen ones: a name takes the recipe's parameters where it names that metric too, a
     mapping (`{name: caption_match, temperature: 0.8}`, as in a recipe) its own."""

@@ -21,8 +21,8 @@ from torch import nn
 
 from cvaekit.caches.judges import cached_judge_module
 from cvaekit.core.data import Split
-from cvaekit.evaluation.context import EvalContext
 from cvaekit.core.prior import check_temperature
+from cvaekit.evaluation.context import EvalContext
 from cvaekit.recipe import AtLeast, NonNegativeFloat, PositiveInt
 
 VERSION = 2  # 2: shifts and flips, kept with the other judges
