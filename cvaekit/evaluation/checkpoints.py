@@ -135,8 +135,8 @@ def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str
              registry: Registry | None = None, device: str = "auto", limit: int | None = None,
              figures: bool = True, prior: str = "auto", into: str | os.PathLike | None = None,
              text_encoder: str | None = None) -> Evaluation:
-    """Measure `metrics` (default: the recipe's eval.metrics) at the chosen checkpoints of
-    a run, merge them into evaluation.csv/.json (and draw the progress figures), and return
+    """Measure `metrics` (default: the recipe's eval.metrics; names, or mappings with their
+    parameters as a recipe lists them) at the chosen checkpoints of a run, merge them into evaluation.csv/.json (and draw the progress figures), and return
     them. `prior`: 'auto' samples from the prior `fit-prior` fitted to a checkpoint when
     there is one (as generate and serve do), else from the trained one; 'trained' or
     'fitted' chooses. An exported model or a hub id is first copied into a local run folder
