@@ -136,10 +136,10 @@ def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str
              figures: bool = True, prior: str = "auto", into: str | os.PathLike | None = None,
              text_encoder: str | None = None) -> Evaluation:
     """Measure `metrics` (default: the recipe's eval.metrics; names, or mappings with their
-    parameters as a recipe lists them) at the chosen checkpoints of a run, merge them into evaluation.csv/.json (and draw the progress figures), and return
-    them. `prior`: 'auto' samples from the prior `fit-prior` fitted to a checkpoint when
-    there is one (as generate and serve do), else from the trained one; 'trained' or
-    'fitted' chooses. An exported model or a hub id is first copied into a local run folder
+    parameters as a recipe lists them) at the chosen checkpoints of a run, merge them into
+    evaluation.csv/.json (and draw the progress figures), and return them. `prior`: 'auto'
+    samples from the prior `fit-prior` fitted to a checkpoint when there is one (as generate
+    and serve do), else from the trained one; 'trained' or 'fitted' chooses. An exported model or a hub id is first copied into a local run folder
     (`into`, default runs/<name>-<timestamp>), and the table is written there."""
     registry = registry or get_registry()
     run_dir = RunDir.open(local_run(run, into, text_encoder))
