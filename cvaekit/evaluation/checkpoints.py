@@ -139,8 +139,9 @@ def evaluate(run: str | os.PathLike, checkpoints: str = "all", metrics: list[str
     parameters as a recipe lists them) at the chosen checkpoints of a run, merge them into
     evaluation.csv/.json (and draw the progress figures), and return them. `prior`: 'auto'
     samples from the prior `fit-prior` fitted to a checkpoint when there is one (as generate
-    and serve do), else from the trained one; 'trained' or 'fitted' chooses. An exported model or a hub id is first copied into a local run folder
-    (`into`, default runs/<name>-<timestamp>), and the table is written there."""
+    and serve do), else from the trained one; 'trained' or 'fitted' chooses. An exported
+    model or a hub id is first copied into a local run folder (`into`, default
+    runs/<name>-<timestamp>), and the table is written there."""
     registry = registry or get_registry()
     run_dir = RunDir.open(local_run(run, into, text_encoder))
     paths = checkpoint_paths(run_dir, checkpoints)
