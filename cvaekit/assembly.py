@@ -30,7 +30,7 @@ from cvaekit.recipe import (
     load_recipe,
 )
 from cvaekit.recipe.files import apply_overrides, read_yaml
-from cvaekit.store.checkpoint import read_fitted_prior, read_training_checkpoint
+from cvaekit.store.checkpoint import read_fitted_prior, read_training_checkpoint, weights_in_use
 from cvaekit.store.exported import (
     PRIOR,
     WEIGHTS,
@@ -204,7 +204,7 @@ def load_run(path: str | os.PathLike, checkpoint: str | None = None,
     ckpt_path = run.resolve_checkpoint(checkpoint)
     state = read_training_checkpoint(ckpt_path)
     model = build_model(recipe.model, DataInfo.from_dict(state["data_info"]), registry)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(weights_in_use(state))
     fitted = run.fitted_prior(state["epoch"])
     if not (fitted_prior and fitted.is_file()):
         return TrainedRun(run, recipe, model.to(device).eval(), state["epoch"], ckpt_path)

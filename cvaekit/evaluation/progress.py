@@ -16,7 +16,7 @@ from cvaekit.core.sampling import sample_rows
 from cvaekit.evaluation.comparison import comparison_grid
 from cvaekit.evaluation.figures import labelled_grid, reconstruction_grid
 from cvaekit.recipe import Recipe
-from cvaekit.store.checkpoint import read_training_checkpoint
+from cvaekit.store.checkpoint import read_training_checkpoint, weights_in_use
 from cvaekit.store.runs import RunDir
 
 RECONSTRUCTED = 8  # test images in the reconstructions figure, spread over the split
@@ -68,7 +68,7 @@ def write_progress_figures(model: CVAE, data: DataSource, recipe: Recipe, run: R
     own = copy.deepcopy(model.state_dict())  # tensors, and any extra state (a vocabulary)
     try:
         for epoch, path in missing:
-            model.load_state_dict(read_training_checkpoint(path)["model"])
+            model.load_state_dict(weights_in_use(read_training_checkpoint(path)))
             figures.add(epoch, model)
     finally:
         model.load_state_dict(own)

@@ -21,6 +21,8 @@ from cvaekit.recipe.schema import (
 from cvaekit.recipe.types import (
                                    Above,
                                    AtLeast,
+                                   Below,
+                                   Bound,
                                    ExistingPath,
                                    NonNegativeFloat,
                                    PositiveFloat,
@@ -33,7 +35,7 @@ from cvaekit.recipe.validation import (
                                    validate,
 )
 
-__all__ = ["Above", "AtLeast", "ComponentSpec", "EvalConfig", "ExistingPath", "FIT_PRIOR_DEFAULTS",
+__all__ = ["Above", "AtLeast", "Below", "Bound", "ComponentSpec", "EvalConfig", "ExistingPath", "FIT_PRIOR_DEFAULTS",
            "FitPriorConfig", "InjectionSpec", "KIND_OF", "ModelConfig", "NonNegativeFloat",
            "PositiveFloat", "PositiveInt", "Recipe", "TrainConfig", "apply_overrides", "check_value",
            "component_spec", "dump_recipe", "load_recipe", "read_yaml", "resolve_annotation", "to_plain",

@@ -28,7 +28,7 @@ from cvaekit.recipe.signatures import (
     read_factory,
     resolve_annotation,
 )
-from cvaekit.recipe.types import AtLeast
+from cvaekit.recipe.types import Bound
 from cvaekit.recipe.validation import resolve_annotation as _resolve_annotation
 
 REQUIRED = "(required)"
@@ -64,8 +64,8 @@ def type_text(hint: Any) -> str:
     if origin is Annotated:
         if "existing path" in args[1:]:
             return "path (must exist)"
-        bounds = [str(a) for a in args[1:] if isinstance(a, AtLeast)]
-        return type_text(args[0]) + "".join(f" ({b})" for b in bounds)
+        bounds = [str(a) for a in args[1:] if isinstance(a, Bound)]
+        return type_text(args[0]) + (f" ({', '.join(bounds)})" if bounds else "")
     if origin in (typing.Union, types.UnionType):
         parts = [type_text(a) for a in args if a is not type(None)]
         return " or ".join(parts + (["null"] if type(None) in args else []))

@@ -12,10 +12,18 @@ ExistingPath = Annotated[str, "existing path"]
 
 
 @dataclass(frozen=True)
-class AtLeast:
-    """A bound on a number key, checked with the recipe: `Annotated[int, AtLeast(1)]`."""
+class Bound:
+    """A bound on a number key, checked with the recipe (and shown by `describe`)."""
 
     bound: float
+
+    def allows(self, value: float) -> bool:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class AtLeast(Bound):
+    """A lower bound: `Annotated[int, AtLeast(1)]`."""
 
     def allows(self, value: float) -> bool:
         return value >= self.bound
@@ -33,6 +41,17 @@ class Above(AtLeast):
 
     def __str__(self) -> str:
         return f"above {self.bound:g}"
+
+
+@dataclass(frozen=True)
+class Below(Bound):
+    """A strict upper bound: `Annotated[float, Above(0), Below(1)]`."""
+
+    def allows(self, value: float) -> bool:
+        return value < self.bound
+
+    def __str__(self) -> str:
+        return f"below {self.bound:g}"
 
 
 # The usual ranges, for the engine's keys and for components' parameters alike.

@@ -1,6 +1,6 @@
 """Recipe validation: plain data to a `Recipe`, or a RecipeError that names the key, the bad
 value and the valid choices. A component's parameters are checked against its factory's
-signature (annotations, defaults and `AtLeast` bounds)."""
+signature (annotations, defaults and bounds such as `AtLeast`)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from cvaekit.errors import (
 )
 from cvaekit.plugins.registry import Registry, metric_itself
 from cvaekit.recipe.schema import KIND_OF, ComponentSpec, Recipe
-from cvaekit.recipe.types import AtLeast
+from cvaekit.recipe.types import Bound
 
 
 def validate(data: dict[str, Any], registry: Registry) -> Recipe:
@@ -174,7 +174,7 @@ def check_value(value: Any, hint: Any, key: str, registry: Registry) -> Any:
         value = check_value(value, args[0], key, registry)
         if "existing path" in args[1:] and value is not None and not _exists(value):
             raise RecipeError(f"'{key}': the path '{value}' does not exist.")
-        for bound in (a for a in args[1:] if isinstance(a, AtLeast)):
+        for bound in (a for a in args[1:] if isinstance(a, Bound)):
             if not bound.allows(value):
                 raise RecipeError(f"'{key}' must be {bound}, got {value!r}.")
         return value

@@ -24,6 +24,7 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from torch.optim.swa_utils import AveragedModel
 
 from cvaekit.core.data import DataSource
 from cvaekit.core.model import CVAE
@@ -41,6 +42,7 @@ from cvaekit.runtime.device import Distributed, console, mixed_precision
 from cvaekit.runtime.interrupts import Interrupts
 from cvaekit.store.checkpoint import keep_copy, write_training_checkpoint
 from cvaekit.store.runs import RunDir
+from cvaekit.training.averaging import average_state
 from cvaekit.training.batches import HostBatches, ResidentSplit, place, prefetched, step_generator
 from cvaekit.training.blame import trial_draw, watched
 from cvaekit.training.schedules import epoch_order, kl_weight, learning_rate
@@ -67,6 +69,7 @@ class LoopParts:
     first_step_parts: dict[torch.nn.Module, Any] | None = None  # named if one fails at the first step
     progress: bool = True
     trackers: Any = field(default=None)  # the run's Trackers: the recipe's loggers, the tuner's reports
+    average: AveragedModel | None = None  # train.ema: the weights' moving average, updated after every step
 
 
 class TrainingLoop:
@@ -74,7 +77,8 @@ class TrainingLoop:
         self.recipe, self.run, self.model, self.ddp = parts.recipe, parts.run, parts.model, parts.ddp
         self.net, self.optimizer, self.data, self.metrics = parts.net, parts.optimizer, parts.data, parts.metrics
         self.interrupts, self.trackers = parts.interrupts, parts.trackers
-        self.first_step_parts = parts.first_step_parts
+        self.first_step_parts, self.average = parts.first_step_parts, parts.average
+        self.in_use = self.average.module if self.average is not None else self.model  # measured, drawn, saved for use
         self.state = state
         self.save_every = parts.recipe.train.save_every_steps  # mid-epoch saves of last.pt (None: none)
         self.lr: float | None = None  # the learning rate the optimizer has now (set by the first step)
@@ -122,7 +126,7 @@ class TrainingLoop:
                         self._checkpoint(epoch)
                 self.ddp.barrier()
         if self.ddp.main:
-            write_progress_figures(self.model, self.data, self.recipe, self.run, self.figures)
+            write_progress_figures(self.in_use, self.data, self.recipe, self.run, self.figures)
 
     def _plan(self) -> EpochPlan:
         """A fresh epoch's order, or the saved one of the epoch a Ctrl-C stopped (the whole
@@ -170,6 +174,8 @@ class TrainingLoop:
                 group["lr"] = lr
             self.lr = lr
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update_parameters(self.model)
         self.state.step += 1
         return terms
 
@@ -270,17 +276,17 @@ class TrainingLoop:
         """checkpoints/last.pt: the weights, the optimizer and the loop's state."""
         write_training_checkpoint(self.run.last, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
                                   data_info=self.model.data_info.to_dict(), recipe=self.recipe.to_dict(),
-                                  **self.state.state_dict())
+                                  **self.state.state_dict(), **average_state(self.average))
 
     def _checkpoint(self, epoch: int) -> None:
         """Keep this epoch's checkpoint, measure it, and draw its figures."""
         target = self.run.checkpoint(epoch)
         keep_copy(self.run.last, target)
-        results = run_metrics(self.metrics, EvalContext(self.model, self.data, self.test_split, seed=self.recipe.seed))
+        results = run_metrics(self.metrics, EvalContext(self.in_use, self.data, self.test_split, seed=self.recipe.seed))
         self.run.log({"kind": "eval", "epoch": epoch, "step": self.state.step,
                       "checkpoint": str(target.relative_to(self.run.path)), **results})
-        self.figures.add(epoch, self.model)
-        draw_figures(self.model, self.recipe, self.run, epoch, self.figures)
+        self.figures.add(epoch, self.in_use)
+        draw_figures(self.in_use, self.recipe, self.run, epoch, self.figures)
         loss_curve(self.run.records(), self.run.loss_curve)
         if self.ddp.main and self.progress:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in results.items())

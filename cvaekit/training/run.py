@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.optim.swa_utils import AveragedModel
 
 from cvaekit.assembly import (
     build_conditioner,
@@ -37,6 +38,7 @@ from cvaekit.runtime.processes import (
 )
 from cvaekit.store.checkpoint import is_disk_full, read_training_checkpoint
 from cvaekit.store.runs import RunDir
+from cvaekit.training.averaging import weight_average
 from cvaekit.training.blame import parts_of
 from cvaekit.training.fit_prior import second_stage
 from cvaekit.training.loop import LoopParts, TrainingDiverged, TrainingLoop
@@ -132,6 +134,7 @@ class _Built:
     metrics: list[Any]
     optimizer: torch.optim.Optimizer
     state: LoopState
+    average: AveragedModel | None  # train.ema: the weights' moving average
 
 
 def _build(recipe: Recipe, registry: Registry, ddp: Distributed, checkpoint: dict | None) -> _Built:
@@ -148,7 +151,7 @@ def _build(recipe: Recipe, registry: Registry, ddp: Distributed, checkpoint: dic
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         state.load_state_dict(checkpoint)
-    return _Built(data, model, metrics, optimizer, state)
+    return _Built(data, model, metrics, optimizer, state, weight_average(model, recipe.train.ema, checkpoint))
 
 
 def _check_objective(recipe: Recipe, model: torch.nn.Module) -> None:
@@ -196,6 +199,7 @@ def _fit(built: _Built, recipe: Recipe, run: RunDir, registry: Registry, ddp: Di
                 Interrupts(distributed=ddp.world > 1) as interrupts:
             parts = LoopParts(recipe, run, built.model, _network(built.model, recipe, ddp), built.optimizer,
                               built.data, built.metrics, ddp, interrupts, progress=progress, trackers=trackers,
+                              average=built.average,
                               first_step_parts=parts_of(built.model, recipe, registry))
             TrainingLoop(parts, built.state).fit()
         status = "finished"

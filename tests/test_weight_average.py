@@ -1,0 +1,64 @@
+"""`train.ema`: the weights' moving average follows its formula, resumes bit-identically from
+a Ctrl-C mid-epoch, and is the model a run is used with (load_run, hence evaluate, generate,
+serve, export, fit-prior), while resuming trains the trained weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_objectives_training import records
+from test_training_faults import interrupt_at_step, only_run, same_weights
+
+from cvaekit.assembly import load_run
+from cvaekit.errors import RecipeError
+from cvaekit.store.checkpoint import load_checkpoint, weights_in_use
+from cvaekit.training import TrainingInterrupted, train
+from cvaekit.training.averaging import average_state, weight_average
+
+
+def test_the_average_follows_its_formula_and_continues_from_its_saved_state():
+    model = torch.nn.Linear(1, 1, bias=False)
+    average = weight_average(model, 0.5)
+    expected = None
+    for value in (1.0, 2.0, 3.0):
+        model.weight.data.fill_(value)
+        average.update_parameters(model)
+        expected = value if expected is None else 0.5 * expected + 0.5 * value  # the first step is copied
+    assert average.module.weight.item() == expected == 2.25
+    again = weight_average(model, 0.5, average_state(average))
+    model.weight.data.fill_(4.0)
+    again.update_parameters(model)
+    assert again.module.weight.item() == 0.5 * 2.25 + 0.5 * 4.0
+    assert weight_average(model, None) is None and average_state(None) == {}
+
+
+def test_a_run_with_an_average_resumes_bit_identical_and_is_used_with_it(tmp_path, tiny_fashion, monkeypatch):
+    tiny_fashion["train"].update(ema=0.9, limit=1024)
+    straight = train(tiny_fashion, progress=False)
+    step = interrupt_at_step(monkeypatch, 21)  # inside the second epoch (16 steps each)
+    with pytest.raises(TrainingInterrupted):
+        train(tiny_fashion, progress=False)
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    interrupted = only_run(tmp_path / "runs", straight)
+    resumed = train(None, resume=interrupted, progress=False)
+    assert [r["loss"] for r in records(resumed)] == [r["loss"] for r in records(straight)]
+    assert same_weights(straight, resumed)
+    a, b = (load_checkpoint(run / "checkpoints/last.pt") for run in (straight, resumed))
+    assert a["ema_updates"] == b["ema_updates"] == a["step"]
+    assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
+    assert any(not torch.equal(a["ema"][k], a["model"][k]) for k in a["model"])  # an average, not a copy
+    used = load_run(straight).model.state_dict()
+    assert all(torch.equal(used[k].cpu(), a["ema"][k]) for k in a["ema"])
+
+
+def test_without_an_average_a_run_is_used_with_its_trained_weights(tiny_fashion):
+    run = train(tiny_fashion, progress=False)
+    saved = load_checkpoint(run / "checkpoints/last.pt")
+    assert "ema" not in saved and weights_in_use(saved) is saved["model"]
+
+
+@pytest.mark.parametrize("decay", [1.0, 0.0, 1.5])
+def test_a_decay_outside_0_to_1_is_refused_naming_the_range(tiny_fashion, decay):
+    tiny_fashion["train"]["ema"] = decay
+    with pytest.raises(RecipeError, match=r"'train.ema' must be (above 0|below 1)"):
+        train(tiny_fashion, progress=False)
