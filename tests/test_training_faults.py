@@ -57,6 +57,44 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
     assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 1
 
 
+def blow_up_at_step(monkeypatch, at, factor):
+    """Multiply the loss of step `at` and every later one by `factor` (finite), as a diverged
+    run's does; returns the list of calls made."""
+    calls = []
+    step = TrainingLoop._step
+
+    def blown(self, *args, **kwargs):
+        calls.append(1)
+        terms = step(self, *args, **kwargs)
+        return {**terms, "loss": terms["loss"] * factor} if len(calls) >= at else terms
+
+    monkeypatch.setattr(TrainingLoop, "_step", blown)
+    return calls
+
+
+def test_a_finite_blown_up_loss_stops_at_its_step_naming_the_level_and_the_key(tmp_path, tiny_fashion, monkeypatch):
+    calls = blow_up_at_step(monkeypatch, 40, 1e7)  # 32 steps an epoch: step 40 is in epoch 2
+    with pytest.raises(TrainingDiverged, match=r"became \S+e\+\d+ at epoch 2, step 40, more than 1000 times the "
+                                               r"lowest epoch mean \(\d+.*\) above it \('train.blowup_factor'\)"):
+        train(tiny_fashion, progress=False)
+    assert len(calls) == 40
+    saved = load_checkpoint(only_run(tmp_path / "runs") / "checkpoints/last.pt")
+    assert saved["epoch"] == 1 and saved["lowest_loss"] > 0
+
+
+def test_without_a_blowup_factor_a_finite_blow_up_trains_on(tiny_fashion, monkeypatch):
+    calls = blow_up_at_step(monkeypatch, 40, 1e7)
+    tiny_fashion["train"]["blowup_factor"] = None
+    run = train(tiny_fashion, progress=False)
+    assert len(calls) == 64 and load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 2
+
+
+def test_a_loss_below_the_factor_does_not_stop(tiny_fashion, monkeypatch):
+    calls = blow_up_at_step(monkeypatch, 40, 50.0)  # far above, but not 1000 times
+    train(tiny_fashion, progress=False)
+    assert len(calls) == 64
+
+
 def stop_in_epoch(monkeypatch, at):
     """A Ctrl-C as epoch `at` starts (outside the steps: it stops at once); returns the original
     `TrainingLoop._epoch` to put back."""

@@ -1,6 +1,6 @@
 """The training loop: epochs of steps, a checkpoint at the recipe's pace (last.pt also every
 `save_every_steps` steps inside an epoch, so a crash loses little), and a stop that saves
-where it stands (Ctrl-C) or says where the loss went wrong.
+where it stands (Ctrl-C) or says where the loss went wrong (NaN, infinite or blown up).
 
 `train` (run.py) builds the parts from the recipe; the loop only trains them. Its state
 (`LoopState`) is what a checkpoint saves besides the weights, so a resumed run continues
@@ -116,6 +116,7 @@ class TrainingLoop:
                 epoch = self.state.epoch + 1
                 bar.reset(task, total=len(self.train_split), **{**fields, "epoch": epoch})
                 record = self._epoch(epoch, bar, task)
+                self.state.epoch_done(record["loss"])
                 self.state.epoch, self.state.position = epoch, None
                 if self.ddp.main:
                     self._save_last()
@@ -222,13 +223,13 @@ class TrainingLoop:
     def _fold(self, plan: EpochPlan, pending: list[tuple]) -> tuple[int, float]:
         """Add the steps since the last check to the epoch's totals, one step after another in
         float64 (so where the checks fall, and a resume, change nothing); the first of those
-        steps whose loss is infinite or NaN, as (step, loss), else (-1, 0.0)."""
+        steps whose loss is infinite, NaN or blown up, as (step, loss), else (-1, 0.0)."""
         values = torch.stack([t for row in pending for t in row[:3]]).tolist()  # one sync on a device
         first = self.state.step - len(pending) + 1
-        bad = (-1, 0.0)
+        bad, factor = (-1, 0.0), self.recipe.train.blowup_factor
         for i, row in enumerate(pending):
             terms, n = values[3 * i:3 * i + 3], row[3]
-            if bad[0] < 0 and not math.isfinite(terms[0]):
+            if bad[0] < 0 and (not math.isfinite(terms[0]) or self.state.blown_up(terms[0], factor)):
                 bad = (first + i, terms[0])
             plan.totals = [total + value * n for total, value in zip(plan.totals, terms)]
             plan.seen += n
@@ -268,8 +269,10 @@ class TrainingLoop:
         kept = (f"The last good checkpoint stays '{self.run.last}'." if self.run.last.is_file()
                 else "Nothing had been saved yet.")
         clip = f"lower 'train.grad_clip' (now {cfg.grad_clip:g})" if cfg.grad_clip else "set 'train.grad_clip' (e.g. 1.0)"
+        blown = (f", more than {cfg.blowup_factor:g} times the lowest epoch mean ({self.state.lowest_loss:.6g}) "
+                 f"above it ('train.blowup_factor')" if math.isfinite(value) else "")
         raise TrainingDiverged(
-            f"The loss became {value} at epoch {epoch}, step {step}: training diverged and stopped there. "
+            f"The loss became {value:.6g} at epoch {epoch}, step {step}{blown}: training diverged and stopped there. "
             f"{kept} Lower 'train.lr' (now {cfg.lr:g}) or {clip}.")
 
     def _save_last(self) -> None:

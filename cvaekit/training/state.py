@@ -22,6 +22,19 @@ class LoopState:
     step: int = 0  # optimizer steps taken
     position: dict[str, Any] | None = None  # inside the next epoch: where a Ctrl-C stopped it
     grad_level: float | None = None  # the running gradient norm of taken steps (`skip_grad_factor`)
+    lowest_loss: float | None = None  # the lowest epoch mean loss so far (`blowup_factor`)
+
+    def blown_up(self, loss: float, factor: float | None) -> bool:
+        """Whether a finite step loss is so far above the lowest epoch mean that training has
+        diverged: above it by more than `factor` times its size. A loss of 6e10 after epochs
+        near 6,000 is finite, and a run left to go on wastes all its remaining epochs."""
+        low = self.lowest_loss
+        return factor is not None and low is not None and loss - low > factor * abs(low)
+
+    def epoch_done(self, mean_loss: float) -> None:
+        """Keep the lowest epoch mean loss, the level a blown-up step is measured against."""
+        if math.isfinite(mean_loss) and (self.lowest_loss is None or mean_loss < self.lowest_loss):
+            self.lowest_loss = mean_loss
 
     def too_steep(self, norm: float, factor: float) -> bool:
         """Whether a step whose gradient norm is `norm` is skipped: above `factor` times the
@@ -42,7 +55,7 @@ class LoopState:
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {"epoch": self.epoch, "step": self.step, "rng": rng, "position": self.position,
-                "grad_level": self.grad_level}
+                "grad_level": self.grad_level, "lowest_loss": self.lowest_loss}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.order.set_state(state["rng"]["order"])
@@ -50,7 +63,7 @@ class LoopState:
         if torch.cuda.is_available() and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.epoch, self.step, self.position = state["epoch"], state["step"], state.get("position")
-        self.grad_level = state.get("grad_level")
+        self.grad_level, self.lowest_loss = state.get("grad_level"), state.get("lowest_loss")
 
 
 @dataclass
