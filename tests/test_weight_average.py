@@ -13,22 +13,24 @@ from cvaekit.assembly import load_run
 from cvaekit.errors import RecipeError
 from cvaekit.store.checkpoint import load_checkpoint, weights_in_use
 from cvaekit.training import TrainingInterrupted, train
-from cvaekit.training.averaging import average_state, weight_average
+from cvaekit.training.averaging import average_state, warmed_decay, weight_average
 
 
-def test_the_average_follows_its_formula_and_continues_from_its_saved_state():
+def test_the_average_follows_its_warmed_up_formula_and_continues_from_its_saved_state():
     model = torch.nn.Linear(1, 1, bias=False)
     average = weight_average(model, 0.5)
     expected = None
-    for value in (1.0, 2.0, 3.0):
+    for n, value in enumerate((1.0, 2.0, 3.0, 4.0)):
         model.weight.data.fill_(value)
         average.update_parameters(model)
-        expected = value if expected is None else 0.5 * expected + 0.5 * value  # the first step is copied
-    assert average.module.weight.item() == expected == 2.25
+        d = min(0.5, (1 + n) / (10 + n))  # the update after n averaged steps
+        expected = value if expected is None else d * expected + (1 - d) * value  # the first step is copied
+    assert average.module.weight.item() == pytest.approx(expected)
+    assert warmed_decay(0.999, 0) == 0.1 and warmed_decay(0.999, 90) == 0.91 and warmed_decay(0.999, 10**6) == 0.999
     again = weight_average(model, 0.5, average_state(average))
-    model.weight.data.fill_(4.0)
+    model.weight.data.fill_(5.0)
     again.update_parameters(model)
-    assert again.module.weight.item() == 0.5 * 2.25 + 0.5 * 4.0
+    assert again.module.weight.item() == pytest.approx(5 / 14 * expected + 9 / 14 * 5.0)  # after 4: (1 + 4) / (10 + 4)
     assert weight_average(model, None) is None and average_state(None) == {}
 
 

@@ -12,7 +12,23 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
+
+
+def warmed_decay(decay: float, averaged: int) -> float:
+    """The decay of the update after `averaged` steps: `decay`, but at most (1 + n) / (10 + n)
+    (TensorFlow's ExponentialMovingAverage with num_updates). A plain 0.999 still weighs the
+    initial weights by half after 700 steps, and an average of weights that far apart is no
+    model at all (measured: 2.5 bits/dim against 0.82 at 625 steps)."""
+    return min(decay, (1 + averaged) / (10 + averaged))
+
+
+def _ema_update(decay: float):
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        torch._foreach_lerp_(averaged, current, 1 - warmed_decay(decay, int(n_averaged)))
+
+    return update
 
 
 def weight_average(model: torch.nn.Module, decay: float | None,
@@ -21,7 +37,7 @@ def weight_average(model: torch.nn.Module, decay: float | None,
     from the checkpoint's when it holds one; otherwise it starts at the next step's weights."""
     if decay is None:
         return None
-    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
+    average = AveragedModel(model, multi_avg_fn=_ema_update(decay), use_buffers=False)
     average.requires_grad_(False)
     if checkpoint is not None and "ema" in checkpoint:
         average.module.load_state_dict(checkpoint["ema"])
