@@ -108,3 +108,11 @@ def test_the_step_floor_benchmark_counts_a_steps_flops_against_the_matrix_produc
     gflop, seconds, rate = (float(v) for v in step.split("|")[2:5])
     assert gflop > 0 and seconds > 0 and rate == pytest.approx(gflop / seconds, rel=0.05)
     assert "1024x1024 matrix product" in done.stdout and "aten.addmm" in done.stdout
+
+
+def test_the_ema_cost_benchmark_prints_both_medians_and_their_ratio(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ema_cost.py"), "--rounds", "1", "--epochs", "1",
+                           "--images", "256"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "without: median" in done.stdout and "ema 0.999: median" in done.stdout
+    assert "ratio with/without: " in done.stdout
