@@ -7,13 +7,13 @@ import json
 
 import pytest
 import torch
-from test_training_faults import interrupt_at_step, only_run, same_weights
+from test_training_faults import same_weights, straight_and_resumed
 
 from cvaekit.components.datasets.fashion_mnist import fashion_mnist
 from cvaekit.core.data import Split
 from cvaekit.errors import RecipeError
 from cvaekit.recipe import load_recipe
-from cvaekit.training import TrainingInterrupted, train
+from cvaekit.training import train
 from cvaekit.training.batches import step_generator
 from cvaekit.training.loop import TrainingLoop
 
@@ -71,12 +71,7 @@ def test_training_sees_fresh_binary_draws_of_the_same_images(tiny_fashion, monke
 def test_a_dynamically_binarized_run_resumes_bit_identical(tmp_path, tiny_fashion, monkeypatch):
     tiny_fashion["data"]["binarize"] = "dynamic"
     tiny_fashion["train"].update(limit=1024)
-    straight = train(tiny_fashion, progress=False)
-    step = interrupt_at_step(monkeypatch, 21)
-    with pytest.raises(TrainingInterrupted):
-        train(tiny_fashion, progress=False)
-    monkeypatch.setattr(torch.optim.Adam, "step", step)
-    resumed = train(None, resume=only_run(tmp_path / "runs", straight), progress=False)
+    straight, resumed = straight_and_resumed(tmp_path, tiny_fashion, monkeypatch, 21)
     assert losses(resumed) == losses(straight)
     assert same_weights(straight, resumed)
 

@@ -9,13 +9,13 @@ import math
 
 import pytest
 import torch
-from test_training_faults import interrupt_at_step, only_run, same_weights
+from test_training_faults import same_weights, straight_and_resumed
 
 from cvaekit.assembly import load_run
 from cvaekit.core.sampling import sample_rows
 from cvaekit.errors import RecipeError
 from cvaekit.store.checkpoint import load_checkpoint
-from cvaekit.training import TrainingInterrupted, train
+from cvaekit.training import train
 
 
 def records(run, kind="train"):
@@ -26,13 +26,7 @@ def records(run, kind="train"):
 def test_a_kl_schedule_with_free_bits_and_a_learned_gaussian_resumes_bit_identical(tmp_path, tiny_fashion, monkeypatch):
     tiny_fashion["train"].update(kl_schedule="cyclical", kl_cycles=3, free_bits=0.25, limit=1024)
     tiny_fashion["model"]["likelihood"] = {"name": "gaussian", "learned": True}
-    straight = train(tiny_fashion, progress=False)
-    step = interrupt_at_step(monkeypatch, 21)  # the second of 3 cycles over 32 steps
-    with pytest.raises(TrainingInterrupted):
-        train(tiny_fashion, progress=False)
-    monkeypatch.setattr(torch.optim.Adam, "step", step)
-    interrupted = only_run(tmp_path / "runs", straight)
-    resumed = train(None, resume=interrupted, progress=False)
+    straight, resumed = straight_and_resumed(tmp_path, tiny_fashion, monkeypatch, 21)  # the second of 3 cycles over 32 steps
     assert [r["loss"] for r in records(resumed)] == [r["loss"] for r in records(straight)]
     assert same_weights(straight, resumed)
     assert "likelihood.log_scale" in load_checkpoint(straight / "checkpoints/last.pt")["model"]

@@ -13,7 +13,7 @@ from cvaekit.core.condition import Condition
 from cvaekit.core.data import Split, pick_captions
 from cvaekit.training.batches import HostBatches, ResidentSplit, encode_table, place
 from cvaekit.training import train
-from test_training_faults import interrupt_at_step, losses, only_run, same_weights
+from test_training_faults import losses, same_weights, straight_and_resumed
 
 
 def shapes_recipe(tmp_path, conditioner, **train_keys) -> dict:
@@ -76,12 +76,7 @@ def test_training_with_the_data_on_the_device_equals_training_from_the_host(tmp_
 
 def test_ctrl_c_mid_epoch_with_resident_data_resumes_bit_identical(tmp_path, monkeypatch):
     recipe = shapes_recipe(tmp_path, {"name": "learned_text", "dim": 8}, data_on_device=True)
-    straight = train(recipe, progress=False)
-    step = interrupt_at_step(monkeypatch, 11)  # the 3rd step of epoch 2 (8 steps an epoch)
-    with pytest.raises(Exception, match="cvaekit run --resume"):
-        train(recipe, progress=False)
-    monkeypatch.setattr(torch.optim.Adam, "step", step)
-    resumed = train(None, resume=only_run(tmp_path / "runs", straight), progress=False)
+    straight, resumed = straight_and_resumed(tmp_path, recipe, monkeypatch, 11)  # the 3rd step of epoch 2 (8 steps an epoch)
     assert losses(resumed) == losses(straight) and same_weights(straight, resumed)
 
 

@@ -127,6 +127,17 @@ def interrupt_at_step(monkeypatch, at):
     return step
 
 
+def straight_and_resumed(tmp_path, recipe, monkeypatch, at):
+    """The run trained straight through, and the same run stopped by a Ctrl-C after step `at`
+    and resumed: the two a bit-identical resume must make equal."""
+    straight = train(recipe, progress=False)
+    step = interrupt_at_step(monkeypatch, at)
+    with pytest.raises(TrainingInterrupted, match="cvaekit run --resume"):
+        train(recipe, progress=False)
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    return straight, train(None, resume=only_run(tmp_path / "runs", straight), progress=False)
+
+
 def test_ctrl_c_mid_epoch_saves_there_and_resume_ends_bit_identical(tmp_path, tiny_fashion, monkeypatch):
     straight = train(tiny_fashion, progress=False)
     handler = signal.getsignal(signal.SIGINT)  # SIG_IGN when the suite runs in a background job

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 from test_objectives_training import records
-from test_training_faults import interrupt_at_step, only_run, same_weights
+from test_training_faults import same_weights, straight_and_resumed
 
 from cvaekit.assembly import load_run
 from cvaekit.errors import RecipeError
 from cvaekit.store.checkpoint import load_checkpoint, weights_in_use
-from cvaekit.training import TrainingInterrupted, train
+from cvaekit.training import train
 from cvaekit.training.averaging import average_state, warmed_decay, weight_average
 
 
@@ -36,13 +36,7 @@ def test_the_average_follows_its_warmed_up_formula_and_continues_from_its_saved_
 
 def test_a_run_with_an_average_resumes_bit_identical_and_is_used_with_it(tmp_path, tiny_fashion, monkeypatch):
     tiny_fashion["train"].update(ema=0.9, limit=1024)
-    straight = train(tiny_fashion, progress=False)
-    step = interrupt_at_step(monkeypatch, 21)  # inside the second epoch (16 steps each)
-    with pytest.raises(TrainingInterrupted):
-        train(tiny_fashion, progress=False)
-    monkeypatch.setattr(torch.optim.Adam, "step", step)
-    interrupted = only_run(tmp_path / "runs", straight)
-    resumed = train(None, resume=interrupted, progress=False)
+    straight, resumed = straight_and_resumed(tmp_path, tiny_fashion, monkeypatch, 21)  # inside the second epoch of 16 steps
     assert [r["loss"] for r in records(resumed)] == [r["loss"] for r in records(straight)]
     assert same_weights(straight, resumed)
     a, b = (load_checkpoint(run / "checkpoints/last.pt") for run in (straight, resumed))
