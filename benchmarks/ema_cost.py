@@ -3,34 +3,18 @@ taking turns round after round so both meet the same load; the last epoch's imag
 their medians and the ratio.
 
     python benchmarks/ema_cost.py                                   # the study's MLP, 5 rounds
-    python benchmarks/ema_cost.py --recipe recipes/shapes_hier.yaml --images 2000 --rounds 3
+    python benchmarks/ema_cost.py --recipe recipes/fashion_conv.yaml --images 5000 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import tempfile
 from pathlib import Path
 
-from cvaekit.recipe import read_yaml
-from cvaekit.training import train
+from loop_overhead import worker_loop  # the loop's images/s, as the loop benchmark measures it
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def images_per_s(recipe: dict, ema: float | None, epochs: int, images: int) -> float:
-    """The last epoch's images/s of one training (its run folder in a temporary place)."""
-    recipe = json.loads(json.dumps(recipe))
-    recipe["train"].update(epochs=epochs, limit=images, checkpoint_every=epochs + 1, ema=ema, processes=1)
-    recipe["eval"].update(metrics=["nelbo"], limit=64)
-    recipe["fit_prior"] = None
-    with tempfile.TemporaryDirectory() as runs:
-        recipe["runs_dir"] = runs
-        run = train(recipe, progress=False)
-        lines = (run / "metrics.jsonl").read_text().splitlines()
-        return [r for r in map(json.loads, lines) if r["kind"] == "train"][-1]["images_per_s"]
 
 
 def main() -> None:
@@ -41,11 +25,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per training; the last is timed")
     parser.add_argument("--images", type=int, default=30000, help="the first N training images")
     args = parser.parse_args()
-    recipe = read_yaml(args.recipe)
     seen: dict[str, list[float]] = {"without": [], f"ema {args.decay:g}": []}
     for _ in range(args.rounds):
         for name, decay in zip(seen, (None, args.decay)):
-            seen[name].append(images_per_s(recipe, decay, args.epochs, args.images))
+            seen[name].append(worker_loop(args, [f"train.ema={decay}"] if decay else []))
     medians = {name: statistics.median(values) for name, values in seen.items()}
     print(f"{args.recipe.name}, {args.images} images, {args.rounds} rounds taking turns (images/s of the last epoch)")
     for name, values in seen.items():

@@ -43,12 +43,13 @@ OMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "MKL_NU
 
 # --- the workers: one configuration in this process ------------------------------------------
 
-def worker_loop(args) -> float:
+def worker_loop(args, extra: list[str] = ()) -> float:
+    """The last epoch's images/s of `cvaekit.train` on the recipe (`extra`: more --set values)."""
     from cvaekit import train
 
     with tempfile.TemporaryDirectory(prefix="cvaekit-loop-") as runs:  # the run is measured, not kept
         sets = [f"train.epochs={args.epochs}", f"train.checkpoint_every={args.epochs}", "eval.metrics=[]",
-                f"runs_dir={runs}"] + ([f"train.limit={args.images}"] if args.images else [])
+                f"runs_dir={runs}"] + ([f"train.limit={args.images}"] if args.images else []) + list(extra)
         run = train(str(args.recipe), overrides=sets, progress=False)
         records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return [r for r in records if r["kind"] == "train"][-1]["images_per_s"]
