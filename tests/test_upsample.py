@@ -20,12 +20,11 @@ class NoInjections:
         return InjectionStack([], channels)
 
 
-@pytest.mark.parametrize("decoder, options, checkerboard", [(DeconvDecoder, {}, True), (UpsampleDecoder, {}, False),
-                                                             (UpsampleDecoder, {"full_size": 4}, False)])
-def test_a_constant_grid_decodes_with_or_without_a_checkerboard(decoder, options, checkerboard):
+@pytest.mark.parametrize("decoder, checkerboard", [(DeconvDecoder, True), (UpsampleDecoder, False)])
+def test_a_constant_grid_decodes_with_or_without_a_checkerboard(decoder, checkerboard):
     torch.manual_seed(0)
     net = decoder(image_shape=(1, 32, 32), cond_dim=1, latent_dim=2, injections=NoInjections(),
-                  channels=[8, 8, 8], hidden=16, final_side=4, **options)
+                  channels=[8, 8, 8], hidden=16, final_side=4)
     h = torch.ones(1, *net.grid)
     with torch.no_grad():
         for stage in net.stages:
@@ -34,27 +33,13 @@ def test_a_constant_grid_decodes_with_or_without_a_checkerboard(decoder, options
     assert (energy > 0.05) if checkerboard else (energy < 1e-6), energy
 
 
-@pytest.mark.parametrize("side, full_size", [(28, 0), (32, 0), (33, 0), (33, 4)])
-def test_the_upsample_decoder_lands_on_the_image_size(side, full_size):
+@pytest.mark.parametrize("side", [28, 32, 33])
+def test_the_upsample_decoder_lands_on_the_image_size(side):
     net = UpsampleDecoder(image_shape=(3, side, side), cond_dim=4, latent_dim=2, injections=NoInjections(),
-                          channels=[8, 8, 8], hidden=16, full_size=full_size)
+                          channels=[8, 8, 8], hidden=16)
     out = net(torch.zeros(2, 2), Condition.of(torch.zeros(2, 4)))
     assert out.shape == (2, 3, side, side)
 
 
 def test_the_upsample_decoder_keeps_the_decoder_contract():
     check_component("decoder", "upsample", {"channels": [8, 16, 16], "hidden": 32}, image_shape=(3, 32, 32))
-
-
-def test_the_full_size_stage_gives_neighbouring_pixels_of_one_grid_cell_their_own_values():
-    """Without it, the output conv reads the nearest-resized grid: a 2x2 block of one cell
-    differs only through the 3x3 window's edge; with it, a stage at full size works between."""
-    torch.manual_seed(0)
-    net = UpsampleDecoder(image_shape=(1, 32, 32), cond_dim=1, latent_dim=2, injections=NoInjections(),
-                          channels=[8, 8, 8], hidden=16, final_side=4, full_size=4)
-    last = net.stages[-1]
-    convs = [m for m in last.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert convs[0].out_channels == 4 and convs[-1].out_channels == 1  # full-size width, then the image
-    assert any(m.kernel_size == (3, 3) and m.in_channels == 4 for m in convs[1:-1])  # a residual block at full size
-    check_component("decoder", "upsample", {"channels": [8, 16, 16], "hidden": 32, "full_size": 4},
-                    image_shape=(3, 32, 32))

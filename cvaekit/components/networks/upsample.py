@@ -36,30 +36,15 @@ class Residual(nn.Module):
         return h + self.body(h)
 
 
-def resized_convs(in_ch: int, width: int, blocks: int, slope: float) -> list[nn.Module]:
-    """A 3x3 conv to `width`, `blocks` residual blocks, the activation."""
-    conv = nn.Conv2d(in_ch, width, 3, padding=1, padding_mode="replicate")
-    return [conv, *(Residual(width, slope) for _ in range(blocks)), nn.LeakyReLU(slope)]
-
-
 class UpStage(nn.Module):
-    """Resize to `size` (nearest), a 3x3 conv to `width`, then `blocks` residual blocks.
+    """Resize to `size` (nearest), a 3x3 conv to `width`, then `blocks` residual blocks."""
 
-    The last stage convolves straight to the image's parameters, or first through `full_size`
-    channels at the image's size, so that neighbouring output pixels are not read from one
-    resized grid cell."""
-
-    def __init__(self, in_ch: int, width: int, size: tuple[int, int], blocks: int, slope: float, last: bool,
-                 full_size: int = 0):
+    def __init__(self, in_ch: int, width: int, size: tuple[int, int], blocks: int, slope: float, last: bool):
         super().__init__()
         self.size = size
+        layers = [nn.Conv2d(in_ch, width, 3, padding=1, padding_mode="replicate")]
         if not last:
-            layers = resized_convs(in_ch, width, blocks, slope)
-        elif full_size:
-            layers = resized_convs(in_ch, full_size, blocks, slope) + [
-                nn.Conv2d(full_size, width, 3, padding=1, padding_mode="replicate")]
-        else:
-            layers = [nn.Conv2d(in_ch, width, 3, padding=1, padding_mode="replicate")]
+            layers += [Residual(width, slope) for _ in range(blocks)] + [nn.LeakyReLU(slope)]
         self.body = nn.Sequential(*layers)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -75,18 +60,17 @@ class UpsampleDecoder(nn.Module):
     channels: the encoder's stage widths, input side first; the decoder goes through them in reverse.
     hidden: units of the first linear layer, between [z, c] and the grid.
     final_side: the grid's longer side at most, in pixels, as for the encoder.
-    blocks: residual blocks after each resize but the last (and in the full-size stage).
-    full_size: channels of a stage at the image's own size before the output (0: none).
+    blocks: residual blocks after each resize but the last.
     slope: the LeakyReLU's slope for negative inputs."""
 
     def __init__(self, *, image_shape, cond_dim: int, latent_dim: int, injections,
                  channels: list[PositiveInt] = STUDY_CHANNELS, hidden: PositiveInt = 1024,
                  final_side: PositiveInt = 7, blocks: Annotated[int, AtLeast(0)] = 1,
-                 full_size: Annotated[int, AtLeast(0)] = 0, slope: NonNegativeFloat = 0.2):
+                 slope: NonNegativeFloat = 0.2):
         super().__init__()
 
         def stage(in_ch: int, width: int, source: tuple[int, int], target: tuple[int, int], last: bool) -> nn.Module:
-            return UpStage(in_ch, width, target, blocks, slope, last, full_size)
+            return UpStage(in_ch, width, target, blocks, slope, last)
 
         build_grid_decoder(self, "upsample", stage, image_shape, cond_dim, latent_dim, injections, channels, hidden,
                            final_side, slope)
