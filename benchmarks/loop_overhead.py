@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ OMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "MKL_NU
 
 # --- the workers: one configuration in this process ------------------------------------------
 
-def worker_loop(args, extra: list[str] = ()) -> float:
+def worker_loop(args, extra: Sequence[str] = ()) -> float:
     """The last epoch's images/s of `cvaekit.train` on the recipe (`extra`: more --set values)."""
     from cvaekit import train
 
