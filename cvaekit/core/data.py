@@ -26,6 +26,7 @@ class Split:
     conditions: torch.Tensor | list[list[str]]
     caption: Literal["random", "first"] = "random"
     binarize: bool = False  # dynamic binarization: see `drawn`
+    shift: int = 0  # pixels a training picture moves each way, drawn anew at every step: see `drawn`
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -47,11 +48,20 @@ class Split:
         images = self.drawn(self.images[index].float().div_(255), generator)
         return images, self.conditions_at(index, generator, caption, draws)
 
+    @property
+    def drawn_per_step(self) -> bool:
+        """Whether a batch is drawn anew at each use (`drawn` changes it)."""
+        return self.binarize or self.shift > 0
+
     def drawn(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A batch as the model sees it. With `binarize`, each pixel is drawn 0 or 1 with its
         grey value as the probability, anew at every use (dynamic binarization): a model of
-        binary images that never sees the same draw twice overfits one static draw less."""
-        return torch.bernoulli(images, generator=generator) if self.binarize else images
+        binary images that never sees the same draw twice overfits one static draw less. With
+        `shift`, each picture moves by up to that many pixels each way: a few hundred pictures
+        look like more, and a caption's words about places still hold after a small move."""
+        if self.binarize:
+            images = torch.bernoulli(images, generator=generator)
+        return shifted(images, self.shift, generator) if self.shift > 0 else images
 
     def conditions_at(self, index: torch.Tensor, generator: torch.Generator | None = None,
                       caption: str | None = None, draws: torch.Tensor | None = None) -> RawConditions:
@@ -170,3 +180,19 @@ def as_uint8_images(x: torch.Tensor) -> torch.Tensor:
     if x.dim() == 3:
         x = x.unsqueeze(1)
     return x.contiguous()
+
+
+def shifted(images: torch.Tensor, shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each picture of [N, C, H, W] moved by a random whole number of pixels in [-shift, shift]
+    on each axis, the edge pixels repeated into what it uncovers."""
+    if shift <= 0:
+        return images
+    n, _, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (shift,) * 4, mode="replicate")
+    device = generator.device if generator is not None else images.device
+    dy, dx = torch.randint(0, 2 * shift + 1, (2, n), generator=generator, device=device).to(images.device)
+    rows = (torch.arange(h, device=images.device) + dy[:, None])[:, :, None]  # [N, H, 1]
+    cols = (torch.arange(w, device=images.device) + dx[:, None])[:, None, :]  # [N, 1, W]
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()  # [N, H, W, C] back to [N, C, H, W]
+

@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from cvaekit.recipe.types import Above, Below, NonNegativeFloat, PositiveFloat, PositiveInt
+from cvaekit.recipe.types import Above, AtLeast, Below, NonNegativeFloat, PositiveFloat, PositiveInt
 
 
 @dataclass
@@ -58,6 +58,7 @@ class TrainConfig:
     checkpoint_every: PositiveInt = 10  # epochs between kept checkpoints; the last is always kept
     save_every_steps: PositiveInt | None = None  # also save checkpoints/last.pt every N steps inside an epoch, so a crash loses at most N steps (null: at the end of each epoch only; docs/performance.md gives the cost of a save)
     limit: PositiveInt | None = None  # train on the first N images only (quick runs, tests)
+    shift: Annotated[int, AtLeast(0)] = 0  # each training picture moves by up to this many pixels each way, drawn anew at every step (edges repeated): a few hundred pictures look like more. Keep it small where captions name places (0: as loaded)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     amp: bool = False  # bfloat16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX)
     data_on_device: bool | Literal["auto"] = "auto"  # training images and frozen conditions held on the device (auto: on a GPU, when they fit train.data_share)

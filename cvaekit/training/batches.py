@@ -144,7 +144,7 @@ class HostBatches:
 
 
 def step_generator(device: torch.device, seed: int, step: int, rank: int) -> torch.Generator:
-    """The generator of one training step's own draws (a dynamically binarized batch): seeded
+    """The generator of one training step's own draws (a dynamically binarized or shifted batch): seeded
     by the run's seed, the step and the process, so a resumed run draws the same pixels."""
     key = hashlib.blake2b(f"{seed}/{step}/{rank}".encode(), digest_size=8).digest()
     return torch.Generator(device=device).manual_seed(int.from_bytes(key, "little") >> 1)

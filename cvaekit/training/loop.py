@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -83,7 +83,7 @@ class TrainingLoop:
         self.save_every = parts.recipe.train.save_every_steps  # mid-epoch saves of last.pt (None: none)
         self.lr: float | None = None  # the learning rate the optimizer has now (set by the first step)
         self.progress = parts.progress and self.ddp.main
-        self.train_split = self.data.train.head(self.recipe.train.limit)
+        self.train_split = replace(self.data.train.head(self.recipe.train.limit), shift=self.recipe.train.shift)
         self.test_split = self.data.test.head(self.recipe.eval.limit)
         self.source = self._batches()
         self.figures = ProgressFigures(self.data, self.recipe) if self.ddp.main else None  # drawn at the end
@@ -192,7 +192,7 @@ class TrainingLoop:
         self.interrupts.in_steps = True
         try:
             for b, images, raw in prefetched(self.source, plan.batches, plan.batch_draws, plan.done):
-                if self.train_split.binarize:
+                if self.train_split.drawn_per_step:
                     images = self.train_split.drawn(images, step_generator(images.device, self.recipe.seed,
                                                                            self.state.step, self.ddp.rank))
                 if self.recipe.train.channels_last:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cvaekit.caches.judges import cached_judge_module
-from cvaekit.core.data import Split
+from cvaekit.core.data import Split, shifted
 from cvaekit.core.prior import check_temperature
 from cvaekit.evaluation.context import EvalContext
 from cvaekit.recipe import AtLeast, NonNegativeFloat, PositiveInt
@@ -85,15 +85,10 @@ def flips_allowed(words: list[str]) -> bool:
 def augment(images: torch.Tensor, shift: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
     """Each picture moved by up to `shift` pixels each way (edges repeated) and, with `flip`,
     mirrored left to right half the time. Never turned upside down: captions say above and below."""
-    n, _, h, w = images.shape
     if flip:
-        mirror = torch.rand(n, generator=gen) < 0.5
+        mirror = torch.rand(len(images), generator=gen) < 0.5
         images = torch.where(mirror[:, None, None, None], images.flip(-1), images)
-    if shift <= 0:
-        return images
-    padded = F.pad(images, (shift,) * 4, mode="replicate")
-    dy, dx = torch.randint(0, 2 * shift + 1, (2, n), generator=gen).tolist()
-    return torch.stack([padded[i, :, y:y + h, x:x + w] for i, (y, x) in enumerate(zip(dy, dx))])
+    return shifted(images, shift, gen)
 
 
 def fit(train: Split, vectors: torch.Tensor, words: list[str], epochs: int, seed: int, shift: int = 0,
