@@ -195,4 +195,3 @@ def shifted(images: torch.Tensor, shift: int, generator: torch.Generator | None 
     cols = (torch.arange(w, device=images.device) + dx[:, None])[:, None, :]  # [N, 1, W]
     batch = torch.arange(n, device=images.device)[:, None, None]
     return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()  # [N, H, W, C] back to [N, C, H, W]
-
