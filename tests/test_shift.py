@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from test_binarization import losses
 from test_training_faults import same_weights, straight_and_resumed
 
 from cvaekit.core.data import Split, shifted
@@ -71,9 +72,7 @@ def test_training_sees_the_pictures_moved_anew_each_epoch(tiny_fashion, monkeypa
 def test_a_shifted_run_resumes_bit_identical(tmp_path, tiny_fashion, monkeypatch):
     tiny_fashion["train"].update(limit=1024, shift=2)
     straight, resumed = straight_and_resumed(tmp_path, tiny_fashion, monkeypatch, 21)
-    read = lambda run: [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())  # noqa: E731
-                        if r["kind"] == "train"]
-    assert read(resumed) == read(straight)
+    assert losses(resumed) == losses(straight)
     assert same_weights(straight, resumed)
 
 
