@@ -3,11 +3,13 @@ new words, and a trained caption run that generates from the command line's API.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from test_injections import shapes_recipe
 
-from cvaekit.components.conditioners.learned_text import UNK, LearnedText
+from cvaekit.components.conditioners.learned_text import UNK, LearnedText, UnknownWordsWarning
 from cvaekit.core.condition import Condition
 from cvaekit.core.data import DataInfo
 from cvaekit.errors import UnknownConditionError
@@ -35,7 +37,8 @@ def test_unknown_words_map_to_unk_and_order_matters():
     ids, lengths = text.encode(["A zebra, above!", ""])
     assert ids[0].tolist() == [text.index["a"], text.index[UNK], text.index["above"]]
     assert lengths.tolist() == [3, 1]
-    assert text.parse(["a zebra"]) == ["a zebra"]
+    with pytest.warns(UnknownWordsWarning, match="'zebra'"):
+        assert text.parse(["a zebra"]) == ["a zebra"]
     a, b = text(["a red circle above a blue square", "a blue square above a red circle"])
     assert not torch.allclose(a, b)  # the GRU reads word order
 
@@ -60,6 +63,18 @@ def test_trained_caption_run_generates(tmp_path):
     assert (run / "samples" / "epoch-0001.png").is_file()
     loaded = load_run(run)
     assert "circle" in loaded.model.conditioner.vocab
-    out = generate(run, ["a red circle", "a small blue square above a large green triangle", "a zebra"],
-                   n=3, out=tmp_path / "out.png")
+    with pytest.warns(UnknownWordsWarning, match="'zebra'"):  # drawn, and the user told which word was not read
+        out = generate(run, ["a red circle", "a small blue square above a large green triangle", "a zebra"],
+                       n=3, out=tmp_path / "out.png")
     assert out.is_file() and out.stat().st_size > 1000
+
+
+def test_words_outside_the_vocabulary_are_named_in_a_warning():
+    text = LearnedText(data=DataInfo((3, 16, 16), texts=TEXTS), dim=8)
+    with pytest.warns(UnknownWordsWarning, match=r"never read 'bag', 'leather' in its training captions.*"
+                                                 r"knows 9 words: a, above, blue, circle"):
+        assert text.parse(["a blue leather bag", "a red leather circle"]) == ["a blue leather bag",
+                                                                               "a red leather circle"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text.parse(["A red circle, above a small blue square!"])  # every word known: silent

@@ -7,6 +7,7 @@ and generates without its data set. Words it never saw map to <unk>.
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from typing import Literal
@@ -20,6 +21,11 @@ from cvaekit.errors import RecipeError, UnknownConditionError
 from cvaekit.recipe import PositiveInt
 
 PAD, UNK = "<pad>", "<unk>"
+SHOWN_WORDS = 12  # known words a warning lists before "..."
+
+
+class UnknownWordsWarning(UserWarning):
+    """A caption asked of a trained model has words its training captions never had."""
 
 
 def words(text: str) -> list[str]:
@@ -81,13 +87,26 @@ class LearnedText(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def parse(self, texts: list[str]) -> list[str]:
-        """Captions are their own raw condition; unknown words become <unk> in `forward`.
-        A text with no word in it says nothing to draw, so it is refused."""
+        """Captions are their own raw condition; unknown words become <unk> in `forward`, with a
+        warning that names them (the picture follows only the words the model knows). A text
+        with no word in it says nothing to draw, so it is refused."""
         for text in texts:
             if not isinstance(text, str) or not words(text):
                 raise UnknownConditionError(f"Conditioner 'learned_text' takes captions with at least one "
                                             f"word, got {text!r}.")
+        self._warn_unknown(texts)
         return list(texts)
+
+    def _warn_unknown(self, texts: list[str]) -> None:
+        known = self.vocab[2:]
+        if not known:  # no vocabulary yet: nothing is known, nothing to say
+            return
+        unknown = sorted({w for t in texts for w in words(t) if w not in self.index})
+        if unknown:
+            shown = ", ".join(sorted(known)[:SHOWN_WORDS]) + (", ..." if len(known) > SHOWN_WORDS else "")
+            warnings.warn(f"The model never read {', '.join(repr(w) for w in unknown)} in its training captions: "
+                          f"read as unknown, so the picture follows only the other words. It knows {len(known)} "
+                          f"words: {shown}", UnknownWordsWarning, stacklevel=3)
 
     def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Word ids [B, T] (0-padded) and lengths [B]; an empty text is one <unk>."""
