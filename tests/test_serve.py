@@ -80,6 +80,10 @@ def test_bad_requests_are_errors_never_a_crash(served):
         generate_picture(caption, "a red circle " * 200)
     long = generate_picture(caption, " ".join(["a red circle"] * 20), n=1)
     assert "this model reads only the first 48" in long.note
+    with pytest.warns(UserWarning, match="'leather'"):
+        unknown = generate_picture(caption, "a red leather circle", n=1)
+    assert "never read 'leather' in its training captions" in unknown.note
+    assert "never read" not in generate_picture(caption, "a red circle", n=1).note
     with pytest.raises(CvaekitError, match="seed must be a whole number"):
         generate_picture(label, "bag", seed="x")
 

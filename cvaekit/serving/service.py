@@ -171,10 +171,14 @@ def check_text(run: ServedRun, text: str | None) -> tuple[str, str]:
         raise CvaekitError(f"The text is {len(text):,} characters long; the page takes up to "
                            f"{MAX_TEXT_CHARS:,}. Shorten it to a caption.")
     limit = getattr(run.model.conditioner, "max_len", None)  # learned_text's word limit
+    unknown = getattr(run.model.conditioner, "unknown_words", None)  # and its vocabulary
     n_words = len(re.findall(r"[A-Za-z0-9]+", text))
-    if isinstance(limit, int) and n_words > limit:
-        return text, f"The text has {n_words} words; this model reads only the first {limit}."
-    return text, ""
+    notes = [f"The text has {n_words} words; this model reads only the first {limit}."
+             if isinstance(limit, int) and n_words > limit else ""]
+    if callable(unknown) and (new := unknown([text])):
+        notes.append(f"This model never read {', '.join(repr(w) for w in new)} in its training captions; "
+                     f"the picture follows only the other words.")
+    return text, _join(*notes)
 
 
 def count(value, least: int, most: int, what: str) -> int:

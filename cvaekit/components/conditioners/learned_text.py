@@ -97,11 +97,16 @@ class LearnedText(nn.Module):
         self._warn_unknown(texts)
         return list(texts)
 
+    def unknown_words(self, texts: list[str]) -> list[str]:
+        """The words of `texts` the training captions never had (read as <unk>), sorted; none
+        before a vocabulary exists."""
+        if len(self.vocab) <= 2:
+            return []
+        return sorted({w for t in texts for w in words(t) if w not in self.index})
+
     def _warn_unknown(self, texts: list[str]) -> None:
         known = self.vocab[2:]
-        if not known:  # no vocabulary yet: nothing is known, nothing to say
-            return
-        unknown = sorted({w for t in texts for w in words(t) if w not in self.index})
+        unknown = self.unknown_words(texts)
         if unknown:
             shown = ", ".join(sorted(known)[:SHOWN_WORDS]) + (", ..." if len(known) > SHOWN_WORDS else "")
             warnings.warn(f"The model never read {', '.join(repr(w) for w in unknown)} in its training captions: "
