@@ -23,7 +23,7 @@ _API = {
     # running the study: the commands' Python side
     "train": "cvaekit.training.run",
     "TrainingInterrupted": "cvaekit.training.run",
-    "TrainingDiverged": "cvaekit.training.loop",
+    "TrainingDiverged": "cvaekit.training.divergence",
     "load_run": "cvaekit.assembly",
     "TrainedRun": "cvaekit.assembly",
     "generate": "cvaekit.serving.generate",

@@ -2,6 +2,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,10 +93,10 @@ def _fit_in_rank(rank: int, port: int, out: str) -> None:
 
     from cvaekit.training import TrainingDiverged, TrainingLoop
 
-    def diverged(epoch, step, value):
-        raise TrainingDiverged(f"The loss became {value} at epoch {epoch}, step {step}")
-
-    loop = SimpleNamespace(ddp=ddp, _diverged=diverged, interrupts=SimpleNamespace(requested=False))
+    recipe = SimpleNamespace(train=SimpleNamespace(grad_clip=None, blowup_factor=1000.0, lr=1e-3))
+    loop = SimpleNamespace(ddp=ddp, recipe=recipe, state=SimpleNamespace(lowest_loss=None),
+                           run=SimpleNamespace(last=Path(out) / "nothing-saved.pt"),
+                           interrupts=SimpleNamespace(requested=False))
     bad_step = torch.tensor(5 if rank == 1 else -1)
     try:
         TrainingLoop._agree(loop, 2, bad_step, torch.tensor(float("inf") if rank == 1 else 0.0))
@@ -116,7 +117,9 @@ def test_processes_stay_in_step_and_a_loss_diverging_in_one_stops_all(tmp_path):
     (a, a_poisoned, a_trained), (b, b_poisoned, b_trained) = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and torch.isfinite(a[k]).all() for k in a)
     assert a_poisoned == b_poisoned and "fit-prior: the loss became inf in epoch 1" in a_poisoned
-    assert a_trained == b_trained == "The loss became inf at epoch 2, step 5"
+    assert a_trained == b_trained
+    assert a_trained.startswith("The loss became inf at epoch 2, step 5: training diverged and stopped there. "
+                                "Nothing had been saved yet.")
 
 
 TORCHRUN = (shutil.which("torchrun") or f"{sys.executable} -m torch.distributed.run").split()

@@ -209,8 +209,11 @@ def test_nelbo_reports_each_groups_kl_and_steep_steps_are_skipped_after_the_warm
     measured = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
     kls = [measured[f"kl_group{i}"] for i in range(6)]
     assert all(k >= 0 for k in kls)
-    adam = load_checkpoint(run / "checkpoints/last.pt")["optimizer"]["state"]
-    assert {float(s["step"]) for s in adam.values()} == {float(SKIP_WARMUP)}  # 60 steps, 50 updates taken
+    saved = load_checkpoint(run / "checkpoints/last.pt")
+    assert {float(s["step"]) for s in saved["optimizer"]["state"].values()} == {float(SKIP_WARMUP)}  # 60 steps, 50 taken
+    assert saved["skipped"] == [10, 10]
+    epoch = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][0]
+    assert epoch["kind"] == "train" and epoch["skipped_steps"] == 10
 
 
 def test_a_step_is_skipped_when_far_above_the_running_norm_of_the_steps_taken():
@@ -221,11 +224,13 @@ def test_a_step_is_skipped_when_far_above_the_running_norm_of_the_steps_taken():
     assert state.grad_level == pytest.approx(100.0)
     assert state.too_steep(1001.0, 10.0) and state.too_steep(math.inf, 10.0) and state.too_steep(math.nan, 10.0)
     assert state.grad_level == pytest.approx(100.0)  # skipped steps leave the level alone
+    assert (state.skipped, state.skipped_in_row) == (3, 3)
+    restored = LoopState(torch.Generator())
+    restored.load_state_dict(state.state_dict())  # a resume keeps the level and the count
+    assert (restored.grad_level, restored.skipped, restored.skipped_in_row) == (state.grad_level, 3, 3)
     assert not state.too_steep(999.0, 10.0)
     assert state.grad_level == pytest.approx(0.99 * 100 + 0.01 * 999)
-    restored = LoopState(torch.Generator())
-    restored.load_state_dict(state.state_dict())  # a resume keeps the level
-    assert restored.grad_level == state.grad_level
+    assert (state.skipped, state.skipped_in_row) == (3, 0)  # a step taken ends the row
 
 
 def test_fit_prior_fits_the_top_group_and_generate_takes_a_temperature_per_group(tiny_fashion):

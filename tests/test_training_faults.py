@@ -3,6 +3,7 @@ kill -9, a tampered checkpoint. Each loses nothing already saved."""
 
 import argparse
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,8 @@ from cvaekit.store.checkpoint import load_checkpoint
 from cvaekit.errors import CvaekitError, DiskFullError
 from cvaekit.store.runs import RunDir
 from cvaekit.training import TrainingDiverged, TrainingInterrupted, TrainingLoop, train
+from cvaekit.training.divergence import SKIP_STUCK
+from cvaekit.training.state import SKIP_WARMUP
 
 
 def losses(run):
@@ -87,6 +90,22 @@ def test_without_a_blowup_factor_a_finite_blow_up_trains_on(tiny_fashion, monkey
     tiny_fashion["train"]["blowup_factor"] = None
     run = train(tiny_fashion, progress=False)
     assert len(calls) == 64 and load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 2
+
+
+def test_a_run_whose_every_step_is_skipped_stops_naming_the_steps_and_the_key(tmp_path, tiny_fashion):
+    """A run stuck skipping (every gradient above skip_grad_factor times the running norm)
+    no longer moves: it stops once SKIP_STUCK steps in a row were skipped, and keeps last.pt."""
+    tiny_fashion["train"].update(epochs=2, limit=800, batch_size=8, skip_grad_factor=1e-9)  # 100 steps an epoch
+    last_taken = SKIP_WARMUP  # the warm-up's steps are taken, every later one is too steep
+    with pytest.raises(TrainingDiverged, match=rf"Every step from {last_taken + 1} to {last_taken + SKIP_STUCK} "
+                                               r"\(epoch 2\) was skipped.*above 1e-09 times the running norm.*"
+                                               r"'train.skip_grad_factor'.*last good checkpoint stays .*last.pt.*"
+                                               r"Lower 'train.lr' \(now 0.001\)"):
+        train(tiny_fashion, progress=False)
+    run = only_run(tmp_path / "runs")
+    saved = load_checkpoint(run / "checkpoints/last.pt")
+    assert saved["epoch"] == 1 and saved["skipped"] == [50, 50]
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["skipped_steps"] == 50
 
 
 def test_a_loss_below_the_factor_does_not_stop(tiny_fashion, monkeypatch):

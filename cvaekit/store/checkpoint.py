@@ -12,6 +12,8 @@ A training checkpoint (`checkpoints/last.pt`, `epoch-NNNN.pt`) holds:
                             batches done, images seen and running totals
     grad_level              only with train.skip_grad_factor: the running gradient norm of the steps taken
     lowest_loss             the lowest epoch mean loss so far (absent before an epoch ended, and in older checkpoints)
+    skipped                 only once a step was skipped (train.skip_grad_factor): [steps skipped in all, of them the
+                            last ones in a row]
     ema, ema_updates        only with train.ema: the averaged weights (a state_dict of the plain model) and the
                             steps averaged; where they are, they are the weights the run is used with
 
@@ -95,7 +97,7 @@ FORMAT = 2  # 1: before the format was written; position had no caption draws
 def write_training_checkpoint(path: str | os.PathLike, *, model: dict, optimizer: dict, epoch: int, step: int,
                               rng: dict, data_info: dict, recipe: dict, position: dict | None = None,
                               grad_level: float | None = None, lowest_loss: float | None = None,
-                              ema: dict | None = None,
+                              skipped: list[int] | None = None, ema: dict | None = None,
                               ema_updates: int = 0) -> None:
     """A training checkpoint in the current format (see the module's docstring)."""
     state = {"format": FORMAT, "model": model, "optimizer": optimizer, "epoch": epoch, "step": step,
@@ -106,6 +108,8 @@ def write_training_checkpoint(path: str | os.PathLike, *, model: dict, optimizer
         state["grad_level"] = grad_level
     if lowest_loss is not None:
         state["lowest_loss"] = lowest_loss
+    if skipped and skipped[0]:
+        state["skipped"] = list(skipped)
     if ema is not None:
         state["ema"], state["ema_updates"] = ema, ema_updates
     save_checkpoint(state, path)

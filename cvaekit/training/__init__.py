@@ -2,7 +2,8 @@
 run before it (memory, the part to blame at the first step), the second stage (`fit_prior`)
 and sweeps over recipe settings."""
 
-from cvaekit.training.loop import TrainingDiverged, TrainingLoop
+from cvaekit.training.divergence import TrainingDiverged
+from cvaekit.training.loop import TrainingLoop
 from cvaekit.training.run import TrainingInterrupted, train
 from cvaekit.training.schedules import epoch_order, learning_rate
 from cvaekit.training.state import LoopState

@@ -29,7 +29,6 @@ from torch.optim.swa_utils import AveragedModel
 from cvaekit.core.data import DataSource
 from cvaekit.core.model import CVAE
 from cvaekit.core.objectives import Objective
-from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.context import EvalContext, run_metrics
 from cvaekit.evaluation.figures import loss_curve
 from cvaekit.evaluation.progress import (
@@ -45,12 +44,9 @@ from cvaekit.store.runs import RunDir
 from cvaekit.training.averaging import average_state
 from cvaekit.training.batches import HostBatches, ResidentSplit, place, prefetched, step_generator
 from cvaekit.training.blame import trial_draw, watched
+from cvaekit.training.divergence import TrainingDiverged, clip_or_skip, diverged
 from cvaekit.training.schedules import epoch_order, kl_weight, learning_rate
 from cvaekit.training.state import EpochPlan, LoopState
-
-
-class TrainingDiverged(CvaekitError):
-    """The loss became infinite or NaN; training stopped at that step."""
 
 
 @dataclass
@@ -163,12 +159,7 @@ class TrainingLoop:
             terms["loss"].backward()
             if first:
                 trial_draw(self.model, raw)
-        if cfg.skip_grad_factor:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf)  # the norm before clipping
-            if self.state.too_steep(norm.item(), cfg.skip_grad_factor):
-                self.optimizer.zero_grad(set_to_none=True)  # the update is skipped; the step still counts
-        elif cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        clip_or_skip(self.model, self.optimizer, self.state, self.recipe, self.run.last)
         lr = learning_rate(cfg.lr, cfg.lr_schedule, self.state.step, total_steps, cfg.cooldown)
         if lr != self.lr:  # set when it changes: a constant rate is set once
             for group in self.optimizer.param_groups:
@@ -241,8 +232,9 @@ class TrainingLoop:
         self._agree(epoch, self.state.step if overflowed else -1, plan.totals[0])
         seconds = time.perf_counter() - start
         loss, recon, kl = (total / max(plan.seen, 1) for total in plan.totals)
+        skipped = {"skipped_steps": self.state.skipped} if self.recipe.train.skip_grad_factor else {}  # in all
         return {"kind": "train", "epoch": epoch, "step": self.state.step, "loss": loss, "recon": recon, "kl": kl,
-                "images_per_s": (plan.seen - seen_at_start) * self.ddp.world / seconds, "seconds": seconds}
+                **skipped, "images_per_s": (plan.seen - seen_at_start) * self.ddp.world / seconds, "seconds": seconds}
 
     def _stop_inside(self, plan: EpochPlan, epoch: int, batches_done: int) -> None:
         """Ctrl-C: save where this epoch stands, then stop (every process after the save)."""
@@ -261,19 +253,8 @@ class TrainingLoop:
         bad = [(s, v) for s, v, _ in rows if s >= 0]
         if bad:
             first, value = min(bad, key=lambda row: row[0])
-            self._diverged(epoch, int(first), value)
+            raise diverged(self.recipe, self.state, self.run.last, epoch, int(first), value)
         return any(asked for _, _, asked in rows)
-
-    def _diverged(self, epoch: int, step: int, value: float) -> None:
-        cfg = self.recipe.train
-        kept = (f"The last good checkpoint stays '{self.run.last}'." if self.run.last.is_file()
-                else "Nothing had been saved yet.")
-        clip = f"lower 'train.grad_clip' (now {cfg.grad_clip:g})" if cfg.grad_clip else "set 'train.grad_clip' (e.g. 1.0)"
-        blown = (f", more than {cfg.blowup_factor:g} times the lowest epoch mean ({self.state.lowest_loss:.6g}) "
-                 f"above it ('train.blowup_factor')" if math.isfinite(value) else "")
-        raise TrainingDiverged(
-            f"The loss became {value:.6g} at epoch {epoch}, step {step}{blown}: training diverged and stopped there. "
-            f"{kept} Lower 'train.lr' (now {cfg.lr:g}) or {clip}.")
 
     def _save_last(self) -> None:
         """checkpoints/last.pt: the weights, the optimizer and the loop's state."""

@@ -41,7 +41,8 @@ from cvaekit.store.runs import RunDir
 from cvaekit.training.averaging import weight_average
 from cvaekit.training.blame import parts_of
 from cvaekit.training.fit_prior import second_stage
-from cvaekit.training.loop import LoopParts, TrainingDiverged, TrainingLoop
+from cvaekit.training.divergence import TrainingDiverged
+from cvaekit.training.loop import LoopParts, TrainingLoop
 from cvaekit.training.memory import check_fits, estimate
 from cvaekit.training.resuming import (
     already_trained,

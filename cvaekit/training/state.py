@@ -23,6 +23,8 @@ class LoopState:
     position: dict[str, Any] | None = None  # inside the next epoch: where a Ctrl-C stopped it
     grad_level: float | None = None  # the running gradient norm of taken steps (`skip_grad_factor`)
     lowest_loss: float | None = None  # the lowest epoch mean loss so far (`blowup_factor`)
+    skipped: int = 0  # steps whose update was skipped (`skip_grad_factor`), in all
+    skipped_in_row: int = 0  # of them, the last ones in a row (none taken since)
 
     def blown_up(self, loss: float, factor: float | None) -> bool:
         """Whether a finite step loss is so far above the lowest epoch mean that training has
@@ -42,11 +44,11 @@ class LoopState:
         loss in nats per image at any image size; one spike in a deep hierarchy's gradients
         otherwise undoes many steps). The first `SKIP_WARMUP` steps set the level and are
         taken; a non-finite norm is always steep. A step taken moves the running norm."""
-        if not math.isfinite(norm):
-            return True
         level = self.grad_level
-        if level is not None and self.step >= SKIP_WARMUP and norm > factor * level:
+        if not math.isfinite(norm) or (level is not None and self.step >= SKIP_WARMUP and norm > factor * level):
+            self.skipped, self.skipped_in_row = self.skipped + 1, self.skipped_in_row + 1
             return True
+        self.skipped_in_row = 0
         self.grad_level = norm if level is None else SKIP_DECAY * level + (1 - SKIP_DECAY) * norm
         return False
 
@@ -55,7 +57,8 @@ class LoopState:
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {"epoch": self.epoch, "step": self.step, "rng": rng, "position": self.position,
-                "grad_level": self.grad_level, "lowest_loss": self.lowest_loss}
+                "grad_level": self.grad_level, "lowest_loss": self.lowest_loss,
+                "skipped": [self.skipped, self.skipped_in_row]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.order.set_state(state["rng"]["order"])
@@ -64,6 +67,7 @@ class LoopState:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.epoch, self.step, self.position = state["epoch"], state["step"], state.get("position")
         self.grad_level, self.lowest_loss = state.get("grad_level"), state.get("lowest_loss")
+        self.skipped, self.skipped_in_row = state.get("skipped", (0, 0))  # none in checkpoints before 0.19
 
 
 @dataclass
