@@ -25,6 +25,13 @@ def _kept(last: Path) -> str:
     return f"The last good checkpoint stays '{last}'." if last.is_file() else "Nothing had been saved yet."
 
 
+def _held(last: Path, step: int) -> str:
+    """What a stuck run keeps: its weights as they were at `step`, good or not (the step
+    before the skipping began may be the one that broke them)."""
+    return (f"'{last}' holds the weights of step {step} (the epoch losses in metrics.jsonl say whether they "
+            f"are worth keeping)." if last.is_file() else "Nothing had been saved yet.")
+
+
 def diverged(recipe: Recipe, state: LoopState, last: Path, epoch: int, step: int, value: float) -> TrainingDiverged:
     """The error for a loss of `value` at `step`: not finite, or blown up (`train.blowup_factor`)."""
     cfg = recipe.train
@@ -55,6 +62,6 @@ def clip_or_skip(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state
         raise TrainingDiverged(
             f"Every step from {first} to {step} (epoch {state.epoch + 1}) was skipped: their gradient norms "
             f"({norm:.4g} at the last) stayed above {cfg.skip_grad_factor:g} times the running norm of the steps "
-            f"taken ({state.grad_level:.4g}; 'train.skip_grad_factor'), so the weights no longer moved and "
-            f"training stopped. {_kept(last)} Lower 'train.lr' (now {cfg.lr:g}); if the norms grew in a "
-            f"healthy run, raise 'train.skip_grad_factor'.")
+            f"taken ({state.grad_level:.4g}; 'train.skip_grad_factor'), so the weights have not moved since step "
+            f"{first - 1} and training stopped. {_held(last, first - 1)} Lower 'train.lr' (now {cfg.lr:g}); if the "
+            f"norms grew in a healthy run, raise 'train.skip_grad_factor'.")
