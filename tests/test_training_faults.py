@@ -109,6 +109,30 @@ def test_a_run_whose_every_step_is_skipped_stops_naming_the_steps_and_the_key(tm
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["skipped_steps"] == 50
 
 
+def test_gradients_that_are_never_finite_stop_the_run_after_the_same_count(tmp_path):
+    """Not-finite gradient norms are skipped from the first step (no running norm yet): the
+    stop still names the steps, and the message holds together without a level."""
+    from types import SimpleNamespace
+
+    from cvaekit.training.divergence import clip_or_skip
+    from cvaekit.training.state import LoopState
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    recipe = SimpleNamespace(train=SimpleNamespace(skip_grad_factor=10.0, grad_clip=None, lr=0.1))
+    state = LoopState(torch.Generator())
+    for _ in range(SKIP_STUCK - 1):
+        model.weight.grad = torch.full_like(model.weight, float("nan"))
+        clip_or_skip(model, optimizer, state, recipe, tmp_path / "last.pt")
+        assert model.weight.grad is None  # dropped: the optimizer's step moves nothing
+        state.step += 1
+    model.weight.grad = torch.full_like(model.weight, float("nan"))
+    with pytest.raises(TrainingDiverged, match=rf"Every step from 1 to {SKIP_STUCK} \(epoch 1\) was skipped.*"
+                                               r"\(none taken yet; 'train.skip_grad_factor'\), or were not finite.*"
+                                               r"Nothing had been saved yet"):
+        clip_or_skip(model, optimizer, state, recipe, tmp_path / "last.pt")
+
+
 def test_a_loss_below_the_factor_does_not_stop(tiny_fashion, monkeypatch):
     calls = blow_up_at_step(monkeypatch, 40, 50.0)  # far above, but not 1000 times
     train(tiny_fashion, progress=False)

@@ -59,9 +59,10 @@ def clip_or_skip(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state
     optimizer.zero_grad(set_to_none=True)
     if state.skipped_in_row >= SKIP_STUCK:
         first, step = state.step + 2 - SKIP_STUCK, state.step + 1
+        level = "none taken yet" if state.grad_level is None else f"{state.grad_level:.4g}"  # NaN norms from the start
         raise TrainingDiverged(
             f"Every step from {first} to {step} (epoch {state.epoch + 1}) was skipped: their gradient norms "
             f"({norm:.4g} at the last) stayed above {cfg.skip_grad_factor:g} times the running norm of the steps "
-            f"taken ({state.grad_level:.4g}; 'train.skip_grad_factor'), so the weights have not moved since step "
+            f"taken ({level}; 'train.skip_grad_factor'), or were not finite, so the weights have not moved since step "
             f"{first - 1} and training stopped. {_held(last, first - 1)} Lower 'train.lr' (now {cfg.lr:g}); if the "
             f"norms grew in a healthy run, raise 'train.skip_grad_factor'.")
