@@ -8,8 +8,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from test_binarization import losses
-from test_training_faults import same_weights, straight_and_resumed
+from test_training_faults import losses, same_weights, straight_and_resumed
 
 from cvaekit.core.data import Split, shifted
 from cvaekit.errors import RecipeError

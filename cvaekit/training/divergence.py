@@ -21,15 +21,9 @@ class TrainingDiverged(CvaekitError):
     steps; training stopped at that step."""
 
 
-def _kept(last: Path) -> str:
-    return f"The last good checkpoint stays '{last}'." if last.is_file() else "Nothing had been saved yet."
-
-
-def _held(last: Path, step: int) -> str:
-    """What a stuck run keeps: its weights as they were at `step`, good or not (the step
-    before the skipping began may be the one that broke them)."""
-    return (f"'{last}' holds the weights of step {step} (the epoch losses in metrics.jsonl say whether they "
-            f"are worth keeping)." if last.is_file() else "Nothing had been saved yet.")
+def _kept(last: Path, what: str) -> str:
+    """What the stopped run keeps: `what` (about `last`) where it was saved."""
+    return what if last.is_file() else "Nothing had been saved yet."
 
 
 def diverged(recipe: Recipe, state: LoopState, last: Path, epoch: int, step: int, value: float) -> TrainingDiverged:
@@ -38,9 +32,10 @@ def diverged(recipe: Recipe, state: LoopState, last: Path, epoch: int, step: int
     clip = f"lower 'train.grad_clip' (now {cfg.grad_clip:g})" if cfg.grad_clip else "set 'train.grad_clip' (e.g. 1.0)"
     blown = (f", more than {cfg.blowup_factor:g} times the lowest epoch mean ({state.lowest_loss:.6g}) "
              f"above it ('train.blowup_factor')" if math.isfinite(value) else "")
+    kept = _kept(last, f"The last good checkpoint stays '{last}'.")
     return TrainingDiverged(
         f"The loss became {value:.6g} at epoch {epoch}, step {step}{blown}: training diverged and stopped there. "
-        f"{_kept(last)} Lower 'train.lr' (now {cfg.lr:g}) or {clip}.")
+        f"{kept} Lower 'train.lr' (now {cfg.lr:g}) or {clip}.")
 
 
 def clip_or_skip(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: LoopState, recipe: Recipe,
@@ -60,9 +55,11 @@ def clip_or_skip(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state
     if state.skipped_in_row >= SKIP_STUCK:
         first, step = state.step + 2 - SKIP_STUCK, state.step + 1
         level = "none taken yet" if state.grad_level is None else f"{state.grad_level:.4g}"  # NaN norms from the start
+        held = _kept(last, f"'{last}' holds the weights of step {first - 1} (the epoch losses in metrics.jsonl say "
+                           f"whether they are worth keeping).")  # good or not: that step may be what broke them
         raise TrainingDiverged(
             f"Every step from {first} to {step} (epoch {state.epoch + 1}) was skipped: their gradient norms "
             f"({norm:.4g} at the last) stayed above {cfg.skip_grad_factor:g} times the running norm of the steps "
             f"taken ({level}; 'train.skip_grad_factor'), or were not finite, so the weights have not moved since step "
-            f"{first - 1} and training stopped. {_held(last, first - 1)} Lower 'train.lr' (now {cfg.lr:g}); if the "
+            f"{first - 1} and training stopped. {held} Lower 'train.lr' (now {cfg.lr:g}); if the "
             f"norms grew in a healthy run, raise 'train.skip_grad_factor'.")

@@ -44,7 +44,7 @@ from cvaekit.store.runs import RunDir
 from cvaekit.training.averaging import average_state
 from cvaekit.training.batches import HostBatches, ResidentSplit, place, prefetched, step_generator
 from cvaekit.training.blame import trial_draw, watched
-from cvaekit.training.divergence import TrainingDiverged, clip_or_skip, diverged
+from cvaekit.training.divergence import clip_or_skip, diverged
 from cvaekit.training.schedules import epoch_order, kl_weight, learning_rate
 from cvaekit.training.state import EpochPlan, LoopState
 
