@@ -46,6 +46,8 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine", "cooldown"] = "constant"  # constant: train.lr throughout; cosine: from train.lr down to 0 at the last step of train.epochs; cooldown: train.lr, then down to 0 in a straight line over the last train.cooldown of the steps
     cooldown: Annotated[float, Above(0)] = 0.2  # the share of the steps at the end over which lr_schedule: cooldown lowers the rate (1: all of them)
     weight_decay: NonNegativeFloat = 0.0
+    part_lr: dict[str, float] = field(default_factory=dict)  # a factor on train.lr for a named part of the model, e.g. {encoder: 0.5}: that part learns at half the rate, the rest at train.lr (and the schedule scales both). Parts: conditioner, encoder, decoder, prior, ... (those with weights)
+    adam_beta2: Annotated[float, Above(0), Below(1)] = 0.999  # Adam's decay of its average of squared gradients: lower (VDVAE's 0.9) follows a sudden large gradient at once, so that step moves the weights less
     kl_weight: NonNegativeFloat = 1.0
     kl_schedule: Literal["constant", "linear", "cyclical"] = "constant"  # constant: kl_weight throughout; linear: from 0 up to kl_weight over kl_warmup steps; cyclical: that ramp repeated kl_cycles times over training, rising for kl_ratio of each cycle (Fu et al. 2019)
     kl_warmup: PositiveInt = 1000  # steps of the linear warm-up of the KL weight

@@ -163,7 +163,7 @@ class TrainingLoop:
         lr = learning_rate(cfg.lr, cfg.lr_schedule, self.state.step, total_steps, cfg.cooldown)
         if lr != self.lr:  # set when it changes: a constant rate is set once
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_factor", 1.0)  # train.part_lr
             self.lr = lr
         self.optimizer.step()
         if self.average is not None:

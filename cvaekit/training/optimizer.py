@@ -1,0 +1,43 @@
+"""The optimizer a training steps with: Adam over the model, a part of it at its own rate.
+
+`train.part_lr` gives a named part of the model (its encoder, decoder, conditioner, prior...)
+a factor on `train.lr`: a part whose outputs run away at the common rate can learn slower
+while the rest keeps its pace. Each parameter group carries its `lr_factor`, which the loop's
+learning-rate schedule multiplies; with no factors there is one group, as before.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cvaekit.errors import RecipeError, choices_text
+from cvaekit.recipe import Recipe
+
+
+def build_optimizer(recipe: Recipe, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    """Adam with `train.lr`, `train.weight_decay` and `train.adam_beta2`, one group per factor."""
+    cfg = recipe.train
+    groups = [{"params": params, "lr": cfg.lr * factor, "lr_factor": factor}
+              for factor, params in _grouped(model, cfg.part_lr)]
+    return torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay,
+                            fused=device.type in ("cpu", "cuda"))  # one kernel per step: ~25% faster here
+
+
+def _grouped(model: torch.nn.Module, part_lr: dict[str, float]) -> list[tuple[float, list[torch.nn.Parameter]]]:
+    """(factor, parameters) for each part named in `part_lr`, then the rest at a factor of 1."""
+    parts = {name: part for name, part in model.named_children() if any(True for _ in part.parameters())}
+    unknown = sorted(set(part_lr) - set(parts))
+    if unknown:
+        raise RecipeError(f"'train.part_lr' names {', '.join(repr(u) for u in unknown)}, which is not a part of "
+                          f"this model with weights; its parts are {choices_text(sorted(parts))}.")
+    for name, factor in part_lr.items():
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 0:
+            raise RecipeError(f"'train.part_lr.{name}' must be a number above 0 (a factor on train.lr), got {factor!r}.")
+    taken: set[int] = set()
+    grouped = []
+    for name, factor in part_lr.items():
+        params = [p for p in parts[name].parameters() if id(p) not in taken]
+        taken.update(id(p) for p in params)
+        grouped.append((float(factor), params))
+    rest = [p for p in model.parameters() if id(p) not in taken]
+    return [*grouped, (1.0, rest)] if rest else grouped
