@@ -78,3 +78,12 @@ def test_words_outside_the_vocabulary_are_named_in_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         text.parse(["A red circle, above a small blue square!"])  # every word known: silent
+
+
+def test_the_contract_checker_probes_unknown_words_without_showing_their_warning():
+    from cvaekit.testing import check_conditioner
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        check_conditioner("learned_text")
+    assert not [w for w in shown if issubclass(w.category, UnknownWordsWarning)]
