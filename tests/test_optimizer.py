@@ -61,3 +61,9 @@ def test_the_schedule_keeps_each_groups_factor_and_beta2_reaches_adam(tiny_fashi
     assert rest["lr"] == pytest.approx(lr) and encoder["lr"] == pytest.approx(0.25 * lr)
     assert encoder["betas"] == rest["betas"] == (0.9, 0.95)
     assert len(encoder["params"]) == 6  # the MLP encoder's hidden, mu and logvar layers: a weight and a bias each
+
+
+def test_a_part_lr_factor_that_is_no_number_is_refused_with_the_recipe_naming_its_key(tiny_fashion):
+    tiny_fashion["train"]["part_lr"] = {"encoder": "half"}
+    with pytest.raises(RecipeError, match=r"'train.part_lr.encoder' must be a number, got 'half'"):
+        load_recipe(tiny_fashion)

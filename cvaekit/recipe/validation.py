@@ -201,6 +201,8 @@ def check_value(value: Any, hint: Any, key: str, registry: Registry) -> Any:
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise RecipeError(f"'{key}' must be a mapping, got {value!r}.")
+        if len(args) == 2:  # dict[str, X]: each value an X, named by its key
+            return {k: check_value(v, args[1], f"{key}.{k}", registry) for k, v in value.items()}
         _refuse_non_finite(value, key)
         return value
     if dataclasses.is_dataclass(hint):

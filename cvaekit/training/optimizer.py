@@ -25,13 +25,13 @@ def build_optimizer(recipe: Recipe, model: torch.nn.Module, device: torch.device
 
 def _grouped(model: torch.nn.Module, part_lr: dict[str, float]) -> list[tuple[float, list[torch.nn.Parameter]]]:
     """(factor, parameters) for each part named in `part_lr`, then the rest at a factor of 1."""
-    parts = {name: part for name, part in model.named_children() if any(True for _ in part.parameters())}
+    parts = {name: part for name, part in model.named_children() if next(part.parameters(), None) is not None}
     unknown = sorted(set(part_lr) - set(parts))
     if unknown:
         raise RecipeError(f"'train.part_lr' names {', '.join(repr(u) for u in unknown)}, which is not a part of "
                           f"this model with weights; its parts are {choices_text(sorted(parts))}.")
     for name, factor in part_lr.items():
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 0:
+        if factor <= 0:  # a number: the recipe's schema checked that
             raise RecipeError(f"'train.part_lr.{name}' must be a number above 0 (a factor on train.lr), got {factor!r}.")
     taken: set[int] = set()
     grouped = []
