@@ -25,6 +25,7 @@ from cvaekit.recipe.types import (
                                    Bound,
                                    ExistingPath,
                                    NonNegativeFloat,
+                                   NonNegativeInt,
                                    PositiveFloat,
                                    PositiveInt,
 )
@@ -37,6 +38,6 @@ from cvaekit.recipe.validation import (
 
 __all__ = ["Above", "AtLeast", "Below", "Bound", "ComponentSpec", "EvalConfig", "ExistingPath", "FIT_PRIOR_DEFAULTS",
            "FitPriorConfig", "InjectionSpec", "KIND_OF", "ModelConfig", "NonNegativeFloat",
-           "PositiveFloat", "PositiveInt", "Recipe", "TrainConfig", "apply_overrides", "check_value",
+           "NonNegativeInt", "PositiveFloat", "PositiveInt", "Recipe", "TrainConfig", "apply_overrides", "check_value",
            "component_spec", "dump_recipe", "load_recipe", "read_yaml", "resolve_annotation", "to_plain",
            "validate"]

@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from cvaekit.recipe.types import Above, AtLeast, Below, NonNegativeFloat, PositiveFloat, PositiveInt
+from cvaekit.recipe.types import Above, AtLeast, Below, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 @dataclass
@@ -71,6 +71,7 @@ class TrainConfig:
     ema: Annotated[float, Above(0), Below(1)] | None = None  # keep an exponential moving average of the weights with this decay per step (e.g. 0.999, about the last thousand steps; VDVAE's ema_rate): checkpoints hold it beside the trained weights, and evaluation, figures, generate, serve, export and fit-prior use it (null: the trained weights)
     skip_grad_factor: PositiveFloat | None = None  # skip the update of a step whose gradient norm is above this many times the running norm of the steps taken (VDVAE's skip, relative; null: never). metrics.jsonl counts the skipped steps; a run whose last 100 steps were all skipped has stopped moving and stops, as at a NaN
     blowup_factor: PositiveFloat | None = 1000.0  # stop, as at a NaN, at a step whose loss is above the lowest epoch mean loss so far by more than this many times its size: a finite blow-up (6e10 after 6,000) has diverged as surely (null: only infinite or NaN losses stop)
+    rewinds: NonNegativeInt = 0  # at a diverged step (a NaN, infinite or blown-up loss, or steps skipped 100 in a row), go back to the weights, optimizer and loop state of two epoch ends before and go on with another batch order, at most this many times in a run (as PaLM restarted before loss spikes); 0: stop there
     threads: PositiveInt | None = None  # CPU threads of each training process (null: OpenMP's, all cores or the process's share); a small model of few large operations (the study's MLP) trains faster on one. OMP_NUM_THREADS set by the user wins
     processes: PositiveInt = 1  # CPU processes training data-parallel, each with an equal share of every batch and of the cores (a model of many small operations trains faster so); one process on a GPU
 

@@ -58,4 +58,5 @@ class Below(Bound):
 PositiveInt = Annotated[int, AtLeast(1)]
 PositiveFloat = Annotated[float, Above(0)]
 NonNegativeFloat = Annotated[float, AtLeast(0)]
+NonNegativeInt = Annotated[int, AtLeast(0)]
 

@@ -16,6 +16,7 @@ A training checkpoint (`checkpoints/last.pt`, `epoch-NNNN.pt`) holds:
                             last ones in a row]
     ema, ema_updates        only with train.ema: the averaged weights (a state_dict of the plain model) and the
                             steps averaged; where they are, they are the weights the run is used with
+    rewinds                 only once a run went back before a divergence (train.rewinds): how many times
 
 A fitted prior (`epoch-NNNN.prior.pt`) holds: prior {name, params}, state, epoch, fitted_to,
 before, after.
@@ -98,7 +99,7 @@ def write_training_checkpoint(path: str | os.PathLike, *, model: dict, optimizer
                               rng: dict, data_info: dict, recipe: dict, position: dict | None = None,
                               grad_level: float | None = None, lowest_loss: float | None = None,
                               skipped: list[int] | None = None, ema: dict | None = None,
-                              ema_updates: int = 0) -> None:
+                              ema_updates: int = 0, rewinds: int = 0) -> None:
     """A training checkpoint in the current format (see the module's docstring)."""
     state = {"format": FORMAT, "model": model, "optimizer": optimizer, "epoch": epoch, "step": step,
              "rng": rng, "data_info": data_info, "recipe": recipe}
@@ -112,6 +113,8 @@ def write_training_checkpoint(path: str | os.PathLike, *, model: dict, optimizer
         state["skipped"] = list(skipped)
     if ema is not None:
         state["ema"], state["ema_updates"] = ema, ema_updates
+    if rewinds:
+        state["rewinds"] = rewinds
     save_checkpoint(state, path)
 
 

@@ -3,6 +3,8 @@
     recipe.yaml            the resolved recipe (every default filled in)
     checkpoints/last.pt    after every epoch (and every `save_every_steps` steps); epoch-NNNN.pt
                            every `checkpoint_every` epochs
+    checkpoints/epoch-end.pt, rewind.pt   with train.rewinds, while training: the last epoch end and
+                           the one before it, where a diverged run goes back to (removed at the end)
     metrics.jsonl          one line per epoch (kind: train) and per checkpoint (kind: eval)
     samples/epoch-NNNN.png         a labelled sample grid per checkpoint
     reconstructions/epoch-NNNN.png real images above their reconstructions
@@ -59,6 +61,14 @@ class RunDir:
     @property
     def last(self) -> Path:
         return self.path / "checkpoints" / "last.pt"
+
+    @property
+    def epoch_end(self) -> Path:
+        return self.path / "checkpoints" / "epoch-end.pt"
+
+    @property
+    def rewind_point(self) -> Path:
+        return self.path / "checkpoints" / "rewind.pt"
 
     def checkpoint(self, epoch: int) -> Path:
         return self.path / "checkpoints" / f"epoch-{epoch:04d}.pt"

@@ -18,7 +18,11 @@ SKIP_STUCK = 100  # steps skipped in a row after which a run stops: its weights 
 
 class TrainingDiverged(CvaekitError):
     """The loss became infinite, NaN or blew up, or every step was skipped for `SKIP_STUCK`
-    steps; training stopped at that step."""
+    steps; training stopped at that step. `what` says what happened where, without the advice."""
+
+    def __init__(self, message: str, what: str | None = None):
+        super().__init__(message)
+        self.what = what or message
 
 
 def _kept(last: Path, what: str) -> str:
@@ -33,9 +37,9 @@ def diverged(recipe: Recipe, state: LoopState, last: Path, epoch: int, step: int
     blown = (f", more than {cfg.blowup_factor:g} times the lowest epoch mean ({state.lowest_loss:.6g}) "
              f"above it ('train.blowup_factor')" if math.isfinite(value) else "")
     kept = _kept(last, f"The last good checkpoint stays '{last}'.")
-    return TrainingDiverged(
-        f"The loss became {value:.6g} at epoch {epoch}, step {step}{blown}: training diverged and stopped there. "
-        f"{kept} Lower 'train.lr' (now {cfg.lr:g}) or {clip}.")
+    what = f"The loss became {value:.6g} at epoch {epoch}, step {step}{blown}"
+    return TrainingDiverged(f"{what}: training diverged and stopped there. {kept} Lower 'train.lr' (now {cfg.lr:g}) "
+                            f"or {clip}.", what)
 
 
 def clip_or_skip(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: LoopState, recipe: Recipe,
@@ -57,9 +61,10 @@ def clip_or_skip(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state
         level = "none taken yet" if state.grad_level is None else f"{state.grad_level:.4g}"  # NaN norms from the start
         held = _kept(last, f"'{last}' holds the weights of step {first - 1} (the epoch losses in metrics.jsonl say "
                            f"whether they are worth keeping).")  # good or not: that step may be what broke them
+        what = f"Every step from {first} to {step} (epoch {state.epoch + 1}) was skipped"
         raise TrainingDiverged(
-            f"Every step from {first} to {step} (epoch {state.epoch + 1}) was skipped: their gradient norms "
+            f"{what}: their gradient norms "
             f"({norm:.4g} at the last) stayed above {cfg.skip_grad_factor:g} times the running norm of the steps "
             f"taken ({level}; 'train.skip_grad_factor'), or were not finite, so the weights have not moved since step "
             f"{first - 1} and training stopped. {held} Lower 'train.lr' (now {cfg.lr:g}); if the "
-            f"norms grew in a healthy run, raise 'train.skip_grad_factor'.")
+            f"norms grew in a healthy run, raise 'train.skip_grad_factor'.", what)

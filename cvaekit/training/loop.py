@@ -44,7 +44,8 @@ from cvaekit.store.runs import RunDir
 from cvaekit.training.averaging import average_state
 from cvaekit.training.batches import HostBatches, ResidentSplit, place, prefetched, step_generator
 from cvaekit.training.blame import trial_draw, watched
-from cvaekit.training.divergence import clip_or_skip, diverged
+from cvaekit.training.divergence import TrainingDiverged, clip_or_skip, diverged
+from cvaekit.training.rewinding import Rewinder
 from cvaekit.training.schedules import epoch_order, kl_weight, learning_rate
 from cvaekit.training.state import EpochPlan, LoopState
 
@@ -82,6 +83,8 @@ class TrainingLoop:
         self.train_split = replace(self.data.train.head(self.recipe.train.limit), shift=self.recipe.train.shift)
         self.test_split = self.data.test.head(self.recipe.eval.limit)
         self.source = self._batches()
+        self.rewinder = Rewinder(self.recipe, self.run, self.model, self.optimizer, self.average,
+                                 len(self.train_split), self.ddp.main)
         self.figures = ProgressFigures(self.data, self.recipe) if self.ddp.main else None  # drawn at the end
         amp = self.recipe.train.amp
         self.autocast = mixed_precision(self.ddp.device, say=self.ddp.main) if amp else nullcontext()
@@ -111,19 +114,33 @@ class TrainingLoop:
             while self.state.epoch < cfg.epochs:
                 epoch = self.state.epoch + 1
                 bar.reset(task, total=len(self.train_split), **{**fields, "epoch": epoch})
-                record = self._epoch(epoch, bar, task)
+                try:
+                    record = self._epoch(epoch, bar, task)
+                except TrainingDiverged as error:  # stops the run unless train.rewinds allows going back
+                    self._went_back(self.rewinder.rewind(error, self.state))
+                    continue
                 self.state.epoch_done(record["loss"])
                 self.state.epoch, self.state.position = epoch, None
                 if self.ddp.main:
                     self._save_last()
+                    self.rewinder.epoch_saved()
                     self.run.log(record)
                     if self.trackers:
                         self.trackers.epoch(record)
                     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                         self._checkpoint(epoch)
                 self.ddp.barrier()
+        self.rewinder.finished()
         if self.ddp.main:
             write_progress_figures(self.in_use, self.data, self.recipe, self.run, self.figures)
+
+    def _went_back(self, record: dict[str, Any]) -> None:
+        """After a rewind: last.pt holds where the run went back to, and metrics.jsonl says so."""
+        self.lr = None  # the next step sets the rate the schedule gives at the restored step
+        if self.ddp.main:
+            self._save_last()
+            self.run.log(record)
+        self.ddp.barrier()
 
     def _plan(self) -> EpochPlan:
         """A fresh epoch's order, or the saved one of the epoch a Ctrl-C stopped (the whole

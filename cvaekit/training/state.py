@@ -25,6 +25,7 @@ class LoopState:
     lowest_loss: float | None = None  # the lowest epoch mean loss so far (`blowup_factor`)
     skipped: int = 0  # steps whose update was skipped (`skip_grad_factor`), in all
     skipped_in_row: int = 0  # of them, the last ones in a row (none taken since)
+    rewinds: int = 0  # times the run went back before a divergence (`train.rewinds`)
 
     def blown_up(self, loss: float, factor: float | None) -> bool:
         """Whether a finite step loss is so far above the lowest epoch mean that training has
@@ -58,7 +59,7 @@ class LoopState:
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {"epoch": self.epoch, "step": self.step, "rng": rng, "position": self.position,
                 "grad_level": self.grad_level, "lowest_loss": self.lowest_loss,
-                "skipped": [self.skipped, self.skipped_in_row]}
+                "skipped": [self.skipped, self.skipped_in_row], "rewinds": self.rewinds}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.order.set_state(state["rng"]["order"])
@@ -68,6 +69,7 @@ class LoopState:
         self.epoch, self.step, self.position = state["epoch"], state["step"], state.get("position")
         self.grad_level, self.lowest_loss = state.get("grad_level"), state.get("lowest_loss")
         self.skipped, self.skipped_in_row = state.get("skipped", (0, 0))  # none in checkpoints before 0.19
+        self.rewinds = state.get("rewinds", 0)  # none in checkpoints before 0.21
 
 
 @dataclass
