@@ -8,7 +8,7 @@ from cvaekit.errors import RecipeError
 from cvaekit.recipe import load_recipe
 from cvaekit.store.checkpoint import load_checkpoint
 from cvaekit.training import learning_rate, train
-from cvaekit.training.optimizer import build_optimizer
+from cvaekit.training.optimizer import build_optimizer, restore_optimizer
 
 
 class TwoParts(nn.Module):
@@ -67,3 +67,31 @@ def test_a_part_lr_factor_that_is_no_number_is_refused_with_the_recipe_naming_it
     tiny_fashion["train"]["part_lr"] = {"encoder": "half"}
     with pytest.raises(RecipeError, match=r"'train.part_lr.encoder' must be a number, got 'half'"):
         load_recipe(tiny_fashion)
+
+
+def test_a_resume_with_other_factors_keeps_each_weights_moments_under_its_new_factor():
+    """Adam's own loading needs the same groups (1 here, 2 saved) and would keep the old factors."""
+    torch.manual_seed(0)
+    model = TwoParts()
+    recipes = [load_recipe({"name": "t", "data": {"name": "fashion_mnist"},
+                            "model": {"conditioner": "onehot", "encoder": "mlp", "decoder": "mlp"},
+                            "train": {"part_lr": part_lr}}) for part_lr in ({"encoder": 0.5}, {"decoder": 3.0})]
+    before = build_optimizer(recipes[0], model, torch.device("cpu"))
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    before.step()
+    after = build_optimizer(recipes[1], model, torch.device("cpu"))
+    restore_optimizer(after, before.state_dict(), model, {"encoder": 0.5}, {"decoder": 3.0})
+    assert [g["lr_factor"] for g in after.param_groups] == [3.0, 1.0]
+    assert [len(g["params"]) for g in after.param_groups] == [2, 2]  # decoder; encoder with the rest
+    for p in model.parameters():
+        assert torch.equal(after.state[p]["exp_avg"], before.state[p]["exp_avg"])
+        assert torch.equal(after.state[p]["exp_avg_sq"], before.state[p]["exp_avg_sq"])
+
+
+def test_resuming_a_run_with_part_lr_removed_trains_on_at_the_common_rate(tiny_fashion):
+    tiny_fashion["train"].update(epochs=1, limit=640, part_lr={"encoder": 0.5})
+    run = train(tiny_fashion, progress=False)
+    train(None, resume=run, overrides=["train.epochs=2", "train.part_lr={}"], progress=False)
+    groups = load_checkpoint(run / "checkpoints/last.pt")["optimizer"]["param_groups"]
+    assert [(g["lr_factor"], g["lr"]) for g in groups] == [(1.0, tiny_fashion["train"]["lr"])]

@@ -3,10 +3,13 @@
 `train.part_lr` gives a named part of the model (its encoder, decoder, conditioner, prior...)
 a factor on `train.lr`: a part whose outputs run away at the common rate can learn slower
 while the rest keeps its pace. Each parameter group carries its `lr_factor`, which the loop's
-learning-rate schedule multiplies; with no factors there is one group, as before.
+learning-rate schedule multiplies; with no factors there is one group, as before. A resume
+whose recipe changes the factors regroups the saved moments (`restore_optimizer`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -21,6 +24,20 @@ def build_optimizer(recipe: Recipe, model: torch.nn.Module, device: torch.device
               for factor, params in _grouped(model, cfg.part_lr)]
     return torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay,
                             fused=device.type in ("cpu", "cuda"))  # one kernel per step: ~25% faster here
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any], model: torch.nn.Module,
+                      saved_part_lr: dict[str, float], part_lr: dict[str, float]) -> None:
+    """Continue the optimizer state `saved` under `saved_part_lr`. Where the recipe now gives
+    other factors (`part_lr`), each weight keeps its Adam moments and takes its new group's
+    factor; Adam's own loading requires the same groups and would keep the old factors."""
+    if saved_part_lr == part_lr:
+        optimizer.load_state_dict(saved)
+        return
+    saved_order = [p for _, params in _grouped(model, saved_part_lr) for p in params]
+    index = {id(p): i for i, p in enumerate(p for group in optimizer.param_groups for p in group["params"])}
+    moments = {index[id(saved_order[i])]: state for i, state in saved["state"].items()}
+    optimizer.load_state_dict({"state": moments, "param_groups": optimizer.state_dict()["param_groups"]})
 
 
 def _grouped(model: torch.nn.Module, part_lr: dict[str, float]) -> list[tuple[float, list[torch.nn.Parameter]]]:

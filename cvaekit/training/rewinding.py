@@ -23,6 +23,7 @@ from cvaekit.runtime.device import console
 from cvaekit.store.checkpoint import keep_copy, read_training_checkpoint
 from cvaekit.store.runs import RunDir
 from cvaekit.training.divergence import TrainingDiverged
+from cvaekit.training.optimizer import restore_optimizer
 from cvaekit.training.state import LoopState
 
 
@@ -31,7 +32,7 @@ class Rewinder:
 
     def __init__(self, recipe: Recipe, run: RunDir, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  average: AveragedModel | None, train_size: int, main: bool):
-        self.allowed, self.run, self.main = recipe.train.rewinds, run, main
+        self.allowed, self.part_lr, self.run, self.main = recipe.train.rewinds, recipe.train.part_lr, run, main
         self.model, self.optimizer, self.average, self.train_size = model, optimizer, average, train_size
 
     def epoch_saved(self) -> None:
@@ -52,7 +53,8 @@ class Rewinder:
             raise self._refused(error, state, point.is_file())
         saved = read_training_checkpoint(point)
         self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
+        restore_optimizer(self.optimizer, saved["optimizer"], self.model, saved["recipe"]["train"].get("part_lr", {}),
+                          self.part_lr)  # saved before a resume that changed the factors, perhaps
         if self.average is not None:
             self.average.module.load_state_dict(saved["ema"])
             self.average.n_averaged.fill_(saved["ema_updates"])

@@ -44,7 +44,7 @@ from cvaekit.training.fit_prior import second_stage
 from cvaekit.training.divergence import TrainingDiverged
 from cvaekit.training.loop import LoopParts, TrainingLoop
 from cvaekit.training.memory import check_fits, estimate
-from cvaekit.training.optimizer import build_optimizer
+from cvaekit.training.optimizer import build_optimizer, restore_optimizer
 from cvaekit.training.resuming import (
     already_trained,
     check_resumable,
@@ -150,7 +150,8 @@ def _build(recipe: Recipe, registry: Registry, ddp: Distributed, checkpoint: dic
     state = LoopState(torch.Generator().manual_seed(recipe.seed))
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        saved_part_lr = checkpoint["recipe"]["train"].get("part_lr", {})  # none before 0.20
+        restore_optimizer(optimizer, checkpoint["optimizer"], model, saved_part_lr, recipe.train.part_lr)
         state.load_state_dict(checkpoint)
     return _Built(data, model, metrics, optimizer, state, weight_average(model, recipe.train.ema, checkpoint))
 
