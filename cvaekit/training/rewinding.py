@@ -3,9 +3,10 @@
 A run whose loss became NaN or blew up returns to the weights, optimizer and loop state of
 the epoch end before the last, and goes on with another batch order. Large runs meet loss
 spikes so: PaLM (Chowdhery et al. 2022) restarted about 100 steps before a spike and skipped
-the batches in between. Here the break hangs on the path rather than the recipe (the same
-seed that broke at epoch 18 on one CPU trained through on another; docs/performance.md,
-0.20), so another order past the same point is usually enough.
+the batches in between. It helps where the break hangs on the path rather than the recipe
+(the same seed that broke at epoch 18 on one CPU trained through on another; docs/
+performance.md, 0.20); a recipe that breaks on every order (too high a rate) breaks again,
+and stops once its rewinds are spent.
 
 The two epoch ends live on disk as hard links beside last.pt (`RunDir.epoch_end`,
 `RunDir.rewind_point`), so a resumed run rewinds exactly as an uninterrupted one would.
