@@ -39,10 +39,16 @@ def weight_average(model: torch.nn.Module, decay: float | None,
         return None
     average = AveragedModel(model, multi_avg_fn=_ema_update(decay), use_buffers=False)
     average.requires_grad_(False)
-    if checkpoint is not None and "ema" in checkpoint:
+    if checkpoint is not None:
+        load_average(average, checkpoint)
+    return average
+
+
+def load_average(average: AveragedModel, checkpoint: dict[str, Any]) -> None:
+    """Continue the checkpoint's average, where it holds one (a resume, a rewind)."""
+    if "ema" in checkpoint:
         average.module.load_state_dict(checkpoint["ema"])
         average.n_averaged.fill_(checkpoint["ema_updates"])
-    return average
 
 
 def average_state(average: AveragedModel | None) -> dict[str, Any]:

@@ -15,6 +15,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
+
+import torch
+from torch.optim.swa_utils import AveragedModel
 
 from cvaekit.errors import CvaekitError, RecipeError
 from cvaekit.plugins.registry import Registry
@@ -23,6 +27,9 @@ from cvaekit.runtime.device import console
 from cvaekit.runtime.processes import launched
 from cvaekit.store.checkpoint import read_training_checkpoint
 from cvaekit.store.runs import RunDir
+from cvaekit.training.averaging import load_average
+from cvaekit.training.optimizer import restore_optimizer
+from cvaekit.training.state import LoopState
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -46,6 +53,18 @@ def run_folder(recipe: Recipe, run_name: str | None, resume: object = None) -> P
         return None
     made = [p for p in sorted(Path(recipe.runs_dir).glob(f"{recipe.name}-*")) if RunDir(p).launched_by(job)]
     return made[-1] if made else None
+
+
+def restore_training(checkpoint: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                     state: LoopState, average: AveragedModel | None, part_lr: dict[str, float]) -> None:
+    """Put a training checkpoint back into the live run: weights, optimizer (regrouped where the
+    recipe's `train.part_lr` differs from the one it was saved under), loop state, average."""
+    model.load_state_dict(checkpoint["model"])
+    saved_part_lr = checkpoint["recipe"]["train"].get("part_lr", {})  # none before 0.20
+    restore_optimizer(optimizer, checkpoint["optimizer"], model, saved_part_lr, part_lr)
+    state.load_state_dict(checkpoint)
+    if average is not None:
+        load_average(average, checkpoint)
 
 
 def say_continuing(run: RunDir, state: dict) -> None:

@@ -24,7 +24,7 @@ from cvaekit.runtime.device import console
 from cvaekit.store.checkpoint import keep_copy, read_training_checkpoint
 from cvaekit.store.runs import RunDir
 from cvaekit.training.divergence import TrainingDiverged
-from cvaekit.training.optimizer import restore_optimizer
+from cvaekit.training.resuming import restore_training
 from cvaekit.training.state import LoopState
 
 
@@ -52,15 +52,9 @@ class Rewinder:
         point = self.run.rewind_point if self.run.rewind_point.is_file() else self.run.epoch_end
         if state.rewinds >= self.allowed or not point.is_file():
             raise self._refused(error, state, point.is_file())
-        saved = read_training_checkpoint(point)
-        self.model.load_state_dict(saved["model"])
-        restore_optimizer(self.optimizer, saved["optimizer"], self.model, saved["recipe"]["train"].get("part_lr", {}),
-                          self.part_lr)  # saved before a resume that changed the factors, perhaps
-        if self.average is not None:
-            self.average.module.load_state_dict(saved["ema"])
-            self.average.n_averaged.fill_(saved["ema_updates"])
         done = state.rewinds + 1
-        state.load_state_dict(saved)
+        restore_training(read_training_checkpoint(point), self.model, self.optimizer, state, self.average,
+                         self.part_lr)
         state.rewinds = done
         for _ in range(done):  # another order from here than each earlier pass took
             torch.randperm(self.train_size, generator=state.order)

@@ -44,11 +44,12 @@ from cvaekit.training.fit_prior import second_stage
 from cvaekit.training.divergence import TrainingDiverged
 from cvaekit.training.loop import LoopParts, TrainingLoop
 from cvaekit.training.memory import check_fits, estimate
-from cvaekit.training.optimizer import build_optimizer, restore_optimizer
+from cvaekit.training.optimizer import build_optimizer
 from cvaekit.training.resuming import (
     already_trained,
     check_resumable,
     interrupted_text,
+    restore_training,
     resume_text,
     run_folder,
     say_continuing,
@@ -148,12 +149,10 @@ def _build(recipe: Recipe, registry: Registry, ddp: Distributed, checkpoint: dic
     _check_objective(recipe, model)
     optimizer = build_optimizer(recipe, model, ddp.device)
     state = LoopState(torch.Generator().manual_seed(recipe.seed))
+    average = weight_average(model, recipe.train.ema)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        saved_part_lr = checkpoint["recipe"]["train"].get("part_lr", {})  # none before 0.20
-        restore_optimizer(optimizer, checkpoint["optimizer"], model, saved_part_lr, recipe.train.part_lr)
-        state.load_state_dict(checkpoint)
-    return _Built(data, model, metrics, optimizer, state, weight_average(model, recipe.train.ema, checkpoint))
+        restore_training(checkpoint, model, optimizer, state, average, recipe.train.part_lr)
+    return _Built(data, model, metrics, optimizer, state, average)
 
 
 def _check_objective(recipe: Recipe, model: torch.nn.Module) -> None:
