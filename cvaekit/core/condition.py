@@ -33,6 +33,21 @@ class Condition:
             return cls(out.mean(dim=1), out)
         raise ValueError(f"a conditioner must return [B, D] or [B, T, D], got shape {tuple(out.shape)}")
 
+    def dropped(self, drop: torch.Tensor) -> Condition:
+        """The rows where `drop` [B] is True replaced by the empty condition: a zero vector and
+        one zero token (what classifier-free guidance trains the decoder to draw without text)."""
+        keep = (~drop).to(self.vector.dtype)
+        b, t, _ = self.tokens.shape
+        mask = torch.ones(b, t, dtype=torch.bool, device=self.tokens.device) if self.mask is None else self.mask.bool()
+        first_only = torch.zeros_like(mask)
+        first_only[:, 0] = True
+        return Condition(self.vector * keep[:, None], self.tokens * keep[:, None, None],
+                         torch.where(drop[:, None].to(mask.device), first_only, mask))
+
+    def empty(self) -> Condition:
+        """Every row as the empty condition (see `dropped`)."""
+        return self.dropped(torch.ones(self.vector.shape[0], dtype=torch.bool, device=self.vector.device))
+
     def index(self, idx: torch.Tensor) -> Condition:
         return Condition(self.vector[idx], self.tokens[idx],
                          None if self.mask is None else self.mask[idx])

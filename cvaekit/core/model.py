@@ -12,6 +12,7 @@ from torch import nn
 
 from cvaekit.core.condition import Condition
 from cvaekit.core.data import DataInfo, RawConditions
+from cvaekit.core.guidance import check_guidance, guided_output
 from cvaekit.core.hierarchy import GroupDraw
 from cvaekit.core.latents import LatentPass, group_draws, latent_path
 from cvaekit.core.likelihood import Bernoulli
@@ -63,8 +64,12 @@ class CVAE(nn.Module):
     def forward(self, x: torch.Tensor, raw: RawConditions, objective: Objective = Objective()) -> dict[str, torch.Tensor]:
         """The loss terms for images `x` under conditions `raw`, in nats per image (see
         `cvaekit.core.objectives`). Computed inside the module call, so that under DDP the
-        prior's and the likelihood's gradients are synchronised with the rest."""
-        return OBJECTIVES[objective.kind](self, x, self.condition(raw), objective)
+        prior's and the likelihood's gradients are synchronised with the rest. In training, a
+        share `objective.cond_dropout` of the rows gets the empty condition (guidance)."""
+        cond = self.condition(raw)
+        if self.training and objective.cond_dropout > 0:
+            cond = cond.dropped(torch.rand(x.shape[0], device=x.device) < objective.cond_dropout)
+        return OBJECTIVES[objective.kind](self, x, cond, objective)
 
     def loss(self, x: torch.Tensor, raw: RawConditions, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
         """Negative ELBO terms in nats per image."""
@@ -110,12 +115,13 @@ class CVAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, raw: RawConditions, generator: torch.Generator | None = None,
-               temperature: float | list[float] = 1.0, fix_top: int = 0) -> torch.Tensor:
+               temperature: float | list[float] = 1.0, fix_top: int = 0, guidance: float = 1.0) -> torch.Tensor:
         """One image in [0, 1] per condition (the likelihood's mean) from z drawn from the prior
         (see `sample_latent` for `temperature`: one for all groups, or one per group from the
-        top); the top `fix_top` groups are drawn once and shared by every row."""
-        cond = self.condition(raw)
-        return self.likelihood.mean(self.prior_sample(cond, self.draws(temperature, generator, fix_top)).out)
+        top); the top `fix_top` groups are drawn once and shared by every row; `guidance` above
+        1 weighs the text up (`cvaekit.core.guidance`)."""
+        cond, scale = self.condition(raw), check_guidance(guidance)
+        return self.likelihood.mean(guided_output(self, cond, self.draws(temperature, generator, fix_top), scale))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, raw: RawConditions) -> torch.Tensor:

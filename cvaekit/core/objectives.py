@@ -19,19 +19,22 @@ class Objective:
     """The loss of one step. `kind` "elbo" or "iwae" (with `k` samples, Burda et al. 2016);
     `kl_weight` scales the KL (a schedule sets it per step); `free_bits` is the KL, in nats per
     latent dimension averaged over the batch, below which a dimension costs nothing (Kingma et
-    al. 2016); `balance` weighs each latent group's KL by its share (`balanced`)."""
+    al. 2016); `balance` weighs each latent group's KL by its share (`balanced`); `cond_dropout`
+    is the share of the batch's images trained with the empty condition (classifier-free
+    guidance, Ho and Salimans 2022: the model learns to draw without text too)."""
 
     kind: str = "elbo"
     k: int = 1
     kl_weight: float = 1.0
     free_bits: float = 0.0
     balance: bool = False
+    cond_dropout: float = 0.0
 
     @classmethod
     def from_train(cls, train, kl_weight: float) -> "Objective":
         """The recipe's `train` section's objective at this step's KL weight (the one place that
         reads those keys, for the loop and for benchmarks alike)."""
-        return cls(train.objective, train.iwae_k, kl_weight, train.free_bits, train.kl_balance)
+        return cls(train.objective, train.iwae_k, kl_weight, train.free_bits, train.kl_balance, train.cond_dropout)
 
 
 def elbo_terms(model, x: torch.Tensor, cond, objective: Objective) -> dict[str, torch.Tensor]:

@@ -55,6 +55,7 @@ class TrainConfig:
     kl_ratio: Annotated[float, Above(0)] = 0.5  # the share of each cycle over which the cyclical schedule rises (1: all of it)
     free_bits: NonNegativeFloat = 0.0  # nats per latent dimension (batch mean) below which its KL costs nothing (Kingma et al. 2016); needs a Gaussian prior
     kl_balance: bool = False  # a hierarchy's groups each pay for the KL in proportion to their share of it (NVAE's KL balancing): information moves from the groups that hold most to those that hold little, such as a top group that decides a layout (elbo; a single latent: no effect)
+    cond_dropout: Annotated[float, AtLeast(0), Below(1)] = 0.0  # the share of each batch's images trained with the empty condition (no text), so that sampling can weigh the text up with a guidance scale (classifier-free guidance, Ho and Salimans 2022; `generate --guidance`, caption_match's guidance); 0.1 is usual
     objective: Literal["elbo", "iwae"] = "elbo"  # elbo: the negative ELBO; iwae: the importance-weighted bound with iwae_k samples (Burda et al. 2016)
     iwae_k: PositiveInt = 5  # samples per image of the iwae objective
     checkpoint_every: PositiveInt = 10  # epochs between kept checkpoints; the last is always kept

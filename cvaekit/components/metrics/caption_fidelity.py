@@ -15,7 +15,9 @@ Fidelity = Callable[[list[str], torch.Tensor], float]  # (captions, images) -> s
 
 
 def caption_fidelity(ctx: EvalContext, n_captions: int, parse: Callable[[str], object], fidelity: Fidelity,
-                     metric: str, dataset: str) -> dict[str, float]:
+                     metric: str, dataset: str, guidance: float = 1.0) -> dict[str, float]:
+    """The three shares; with `guidance` other than 1, the samples' two carry `_g<scale>` (their
+    own columns beside the unguided ones)."""
     n = min(n_captions, len(ctx.test))
     real, captions = ctx.test.batch(torch.arange(n), caption="first")
     try:
@@ -23,8 +25,9 @@ def caption_fidelity(ctx: EvalContext, n_captions: int, parse: Callable[[str], o
     except (UnknownConditionError, AttributeError):
         raise CvaekitError(f"Metric '{metric}' needs the captions of the '{dataset}' data set.") from None
     gen = ctx.generator(2)
-    samples = torch.cat([ctx.model.sample(captions[i:i + ctx.batch_size], generator=gen).cpu()
+    samples = torch.cat([ctx.model.sample(captions[i:i + ctx.batch_size], generator=gen, guidance=guidance).cpu()
                          for i in range(0, n, ctx.batch_size)])
     shuffled = captions[1:] + captions[:1]
-    return {"fidelity": fidelity(captions, samples), "fidelity_shuffled": fidelity(shuffled, samples),
+    tag = "" if guidance == 1 else f"_g{guidance:g}"
+    return {f"fidelity{tag}": fidelity(captions, samples), f"fidelity_shuffled{tag}": fidelity(shuffled, samples),
             "fidelity_real": fidelity(captions, real)}

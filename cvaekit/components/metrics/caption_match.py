@@ -21,6 +21,7 @@ from torch import nn
 
 from cvaekit.caches.judges import cached_judge_module
 from cvaekit.core.data import Split, shifted
+from cvaekit.core.guidance import check_guidance
 from cvaekit.core.prior import check_temperature
 from cvaekit.evaluation.context import EvalContext
 from cvaekit.recipe import AtLeast, NonNegativeFloat, PositiveInt
@@ -135,13 +136,14 @@ class CaptionMatch:
     judge_epochs: epochs the judge trains on the run's training pairs.
     judge_seed: the judge's seed; other seeds give other judges.
     judge_shift: pixels a training picture may move each way (small shifts keep a caption true).
-    temperature: the prior's temperature for the generated pictures (1: the prior itself; below 1: what `generate --temperature` draws, reported as caption_match_t0.8 and so on)."""
+    temperature: the prior's temperature for the generated pictures (1: the prior itself; below 1: what `generate --temperature` draws, reported as caption_match_t0.8 and so on).
+    guidance: the guidance scale of the generated pictures (1: none; above 1 weighs the text up, what `generate --guidance` draws; needs a run trained with train.cond_dropout; reported as caption_match_g2 and so on)."""
 
     def __init__(self, n: PositiveInt = 200, candidates: PositiveInt = 10, judge_epochs: PositiveInt = 40,
                  judge_seed: int = 0, judge_shift: Annotated[int, AtLeast(0)] = 2,
-                 temperature: NonNegativeFloat = 1.0):
+                 temperature: NonNegativeFloat = 1.0, guidance: NonNegativeFloat = 1.0):
         self.n, self.candidates, self.epochs, self.seed, self.shift = n, candidates, judge_epochs, judge_seed, judge_shift
-        self.temperature = check_temperature(temperature)
+        self.temperature, self.guidance = check_temperature(temperature), check_guidance(guidance)
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
         train = ctx.data.train
@@ -164,9 +166,9 @@ class CaptionMatch:
                   "caption_match_recon": _share(recon, text, own, rival),
                   "caption_match_shuffled": _share(real, text, shuffled, _rivals(shuffled, len(test_words), self.candidates, gen))}
         shares["caption_match_share"] = shares["caption_match"] / max(shares["caption_match_real"], 1e-9)
-        if self.temperature != 1:  # its own columns, beside temperature 1's in the evaluation table
-            for key in ("caption_match", "caption_match_share"):
-                shares[f"{key}_t{self.temperature:g}"] = shares.pop(key)
+        tag = ("" if self.temperature == 1 else f"_t{self.temperature:g}") + ("" if self.guidance == 1 else f"_g{self.guidance:g}")
+        for key in ("caption_match", "caption_match_share"):  # their own columns, beside the plain ones in the table
+            shares[f"{key}{tag}"] = shares.pop(key)
         return shares
 
     @staticmethod
@@ -176,7 +178,7 @@ class CaptionMatch:
     def _samples(self, ctx: EvalContext, raw: Any) -> torch.Tensor:
         gen = ctx.generator(8)
         return torch.cat([ctx.model.sample(raw[i:i + ctx.batch_size], generator=gen,
-                                           temperature=self.temperature).float().cpu()
+                                           temperature=self.temperature, guidance=self.guidance).float().cpu()
                           for i in range(0, len(raw), ctx.batch_size)])
 
     @staticmethod

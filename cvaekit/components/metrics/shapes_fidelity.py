@@ -12,7 +12,8 @@ from scipy import ndimage
 from cvaekit.components.datasets.shapes import COLOURS, Scene, parse_caption, side_of
 from cvaekit.components.metrics.caption_fidelity import caption_fidelity
 from cvaekit.evaluation.context import EvalContext
-from cvaekit.recipe import PositiveInt
+from cvaekit.core.guidance import check_guidance
+from cvaekit.recipe import NonNegativeFloat, PositiveInt
 
 _PALETTE = np.array(list(COLOURS.values()), dtype=np.float32)
 _PALETTE = _PALETTE / np.linalg.norm(_PALETTE, axis=1, keepdims=True)
@@ -107,10 +108,12 @@ class ShapesFidelity:
     It also scores the same images against shuffled captions (what a caption-ignoring model
     would score) and the real test images (the ceiling).
 
-    n_captions: how many test captions (the first ones) get one generated image each."""
+    n_captions: how many test captions (the first ones) get one generated image each.
+    guidance: the guidance scale of the generated images (1: none; above 1 needs a run trained with train.cond_dropout; reported as fidelity_g2 and so on)."""
 
-    def __init__(self, n_captions: PositiveInt = 200):
-        self.n_captions = n_captions
+    def __init__(self, n_captions: PositiveInt = 200, guidance: NonNegativeFloat = 1.0):
+        self.n_captions, self.guidance = n_captions, check_guidance(guidance)
 
     def __call__(self, ctx: EvalContext) -> dict[str, float]:
-        return caption_fidelity(ctx, self.n_captions, parse_caption, fidelity, "shapes_fidelity", "shapes_captions")
+        return caption_fidelity(ctx, self.n_captions, parse_caption, fidelity, "shapes_fidelity", "shapes_captions",
+                                self.guidance)

@@ -1,0 +1,42 @@
+"""Classifier-free guidance for a CVAE (Ho and Salimans 2022): the decoder's output moved away
+from what it draws without text, toward what the text adds.
+
+A model trained with `train.cond_dropout` has learned p(x | z, c) and p(x | z, empty) in one
+decoder. With z drawn from the prior given the caption, the guided output is
+out(empty) + scale * (out(c) - out(empty)) in the decoder's output space (a likelihood's
+parameters, as autoregressive image models guide their logits): scale 1 is the model itself,
+above 1 weighs the text up, 0 draws without it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from cvaekit.core.condition import Condition
+from cvaekit.core.hierarchy import GroupDraw
+from cvaekit.errors import CvaekitError
+
+
+def check_guidance(scale) -> float:
+    """`scale` as a float, or a CvaekitError naming what it must be."""
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0 <= value < math.inf or isinstance(scale, bool):
+        raise CvaekitError(f"The guidance scale must be a finite number, 0 or more (1: the model as trained, "
+                           f"above 1 weighs the text up; it needs a run trained with train.cond_dropout); got {scale!r}.")
+    return value
+
+
+def guided_output(model, cond: Condition, draws: list[GroupDraw], scale: float) -> torch.Tensor:
+    """The decoder's output for latents drawn from the prior given `cond`, guided by `scale`:
+    every group's z is drawn once, under the caption, and decoded again without it."""
+    drawn = model.prior_sample(cond, draws)
+    if scale == 1:
+        return drawn.out
+    held = [GroupDraw(z=group.z) for group in drawn.groups]
+    plain = model.prior_sample(cond.empty(), held).out
+    return torch.lerp(plain, drawn.out, scale)
