@@ -44,10 +44,12 @@ def test_the_samples_are_drawn_at_the_chosen_temperature(shapes_context):
     assert not torch.equal(at_one[0], at_one[3])
 
 
-def test_samples_at_another_temperature_get_their_own_columns(shapes_context):
+def test_samples_at_another_temperature_or_guidance_get_their_own_columns(shapes_context):
     result = CaptionMatch(n=16, candidates=3, judge_epochs=1, temperature=0.5)(shapes_context)
     assert {"caption_match_t0.5", "caption_match_share_t0.5", "caption_match_real"} <= set(result)
     assert "caption_match" not in result and "caption_match_share" not in result
+    both = CaptionMatch(n=16, candidates=3, judge_epochs=1, temperature=0.5, guidance=2)(shapes_context)
+    assert {"caption_match_t0.5_g2", "caption_match_share_t0.5_g2"} <= set(both)
 
 
 def test_a_negative_temperature_is_refused_with_what_it_must_be():

@@ -27,6 +27,7 @@ def generate_cmd(
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
     temperature: str = typer.Option("1", "--temperature", "-t",
                                     help="Spread of z about the prior's most typical z: 1 samples the prior; below 1, more typical and less varied images; 0, the most typical z itself (the prior's mode). 0 or more; for a hierarchical run one for all groups or one per group from the top: 1,0.7,0.5."),
+    guidance: float = typer.Option(1.0, "--guidance", "-g", help="Classifier-free guidance: 1, the model as trained; above 1 (2 or 3) weighs the text up, images that follow it more closely and vary less. Needs a run trained with train.cond_dropout."),
     fix_top: int = typer.Option(0, "--fix-top", help="Hierarchical runs: hold the top K latent groups at one draw per text while the lower groups vary from image to image."),
     interpolate: bool = typer.Option(False, "--interpolate",
                                      help="Walk from the first text to the second at a fixed z, in -n steps, as one strip."),
@@ -39,6 +40,8 @@ def generate_cmd(
 
     temperature = parse_temperatures(temperature)
     if interpolate:
+        if guidance != 1:
+            raise CvaekitError("--guidance is for a grid of samples; --interpolate walks between two texts as trained.")
         if fix_top:
             raise CvaekitError("--fix-top is for a grid of samples; --interpolate walks at one draw already.")
         if len(texts) != 2:
@@ -48,7 +51,7 @@ def generate_cmd(
                                  seed=seed, temperature=temperature, text_encoder=text_encoder)
     else:
         path = generate(run, texts, n=n, out=output, checkpoint=checkpoint, seed=seed, temperature=temperature,
-                        text_encoder=text_encoder, fix_top=fix_top)
+                        text_encoder=text_encoder, fix_top=fix_top, guidance=guidance)
     out.print(f"Wrote [bold]{path}[/]")
 
 

@@ -31,6 +31,15 @@ def check_guidance(scale) -> float:
     return value
 
 
+def check_guided_run(cond_dropout: float, scale: float) -> None:
+    """A guidance scale other than 1 needs a model that learned to draw without text."""
+    if scale != 1 and cond_dropout == 0:
+        raise CvaekitError(f"Guidance {scale:g} needs a run trained with train.cond_dropout (e.g. 0.1), which "
+                           "teaches the model to draw without text too; this run was trained without it "
+                           "(train.cond_dropout: 0). Leave the guidance at 1, or train again with "
+                           "--set train.cond_dropout=0.1.")
+
+
 def guided_output(model, cond: Condition, draws: list[GroupDraw], scale: float) -> torch.Tensor:
     """The decoder's output for latents drawn from the prior given `cond`, guided by `scale`:
     every group's z is drawn once, under the caption, and decoded again without it."""

@@ -53,12 +53,13 @@ def check_count(n, what: str = "images per text", most: int | None = None) -> in
 
 @torch.no_grad()
 def sample_rows(model: CVAE, texts: list[str], n: int, seed: int = 0,
-                temperature: float | list[float] = 1.0, fix_top: int = 0) -> list[torch.Tensor]:
+                temperature: float | list[float] = 1.0, fix_top: int = 0, guidance: float = 1.0) -> list[torch.Tensor]:
     """`n` images per text. Texts are checked (`check_texts`) and parsed by the model's
     conditioner first, so an empty text or an unknown word fails before anything is
     generated. `temperature` below 1 trades variety for more typical images, 0 gives the
     prior's mode (see `cvaekit.core.prior`): one for all latent groups, or one per group from
-    the top. The top `fix_top` groups are drawn once per text and shared by its `n` images."""
+    the top. The top `fix_top` groups are drawn once per text and shared by its `n` images.
+    `guidance` above 1 weighs the text up (`cvaekit.core.guidance`)."""
     texts, n = check_texts(model, texts), check_count(n)
     temperature = temperatures(temperature, model.group_count)
     fix_top = check_fix_top(fix_top, model.group_count)
@@ -70,7 +71,8 @@ def sample_rows(model: CVAE, texts: list[str], n: int, seed: int = 0,
     for i in range(len(texts)):
         one = raw[i:i + 1]
         batch = one.repeat(n) if isinstance(one, torch.Tensor) else list(one) * n
-        rows.append(model.sample(batch, generator=gen, temperature=temperature, fix_top=fix_top).cpu())
+        rows.append(model.sample(batch, generator=gen, temperature=temperature, fix_top=fix_top,
+                                 guidance=guidance).cpu())
     model.train(was_training)
     return rows
 

@@ -33,7 +33,7 @@ from cvaekit.evaluation.progress import ProgressFigures
 from cvaekit.evaluation.tables import merge_rows, read_table, write_table
 from cvaekit.plugins.loading import get_registry
 from cvaekit.plugins.registry import Registry
-from cvaekit.recipe import ComponentSpec, Recipe, component_spec
+from cvaekit.recipe import ComponentSpec, Recipe, component_spec, guided_metrics_trained
 from cvaekit.runtime.device import resolve_device
 from cvaekit.store.checkpoint import read_training_checkpoint
 from cvaekit.store.runs import RunDir
@@ -85,6 +85,7 @@ def metric_specs(recipe: Recipe, chosen: list[str | dict] | None,
         else:
             spec = component_spec(ComponentSpec, item, f"--metrics.{i}", "metric", registry)
             specs.append((spec.name, spec.params))
+    guided_metrics_trained(specs, recipe.train.cond_dropout, "--metrics")
     return specs
 
 

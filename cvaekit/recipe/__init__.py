@@ -29,6 +29,7 @@ from cvaekit.recipe.types import (
                                    PositiveFloat,
                                    PositiveInt,
 )
+from cvaekit.recipe.guided import guided_metrics_trained
 from cvaekit.recipe.validation import (
                                    check_value,
                                    component_spec,
@@ -39,5 +40,5 @@ from cvaekit.recipe.validation import (
 __all__ = ["Above", "AtLeast", "Below", "Bound", "ComponentSpec", "EvalConfig", "ExistingPath", "FIT_PRIOR_DEFAULTS",
            "FitPriorConfig", "InjectionSpec", "KIND_OF", "ModelConfig", "NonNegativeFloat",
            "NonNegativeInt", "PositiveFloat", "PositiveInt", "Recipe", "TrainConfig", "apply_overrides", "check_value",
-           "component_spec", "dump_recipe", "load_recipe", "read_yaml", "resolve_annotation", "to_plain",
+           "component_spec", "dump_recipe", "guided_metrics_trained", "load_recipe", "read_yaml", "resolve_annotation", "to_plain",
            "validate"]

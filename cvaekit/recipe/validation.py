@@ -20,6 +20,7 @@ from cvaekit.errors import (
 )
 from cvaekit.plugins.registry import Registry, metric_itself
 from cvaekit.recipe.schema import KIND_OF, ComponentSpec, Recipe
+from cvaekit.recipe.guided import guided_metrics_trained
 from cvaekit.recipe.types import Bound
 
 
@@ -31,6 +32,7 @@ def validate(data: dict[str, Any], registry: Registry) -> Recipe:
                           f"non-empty name without slashes, got {recipe.name!r}.")
     if not 0 <= recipe.seed < 2**63:
         raise RecipeError(f"'seed' must be a whole number from 0 to 2**63 - 1, got {recipe.seed}.")
+    guided_metrics_trained([(m.name, m.params) for m in recipe.eval.metrics], recipe.train.cond_dropout, "eval.metrics")
     return _fit_prior_named(recipe, registry)
 
 

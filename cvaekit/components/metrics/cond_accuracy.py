@@ -7,7 +7,8 @@ import torch
 from cvaekit.components.metrics.judge import Judge, accuracy, cached_judge
 from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.context import EvalContext
-from cvaekit.recipe import PositiveInt
+from cvaekit.core.guidance import check_guidance
+from cvaekit.recipe import NonNegativeFloat, PositiveInt
 
 
 class ConditionalAccuracy:
@@ -16,12 +17,15 @@ class ConditionalAccuracy:
     per_class: samples drawn for each class (5,000 in all for 500 and 10 classes: about +/-0.005).
     judge_epochs: epochs the judge trains on the real training split.
     judge_seed: the judge's seed; other seeds give other judges, to see how much a figure rests on one.
+    guidance: the guidance scale of the samples (1: none; above 1 needs a run trained with train.cond_dropout; reported as cond_accuracy_g2 and so on).
     """
 
-    def __init__(self, per_class: PositiveInt = 100, judge_epochs: PositiveInt = 2, judge_seed: int = 0):
+    def __init__(self, per_class: PositiveInt = 100, judge_epochs: PositiveInt = 2, judge_seed: int = 0,
+                 guidance: NonNegativeFloat = 1.0):
         self.per_class = per_class
         self.judge_epochs = judge_epochs
         self.judge_seed = judge_seed
+        self.guidance = check_guidance(guidance)
 
     def judge(self, ctx: EvalContext) -> Judge:
         """The cached judge for the run's data set."""
@@ -35,7 +39,7 @@ class ConditionalAccuracy:
         """`per_class` samples of every class, drawn with the run's seed, and their labels."""
         labels = torch.arange(len(ctx.data.classes)).repeat_interleave(self.per_class)
         gen = ctx.generator(1)
-        samples = torch.cat([ctx.model.sample(labels[i:i + ctx.batch_size], generator=gen).cpu()
+        samples = torch.cat([ctx.model.sample(labels[i:i + ctx.batch_size], generator=gen, guidance=self.guidance).cpu()
                              for i in range(0, len(labels), ctx.batch_size)])
         return samples, labels
 
@@ -43,5 +47,6 @@ class ConditionalAccuracy:
         judge = self.judge(ctx)
         samples, labels = self.samples(ctx)
         real_images, real_labels = ctx.test.batch(torch.arange(len(ctx.test)))
-        return {"cond_accuracy": accuracy(judge, samples, labels),
+        tag = "" if self.guidance == 1 else f"_g{self.guidance:g}"
+        return {f"cond_accuracy{tag}": accuracy(judge, samples, labels),
                 "judge_accuracy": accuracy(judge, real_images, real_labels)}
