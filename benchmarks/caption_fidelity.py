@@ -9,7 +9,8 @@ their caption (shapes_captions: the shapes checker, by number of shapes; fashion
 Fashion-MNIST judge cell by cell, by number of items), for: the real test images;
 reconstructions (posterior mean); posterior samples (z drawn from q(z | x, c): what a perfect
 prior would give, the yardstick for a prior); samples at temperatures 1, 0.5 and 0 (and, for a
-hierarchy, the top group at 1 with the lower ones at 0.5 and at 0); and the
+hierarchy, the top group at 1 with the lower ones at 0.5 and at 0; with --guidance G, at guidance
+scale G); and the
 temperature-1 samples against shuffled captions (what a model that ignores the text scores).
 For a hierarchy, also which group's prior loses the caption: the top k groups taken from
 the test picture's posterior and the rest drawn from their priors, for each k.
@@ -42,6 +43,7 @@ from cvaekit.components.metrics.fashion_fidelity import fashion_judge, matches, 
 from cvaekit.components.metrics.fid import FID
 from cvaekit.components.metrics.judge import accuracy
 from cvaekit.components.metrics.shapes_fidelity import check, colour_masks, failure, find_shape
+from cvaekit.core.guidance import check_guidance, check_guided_run
 from cvaekit.core.hierarchy import GroupDraw
 from cvaekit.evaluation import EvalContext
 from cvaekit.fit_prior import fit_prior
@@ -56,8 +58,11 @@ SAMPLING: dict[str, float] = {}
 
 
 @torch.no_grad()
-def images_by_mode(model, images: torch.Tensor, raw, seed: int, batch: int = 256) -> dict[str, torch.Tensor]:
-    """Real, reconstructed, posterior-sampled and prior-sampled images for the same conditions."""
+def images_by_mode(model, images: torch.Tensor, raw, seed: int, batch: int = 256,
+                   guidance: tuple[float, ...] = ()) -> dict[str, torch.Tensor]:
+    """Real, reconstructed, posterior-sampled and prior-sampled images for the same conditions
+    (and samples at temperature 1 under each `guidance` scale, for a run trained with
+    train.cond_dropout)."""
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, list[torch.Tensor]] = {"real": [images]}
     sampling = 0.0
@@ -73,6 +78,8 @@ def images_by_mode(model, images: torch.Tensor, raw, seed: int, batch: int = 256
         for t in LOWER_TEMPERATURES if model.group_count > 1 else ():  # the top group decides, the rest refine
             temps = [1.0] + [t] * (model.group_count - 1)
             out.setdefault(f"samples, top at 1, lower at {t:g}", []).append(model.sample(r, gen, temperature=temps).cpu())
+        for g in guidance:
+            out.setdefault(f"samples, guidance {g:g}", []).append(model.sample(r, gen, guidance=g).cpu())
     SAMPLING["images_per_s"] = len(images) / max(sampling, 1e-9)  # temperature 1, for the side-by-side table
     return {k: torch.cat(v) for k, v in out.items()}
 
@@ -134,13 +141,15 @@ class FashionChecker:
         return len(fashion.parse_caption(caption).items)
 
 
-def caption_table(trained, data, n: int, seed: int) -> None:
+def caption_table(trained, data, n: int, seed: int, guidance: tuple[float, ...] = ()) -> dict:
     model = trained.model
+    for scale in guidance:
+        check_guided_run(trained.recipe.train.cond_dropout, check_guidance(scale))
     checker = FashionChecker() if trained.recipe.data.name == "fashion_captions" else ShapesChecker()
     test = data.test.head(n)
     images, captions = test.batch(torch.arange(len(test)), caption="first")
     shapes = [checker.size(c) for c in captions]
-    modes = images_by_mode(model, images, captions, seed)
+    modes = images_by_mode(model, images, captions, seed, guidance=guidance)
     groups = {"all": range(len(captions))} | {
         f"{k}-{checker.unit}": [i for i, s in enumerate(shapes) if s == k] for k in sorted(set(shapes))}
     print(f"\n{trained.run.path.name} (epoch {trained.epoch}, prior: {prior_name(trained)}), "
@@ -158,7 +167,8 @@ def caption_table(trained, data, n: int, seed: int) -> None:
         reasons = ("missing", "kind", "size", "relation")
         print("\nWhy images fail (the first failure of each image; shares of all images):")
         print("| images | " + " | ".join(reasons) + " |\n|---|" + "---|" * len(reasons))
-        for mode in ("reconstructions", "posterior samples", "samples, temperature 1"):
+        for mode in ("reconstructions", "posterior samples", "samples, temperature 1",
+                     *(f"samples, guidance {g:g}" for g in guidance)):
             found = checker.why(captions, modes[mode])
             print(f"| {mode} | " + " | ".join(f"{found.count(r) / len(found):.3f}" for r in reasons) + " |")
     if model.group_count > 1:
@@ -238,7 +248,7 @@ def measure(target: Path, args) -> dict:
     data = registry.build("dataset", trained.recipe.data.name, trained.recipe.data.params)
     start = time.perf_counter()
     table = label_table if data.train.labelled else caption_table
-    row.update(table(trained, data, args.captions, args.seed))
+    row.update(table(trained, data, args.captions, args.seed, **({"guidance": tuple(args.guidance)} if table is caption_table else {})))
     row.update({"judging s": time.perf_counter() - start, "sample images/s": SAMPLING["images_per_s"],
                 "run": run.name, "latent groups": trained.model.group_count, "prior": prior_name(trained)})
     return row
@@ -265,6 +275,8 @@ def main() -> None:
     parser.add_argument("--fit-epochs", type=int, default=FIT_PRIOR_DEFAULTS["epochs"])
     parser.add_argument("-n", "--captions", type=int, default=600, help="test captions or images judged")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--guidance", type=float, action="append", default=[],
+                        help="also samples at this guidance scale (repeat it; a run trained with train.cond_dropout)")
     args = parser.parse_args()
     random.seed(args.seed)
     torch.set_num_threads(torch.get_num_threads())

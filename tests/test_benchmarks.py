@@ -116,3 +116,14 @@ def test_the_ema_cost_benchmark_prints_both_medians_and_their_ratio(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "without: median" in done.stdout and "ema 0.999: median" in done.stdout
     assert "ratio with/without: " in done.stdout
+
+
+@pytest.mark.slow
+def test_the_caption_fidelity_benchmark_trains_a_guided_run_and_prints_its_guided_samples(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "caption_fidelity.py"),
+                           str(ROOT / "recipes" / "shapes_best.yaml"), "--set", "train.limit=256", "--set", "train.epochs=1",
+                           "--set", "data.n_test=64", "--set", "eval.limit=64", "--set", "train.cond_dropout=0.1", "--set", "train.processes=1",
+                           "--set", f"runs_dir={tmp_path}", "--set", "fit_prior=null", "-n", "64", "--guidance", "2"],
+                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| samples, guidance 2 |" in done.stdout and "| samples, temperature 1 |" in done.stdout
