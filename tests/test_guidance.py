@@ -4,6 +4,7 @@ never learned to draw without text refuses a guidance scale, naming the fix."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -17,6 +18,7 @@ from cvaekit.core.objectives import OBJECTIVES, Objective
 from cvaekit.errors import CvaekitError, RecipeError
 from cvaekit.plugins import get_registry
 from cvaekit.recipe import load_recipe
+from cvaekit.serving.service import generate_picture, load_runs
 from cvaekit.training import train
 
 INFO = DataInfo((1, 28, 28), ["a", "b", "c"])
@@ -116,6 +118,10 @@ def test_generate_with_guidance_from_a_run_trained_with_and_without_cond_dropout
                                     "-o", str(tmp_path / "b.png")])
     assert done.exit_code == 0, done.output
     assert (tmp_path / "b.png").stat().st_size > 0
+    (served,) = load_runs([str(guided)])
+    page = generate_picture(served, "bag", n=3, seed=4, guidance=2.5)
+    assert page.image.shape == (32, 3 * 30 + 2, 3)
+    assert not np.array_equal(page.image, generate_picture(served, "bag", n=3, seed=4).image)
 
 
 def test_evaluate_measures_guided_samples_in_their_own_columns_and_refuses_them_for_an_unguided_run(tmp_path, tiny_fashion):

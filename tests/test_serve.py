@@ -107,6 +107,14 @@ def test_a_temperature_out_of_range_is_refused_with_the_range(served, temperatur
         walk_picture(label, "seeds", "bag", temperature=temperature)
 
 
+@pytest.mark.parametrize("guidance", [-0.5, 10.5, float("nan"), "strong", None])
+def test_a_guidance_scale_out_of_range_is_refused_and_an_unguided_run_names_its_setting(served, guidance):
+    with pytest.raises(CvaekitError, match="guidance scale must be"):
+        generate_picture(served[0], "bag", guidance=guidance)
+    with pytest.raises(CvaekitError, match="trained with train.cond_dropout"):
+        generate_picture(served[0], "bag", guidance=2)
+
+
 def test_the_ends_of_the_ranges_are_served(served):
     label = served[0]
     full = generate_picture(label, "bag", n=MAX_IMAGES, temperature=MAX_TEMPERATURE)

@@ -24,6 +24,7 @@ from cvaekit.runtime.optional import require
 from cvaekit.runtime.threads import few_malloc_arenas
 from cvaekit.serving.service import (
     MAX_IMAGES,
+    MAX_GUIDANCE,
     MAX_TEMPERATURE,
     Picture,
     ServedRun,
@@ -176,6 +177,9 @@ def _generate_tab(gr, runs: list[ServedRun], show) -> None:
             text = gr.Textbox(label="Text", placeholder="a word of the run's classes, or a caption",
                               elem_id="generate-text")
             n, temperature, seed = _sampling(gr, "generate")
+            guidance = gr.Number(1.0, step=0.5, label="Guidance", elem_id="generate-guidance",
+                                 info=f"0 to {MAX_GUIDANCE:g}: 1 as trained; 2 or 3 follows the text more closely "
+                                      "(runs trained with train.cond_dropout)")
             button = gr.Button("Generate", variant="primary", elem_id="generate-button")
         with gr.Column(scale=3):
             image, download, note = _outputs(gr, "generate", "Samples", "grid")
@@ -183,7 +187,7 @@ def _generate_tab(gr, runs: list[ServedRun], show) -> None:
     words.change(lambda w: w or gr.update(), words, text, api_visibility="private")
     run.change(words_for, run, words, api_visibility="private").then(
         _describer(runs), run, [metrics, recipe], api_visibility="private")
-    show(lambda label, *args: generate_picture(find_run(runs, label), *args), [run, text, n, temperature, seed],
+    show(lambda label, *args: generate_picture(find_run(runs, label), *args), [run, text, n, temperature, seed, guidance],
          [image, download, note], "generate", button.click, text.submit)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from cvaekit.assembly import TrainedRun, load_run
+from cvaekit.core.guidance import check_guidance, check_guided_run
 from cvaekit.core.prior import check_temperature
 from cvaekit.core.sampling import (
     MAX_STEPS,
@@ -34,6 +35,7 @@ from cvaekit.runtime.device import resolve_device
 from cvaekit.serving.rows import labelled_rows, pixel_grid
 
 MAX_IMAGES = 64  # per text and run: more is a slow page and a grid nobody can see
+MAX_GUIDANCE = 10.0  # far past where pictures saturate (2 to 4 is where guidance is used)
 MAX_TEMPERATURE = 2.0  # hotter than twice the prior's spread draws noise, not pictures
 MAX_TEXT_CHARS = 1000  # a caption longer than this is a pasted document, not a caption
 
@@ -200,6 +202,15 @@ def whole(value, what: str) -> int:
         raise CvaekitError(f"The {what} must be a whole number, got {value!r}.") from None
 
 
+def guidance_in_range(value) -> float:
+    """The guidance scale as a number from 0 to `MAX_GUIDANCE`; anything else is refused."""
+    scale = check_guidance(value if value is not None else "nothing")
+    if scale > MAX_GUIDANCE:
+        raise CvaekitError(f"The guidance scale must be a number from 0 to {MAX_GUIDANCE:g} (1: the model as "
+                           f"trained; above 1 follows the text more closely); got {value!r}.")
+    return scale
+
+
 def temperature_in_range(value) -> float:
     """The temperature as a number from 0 to `MAX_TEMPERATURE`; anything else is refused."""
     try:
@@ -222,12 +233,14 @@ def _slug(text: str) -> str:
 
 # ---------------------------------------------------------------------------- pictures
 
-def generate_picture(run: ServedRun, text: str, n=8, temperature=1.0, seed=0) -> Picture:
-    """`n` images for `text`: the same pictures as `cvaekit generate RUN TEXT -n N --seed S`."""
+def generate_picture(run: ServedRun, text: str, n=8, temperature=1.0, seed=0, guidance=1.0) -> Picture:
+    """`n` images for `text`: the same pictures as `cvaekit generate RUN TEXT -n N --seed S -g G`."""
     text, long_note = check_text(run, text)
     n, temperature = count(n, 1, MAX_IMAGES, "images"), temperature_in_range(temperature)
+    guidance = guidance_in_range(guidance)
+    check_guided_run(run.trained.recipe.train.cond_dropout, guidance)
     start = time.perf_counter()
-    (images,) = sample_rows(run.model, [text], n, whole(seed, "seed"), temperature)
+    (images,) = sample_rows(run.model, [text], n, whole(seed, "seed"), temperature, guidance=guidance)
     took = time.perf_counter() - start
     return Picture(pixel_grid(images), _join(long_note, f"{n} images in {took:.2f} s."),
                    f"{_slug(text)}-seed{whole(seed, 'seed')}")
