@@ -137,3 +137,26 @@ def test_evaluate_measures_guided_samples_in_their_own_columns_and_refuses_them_
                                     asked.replace("]", ", {name: cond_accuracy, per_class: 10, judge_epochs: 1}]")])
     assert done.exit_code == 0, done.output
     assert "cond_accuracy_g2" in (guided / "evaluation.csv").read_text()
+
+
+def test_a_run_trained_with_cond_dropout_resumes_bit_identical_and_differs_from_one_without(tmp_path, tiny_fashion, monkeypatch):
+    from test_training import losses, stop_in_epoch
+
+    from cvaekit.store.checkpoint import load_checkpoint
+    from cvaekit.training import TrainingInterrupted, TrainingLoop
+
+    tiny_fashion["train"].update(epochs=3, limit=512)
+    without = train(tiny_fashion, progress=False)
+    tiny_fashion["train"]["cond_dropout"] = 0.3
+    straight = train(tiny_fashion, progress=False)
+    assert losses(straight) != losses(without)
+    original = stop_in_epoch(monkeypatch, 3)
+    with pytest.raises(TrainingInterrupted):
+        train(tiny_fashion, progress=False)
+    interrupted = next(p for p in (tmp_path / "runs").iterdir() if p not in (straight, without))
+    monkeypatch.setattr(TrainingLoop, "_epoch", original)
+    resumed = train(None, resume=interrupted, progress=False)
+    assert losses(resumed) == losses(straight)
+    a = load_checkpoint(straight / "checkpoints/last.pt")["model"]
+    b = load_checkpoint(resumed / "checkpoints/last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
