@@ -127,3 +127,18 @@ def test_the_caption_fidelity_benchmark_trains_a_guided_run_and_prints_its_guide
                           capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| samples, guidance 2 |" in done.stdout and "| samples, temperature 1 |" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_guidance_benchmark_prints_each_way_at_each_scale(tmp_path):
+    from cvaekit.training import train
+
+    run = train(ROOT / "recipes" / "shapes_best.yaml", overrides=[
+        "train.epochs=1", "train.processes=1", "train.cond_dropout=0.2", "data.n_train=256", "data.n_test=32",
+        "eval.metrics=[nelbo]", "eval.limit=32", "fit_prior=null", f"runs_dir={tmp_path}"], progress=False)
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "guidance.py"), str(run), "-n", "32",
+                           "--scales", "1.5,2"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for way in ("output", "image", "latent"):
+        assert f"| {way} | " in done.stdout
+    assert "| guided in | scale 1.5 | scale 2 |" in done.stdout
