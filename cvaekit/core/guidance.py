@@ -31,6 +31,12 @@ def check_guidance(scale) -> float:
     return value
 
 
+def guided(scale: float) -> dict[str, float]:
+    """The keyword a metric passes to `model.sample`: none at scale 1, so that a model (or a
+    test's stand-in) whose `sample` predates guidance is sampled as before."""
+    return {} if scale == 1 else {"guidance": scale}
+
+
 def check_guided_run(cond_dropout: float, scale: float) -> None:
     """A guidance scale other than 1 needs a model that learned to draw without text."""
     if scale != 1 and cond_dropout == 0:

@@ -9,6 +9,7 @@ import numbers
 import torch
 
 from cvaekit.core.condition import Condition
+from cvaekit.core.guidance import guided
 from cvaekit.core.hierarchy import GroupDraw
 from cvaekit.core.model import CVAE
 from cvaekit.core.latents import check_fix_top, temperatures
@@ -72,7 +73,7 @@ def sample_rows(model: CVAE, texts: list[str], n: int, seed: int = 0,
         one = raw[i:i + 1]
         batch = one.repeat(n) if isinstance(one, torch.Tensor) else list(one) * n
         rows.append(model.sample(batch, generator=gen, temperature=temperature, fix_top=fix_top,
-                                 guidance=guidance).cpu())
+                                 **guided(guidance)).cpu())
     model.train(was_training)
     return rows
 

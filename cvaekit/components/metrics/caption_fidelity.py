@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import torch
 
+from cvaekit.core.guidance import guided
 from cvaekit.errors import CvaekitError, UnknownConditionError
 from cvaekit.evaluation.context import EvalContext
 
@@ -25,7 +26,7 @@ def caption_fidelity(ctx: EvalContext, n_captions: int, parse: Callable[[str], o
     except (UnknownConditionError, AttributeError):
         raise CvaekitError(f"Metric '{metric}' needs the captions of the '{dataset}' data set.") from None
     gen = ctx.generator(2)
-    samples = torch.cat([ctx.model.sample(captions[i:i + ctx.batch_size], generator=gen, guidance=guidance).cpu()
+    samples = torch.cat([ctx.model.sample(captions[i:i + ctx.batch_size], generator=gen, **guided(guidance)).cpu()
                          for i in range(0, n, ctx.batch_size)])
     shuffled = captions[1:] + captions[:1]
     tag = "" if guidance == 1 else f"_g{guidance:g}"

@@ -21,7 +21,7 @@ from torch import nn
 
 from cvaekit.caches.judges import cached_judge_module
 from cvaekit.core.data import Split, shifted
-from cvaekit.core.guidance import check_guidance
+from cvaekit.core.guidance import check_guidance, guided
 from cvaekit.core.prior import check_temperature
 from cvaekit.evaluation.context import EvalContext
 from cvaekit.recipe import AtLeast, NonNegativeFloat, PositiveInt
@@ -178,7 +178,7 @@ class CaptionMatch:
     def _samples(self, ctx: EvalContext, raw: Any) -> torch.Tensor:
         gen = ctx.generator(8)
         return torch.cat([ctx.model.sample(raw[i:i + ctx.batch_size], generator=gen,
-                                           temperature=self.temperature, guidance=self.guidance).float().cpu()
+                                           temperature=self.temperature, **guided(self.guidance)).float().cpu()
                           for i in range(0, len(raw), ctx.batch_size)])
 
     @staticmethod

@@ -7,7 +7,7 @@ import torch
 from cvaekit.components.metrics.judge import Judge, accuracy, cached_judge
 from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.context import EvalContext
-from cvaekit.core.guidance import check_guidance
+from cvaekit.core.guidance import check_guidance, guided
 from cvaekit.recipe import NonNegativeFloat, PositiveInt
 
 
@@ -39,7 +39,7 @@ class ConditionalAccuracy:
         """`per_class` samples of every class, drawn with the run's seed, and their labels."""
         labels = torch.arange(len(ctx.data.classes)).repeat_interleave(self.per_class)
         gen = ctx.generator(1)
-        samples = torch.cat([ctx.model.sample(labels[i:i + ctx.batch_size], generator=gen, guidance=self.guidance).cpu()
+        samples = torch.cat([ctx.model.sample(labels[i:i + ctx.batch_size], generator=gen, **guided(self.guidance)).cpu()
                              for i in range(0, len(labels), ctx.batch_size)])
         return samples, labels
 
