@@ -37,6 +37,11 @@ def guided(scale: float) -> dict[str, float]:
     return {} if scale == 1 else {"guidance": scale}
 
 
+def guidance_tag(scale: float) -> str:
+    """The suffix of a metric's columns for samples at this scale: '' at 1, '_g2' at 2."""
+    return "" if scale == 1 else f"_g{scale:g}"
+
+
 def check_guided_run(cond_dropout: float, scale: float) -> None:
     """A guidance scale other than 1 needs a model that learned to draw without text."""
     if scale != 1 and cond_dropout == 0:

@@ -204,7 +204,7 @@ def whole(value, what: str) -> int:
 
 def guidance_in_range(value) -> float:
     """The guidance scale as a number from 0 to `MAX_GUIDANCE`; anything else is refused."""
-    scale = check_guidance(value if value is not None else "nothing")
+    scale = check_guidance(value)
     if scale > MAX_GUIDANCE:
         raise CvaekitError(f"The guidance scale must be a number from 0 to {MAX_GUIDANCE:g} (1: the model as "
                            f"trained; above 1 follows the text more closely); got {value!r}.")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch
 
-from cvaekit.core.guidance import guided
+from cvaekit.core.guidance import guidance_tag, guided
 from cvaekit.errors import CvaekitError, UnknownConditionError
 from cvaekit.evaluation.context import EvalContext
 
@@ -29,6 +29,6 @@ def caption_fidelity(ctx: EvalContext, n_captions: int, parse: Callable[[str], o
     samples = torch.cat([ctx.model.sample(captions[i:i + ctx.batch_size], generator=gen, **guided(guidance)).cpu()
                          for i in range(0, n, ctx.batch_size)])
     shuffled = captions[1:] + captions[:1]
-    tag = "" if guidance == 1 else f"_g{guidance:g}"
+    tag = guidance_tag(guidance)
     return {f"fidelity{tag}": fidelity(captions, samples), f"fidelity_shuffled{tag}": fidelity(shuffled, samples),
             "fidelity_real": fidelity(captions, real)}

@@ -21,7 +21,7 @@ from torch import nn
 
 from cvaekit.caches.judges import cached_judge_module
 from cvaekit.core.data import Split, shifted
-from cvaekit.core.guidance import check_guidance, guided
+from cvaekit.core.guidance import check_guidance, guidance_tag, guided
 from cvaekit.core.prior import check_temperature
 from cvaekit.evaluation.context import EvalContext
 from cvaekit.recipe import AtLeast, NonNegativeFloat, PositiveInt
@@ -166,7 +166,7 @@ class CaptionMatch:
                   "caption_match_recon": _share(recon, text, own, rival),
                   "caption_match_shuffled": _share(real, text, shuffled, _rivals(shuffled, len(test_words), self.candidates, gen))}
         shares["caption_match_share"] = shares["caption_match"] / max(shares["caption_match_real"], 1e-9)
-        tag = ("" if self.temperature == 1 else f"_t{self.temperature:g}") + ("" if self.guidance == 1 else f"_g{self.guidance:g}")
+        tag = ("" if self.temperature == 1 else f"_t{self.temperature:g}") + guidance_tag(self.guidance)
         for key in ("caption_match", "caption_match_share"):  # their own columns, beside the plain ones in the table
             shares[f"{key}{tag}"] = shares.pop(key)
         return shares

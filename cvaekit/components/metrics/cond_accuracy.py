@@ -7,7 +7,7 @@ import torch
 from cvaekit.components.metrics.judge import Judge, accuracy, cached_judge
 from cvaekit.errors import CvaekitError
 from cvaekit.evaluation.context import EvalContext
-from cvaekit.core.guidance import check_guidance, guided
+from cvaekit.core.guidance import check_guidance, guidance_tag, guided
 from cvaekit.recipe import NonNegativeFloat, PositiveInt
 
 
@@ -47,6 +47,6 @@ class ConditionalAccuracy:
         judge = self.judge(ctx)
         samples, labels = self.samples(ctx)
         real_images, real_labels = ctx.test.batch(torch.arange(len(ctx.test)))
-        tag = "" if self.guidance == 1 else f"_g{self.guidance:g}"
+        tag = guidance_tag(self.guidance)
         return {f"cond_accuracy{tag}": accuracy(judge, samples, labels),
                 "judge_accuracy": accuracy(judge, real_images, real_labels)}
